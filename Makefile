@@ -1,0 +1,50 @@
+# Pollinate — every target here is what CI runs (`.ci/run` calls `make test`). `make help` lists them.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k bulk -x"`.
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint typecheck imports unit test-all format clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## Create .venv and install Pollinate with its dev tools (once)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+demo: install ## Install, then serve the bundled demo corpus on http://127.0.0.1:8000 (embedded SQLite)
+	$(BIN)/pollinate serve --demo
+
+test: lint typecheck imports unit ## Everything CI runs: lint, types, layering, tests (not `slow`)
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install ## mypy --strict on matcher, embeddings, api, models, evaluation
+	$(BIN)/mypy
+
+imports: install ## import-linter: the layering of STYLE.md (api -> matcher -> embeddings/models)
+	$(BIN)/lint-imports
+
+# pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
+unit: install ## pytest on SQLite and PostgreSQL (started on loopback by the suite), not `slow`
+	@$(BIN)/pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+test-all: install ## The whole suite including `slow` tests
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+format: install ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

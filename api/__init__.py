@@ -1,0 +1,1 @@
+"""The FastAPI service: app factory, lifespan, dependencies, routers and HTTP schemas."""

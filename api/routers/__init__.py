@@ -1,0 +1,1 @@
+"""HTTP routers: thin adapters over services and repositories."""

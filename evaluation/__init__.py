@@ -1,0 +1,1 @@
+"""Evaluation harness: gold-set loading, ranking metrics and benchmarks (lands with its own issue)."""

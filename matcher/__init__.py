@@ -1,0 +1,1 @@
+"""The engine: records, bulk import/export, services, ranking and the ``pollinate`` CLI."""

@@ -1,0 +1,274 @@
+"""SQLAlchemy 2.0 typed ORM: organisations, needs, offers and their tags.
+
+Tags (targets, assistance types, languages, regions and countries served) are rows of narrow association
+tables with a composite primary key ``(owner_id, value)`` and a reverse index ``(value, owner_id)``: filtering
+is an indexed ``EXISTS`` on SQLite and PostgreSQL alike, without JSON functions or array operators that only
+one of them has. On the mapped classes they read and write as plain sorted lists (``offer.targets = [3, 21]``).
+
+``version`` is SQLAlchemy's ``version_id_col``: every UPDATE is ``... WHERE version = :seen`` and raises
+``StaleDataError`` when another transaction got there first, so read-modify-write never loses an update on
+either database (it is also the ETag of a record).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Generic, TypeVar, overload
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Storage limits; input models enforce the same or tighter limits with friendlier messages.
+NAME_LEN = 200
+TITLE_LEN = 300
+EXTERNAL_ID_LEN = 64
+URL_LEN = 500
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware current time (stored as UTC)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention (stable names for Alembic on both backends)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: DateTime(timezone=True)}
+
+
+T = TypeVar("T", int, str)
+
+
+class TagList(Generic[T]):
+    """A list-of-values view over a one-to-many tag relationship.
+
+    Assigning keeps the tag rows whose value stays, deletes the others and inserts the new ones (replacing every
+    row would insert ``(owner, value)`` before deleting the old identical key and violate the primary key).
+    A change also bumps ``updated_at`` so that the owner's row is updated and its version increases.
+    """
+
+    def __init__(self, relationship_name: str, value_attr: str, factory: Callable[[T], Any]) -> None:
+        self.relationship_name = relationship_name
+        self.value_attr = value_attr
+        self.factory: Callable[[T], Any] = factory
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> TagList[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type[Any]) -> list[T]: ...
+    def __get__(self, obj: object | None, owner: type[Any]) -> TagList[T] | list[T]:
+        if obj is None:
+            return self
+        rows = getattr(obj, self.relationship_name)
+        return sorted(getattr(row, self.value_attr) for row in rows)
+
+    def __set__(self, obj: object, values: Iterable[T]) -> None:
+        wanted = sorted(set(values))
+        rows = list(getattr(obj, self.relationship_name))
+        current = {getattr(row, self.value_attr): row for row in rows}
+        if sorted(current) == wanted:
+            return
+        setattr(
+            obj,
+            self.relationship_name,
+            [current[v] if v in current else self.factory(v) for v in wanted],
+        )
+        if getattr(obj, "id", None) is not None:
+            obj.updated_at = utcnow()  # type: ignore[attr-defined]
+
+
+class Timestamped:
+    """Creation and update times plus the optimistic-locking version counter."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 - declared_attr receives the class
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------------------------ entities
+
+
+class Organisation(Timestamped, Base):
+    """A provider or requesting organisation; (name, country) identifies it on import."""
+
+    __tablename__ = "organisations"
+    __table_args__ = (UniqueConstraint("name", "country", name="uq_organisations_name_country"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    org_type: Mapped[str] = mapped_column(String(32), index=True)
+    country: Mapped[str] = mapped_column(String(3), index=True)
+    website: Mapped[str | None] = mapped_column(String(URL_LEN))
+
+    def __repr__(self) -> str:
+        return f"Organisation(id={self.id!r}, name={self.name!r}, country={self.country!r})"
+
+
+class NeedTarget(Base):
+    __tablename__ = "need_targets"
+    __table_args__ = (
+        CheckConstraint("target BETWEEN 1 AND 23", name="target_range"),
+        Index("ix_need_targets_target_need", "target", "need_id"),
+    )
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True)
+    target: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
+class NeedAssistanceType(Base):
+    __tablename__ = "need_assistance_types"
+    __table_args__ = (Index("ix_need_assistance_types_value_need", "assistance_type", "need_id"),)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True)
+    assistance_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Need(Timestamped, Base):
+    """A Party's request for technical or scientific cooperation."""
+
+    __tablename__ = "needs"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'under_review', 'matched', 'closed', 'withdrawn')", name="status"),
+        CheckConstraint("visibility IN ('public', 'confidential')", name="visibility"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LEN), unique=True)
+    party: Mapped[str] = mapped_column(String(3), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(TITLE_LEN))
+    description: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(2), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open", index=True)
+    visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)
+    target_rows: Mapped[list[NeedTarget]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
+    assistance_type_rows: Mapped[list[NeedAssistanceType]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
+
+    targets = TagList[int]("target_rows", "target", lambda v: NeedTarget(target=v))
+    assistance_types = TagList[str](
+        "assistance_type_rows", "assistance_type", lambda v: NeedAssistanceType(assistance_type=v)
+    )
+
+    def __repr__(self) -> str:
+        return f"Need(id={self.id!r}, external_id={self.external_id!r}, party={self.party!r})"
+
+
+class OfferTarget(Base):
+    __tablename__ = "offer_targets"
+    __table_args__ = (
+        CheckConstraint("target BETWEEN 1 AND 23", name="target_range"),
+        Index("ix_offer_targets_target_offer", "target", "offer_id"),
+    )
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True)
+    target: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
+class OfferAssistanceType(Base):
+    __tablename__ = "offer_assistance_types"
+    __table_args__ = (Index("ix_offer_assistance_types_value_offer", "assistance_type", "offer_id"),)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True)
+    assistance_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class OfferLanguage(Base):
+    __tablename__ = "offer_languages"
+    __table_args__ = (Index("ix_offer_languages_language_offer", "language", "offer_id"),)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(2), primary_key=True)
+
+
+class OfferRegion(Base):
+    """An area an offer serves: "Global", an M49 region or a sub-region."""
+
+    __tablename__ = "offer_regions"
+    __table_args__ = (Index("ix_offer_regions_region_offer", "region", "offer_id"),)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class OfferCountry(Base):
+    __tablename__ = "offer_countries"
+    __table_args__ = (Index("ix_offer_countries_country_offer", "country", "offer_id"),)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True)
+    country: Mapped[str] = mapped_column(String(3), primary_key=True)
+
+
+class Offer(Timestamped, Base):
+    """An organisation's offer of expertise or support."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'paused', 'expired')", name="status"),
+        CheckConstraint("cost IN ('free', 'cost', 'negotiable')", name="cost"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LEN), unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(TITLE_LEN))
+    description: Mapped[str] = mapped_column(Text)
+    cost: Mapped[str] = mapped_column(String(16), default="negotiable", server_default="negotiable")
+    # Concurrent engagements the provider can take on; NULL = not stated (treated as unlimited).
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active", index=True)
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)
+    target_rows: Mapped[list[OfferTarget]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
+    assistance_type_rows: Mapped[list[OfferAssistanceType]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
+    language_rows: Mapped[list[OfferLanguage]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
+    region_rows: Mapped[list[OfferRegion]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
+    country_rows: Mapped[list[OfferCountry]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
+
+    targets = TagList[int]("target_rows", "target", lambda v: OfferTarget(target=v))
+    assistance_types = TagList[str](
+        "assistance_type_rows", "assistance_type", lambda v: OfferAssistanceType(assistance_type=v)
+    )
+    languages = TagList[str]("language_rows", "language", lambda v: OfferLanguage(language=v))
+    regions_served = TagList[str]("region_rows", "region", lambda v: OfferRegion(region=v))
+    countries_served = TagList[str]("country_rows", "country", lambda v: OfferCountry(country=v))
+
+    def __repr__(self) -> str:
+        return f"Offer(id={self.id!r}, external_id={self.external_id!r})"

@@ -1,0 +1,282 @@
+"""Controlled vocabularies: KMGBF targets, countries and UN M49 regions, assistance and organisation types,
+languages, costs and statuses.
+
+The vocabularies are data the code reads (``models/data/*.json|csv`` and pycountry), loaded once and cached.
+Every ``parse_*`` function returns the canonical spelling of a value or raises :class:`UnknownTermError`,
+whose message names the field, the bad value and the closest valid values.
+
+Geography follows UN M49 (the vendored table ``models/data/m49.csv``). Pollinate's *sub-region* is M49's
+intermediate region where one exists (Eastern Africa, Caribbean, ...) and M49's sub-region otherwise
+(Northern Africa, South-eastern Asia, ...): the 22 areas that cooperation platforms actually use.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Final
+
+import pycountry
+
+GLOBAL: Final = "Global"
+
+ASSISTANCE_TYPES: Final = (
+    "training",
+    "technical_advice",
+    "technology_transfer",
+    "data_sharing",
+    "research_collaboration",
+    "policy_legal_advice",
+    "mentoring",
+    "equipment",
+    "funding",
+)
+ORGANISATION_TYPES: Final = (
+    "ngo",
+    "university",
+    "research_institute",
+    "government_agency",
+    "intergovernmental",
+    "private_sector",
+    "network",
+    "iplc_organisation",
+)
+COSTS: Final = ("free", "cost", "negotiable")
+OFFER_STATUSES: Final = ("active", "paused", "expired")
+NEED_STATUSES: Final = ("open", "under_review", "matched", "closed", "withdrawn")
+VISIBILITIES: Final = ("public", "confidential")
+
+# M49 intermediate regions that Pollinate uses as sub-regions (Channel Islands is too small to be useful:
+# Guernsey and Jersey stay in Northern Europe).
+_INTERMEDIATE_AS_SUB_REGION: Final = frozenset(
+    {
+        "Eastern Africa",
+        "Middle Africa",
+        "Southern Africa",
+        "Western Africa",
+        "Caribbean",
+        "Central America",
+        "South America",
+    }
+)
+
+
+class UnknownTermError(ValueError):
+    """A value outside a controlled vocabulary.
+
+    Attributes:
+        field: the field that held the value (``"region"``, ``"targets"``...).
+        value: the value as given.
+        suggestions: the closest valid values, best first (may be empty).
+    """
+
+    def __init__(
+        self, field: str, value: object, suggestions: Iterable[str] = (), *, hint: str | None = None
+    ) -> None:
+        self.field = field
+        self.value = value
+        self.suggestions = tuple(suggestions)
+        message = f"unknown {field} {value!r}"
+        if self.suggestions:
+            message += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        elif hint:
+            message += f"; {hint}"
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A KMGBF target: its number, a short title and a one-sentence summary in our own words."""
+
+    number: int
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class Country:
+    """An ISO 3166-1 country with its UN M49 placement."""
+
+    alpha3: str
+    alpha2: str
+    name: str
+    m49: str
+    region: str
+    sub_region: str
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    """An ISO 639-1 language."""
+
+    code: str
+    name: str
+
+
+def _data_text(name: str) -> str:
+    return resources.files("models").joinpath("data", name).read_text(encoding="utf-8")
+
+
+@cache
+def targets() -> Mapping[int, Target]:
+    """The 23 KMGBF targets by number."""
+    rows = json.loads(_data_text("kmgbf_targets.json"))
+    return {int(r["number"]): Target(int(r["number"]), str(r["title"]), str(r["summary"])) for r in rows}
+
+
+@cache
+def countries() -> Mapping[str, Country]:
+    """Every ISO 3166-1 country by alpha-3 code, each placed in its M49 region and sub-region."""
+    m49 = {row["alpha3"]: row for row in csv.DictReader(_data_text("m49.csv").splitlines())}
+    out: dict[str, Country] = {}
+    for c in pycountry.countries:
+        row = m49[c.alpha_3]  # a KeyError here means the vendored table is missing a pycountry country
+        intermediate = row["intermediate_region"]
+        sub_region = intermediate if intermediate in _INTERMEDIATE_AS_SUB_REGION else row["sub_region"]
+        name = getattr(c, "common_name", None) or c.name
+        out[c.alpha_3] = Country(c.alpha_3, c.alpha_2, name, row["m49"], row["region"], sub_region)
+    return out
+
+
+@cache
+def regions() -> Mapping[str, tuple[str, ...]]:
+    """M49 regions mapped to their sub-regions (Pollinate's 22 + Antarctica), in a stable order."""
+    out: dict[str, set[str]] = {}
+    for c in countries().values():
+        out.setdefault(c.region, set()).add(c.sub_region)
+    return {r: tuple(sorted(subs)) for r, subs in sorted(out.items())}
+
+
+@cache
+def sub_regions() -> Mapping[str, str]:
+    """Each sub-region mapped to its M49 region."""
+    return {sub: region for region, subs in regions().items() for sub in subs}
+
+
+@cache
+def geographic_areas() -> tuple[str, ...]:
+    """Every value an offer may list in ``regions_served``: Global, the M49 regions and the sub-regions."""
+    return (GLOBAL, *regions(), *sub_regions())
+
+
+@cache
+def languages() -> Mapping[str, Language]:
+    """ISO 639-1 languages by two-letter code."""
+    return {
+        lang.alpha_2: Language(lang.alpha_2, lang.name) for lang in pycountry.languages if hasattr(lang, "alpha_2")
+    }
+
+
+def countries_in(area: str) -> frozenset[str]:
+    """Alpha-3 codes of the countries inside a geographic area (Global, a region or a sub-region)."""
+    area = parse_area(area)
+    return frozenset(c.alpha3 for c in countries().values() if area == GLOBAL or area in {c.region, c.sub_region})
+
+
+def areas_of(alpha3: str) -> tuple[str, str, str]:
+    """The areas that contain a country, narrowest first: (sub-region, region, Global)."""
+    c = countries()[parse_country(alpha3)]
+    return (c.sub_region, c.region, GLOBAL)
+
+
+# ------------------------------------------------------------------------------------------- parsing
+
+
+def closest(value: str, choices: Iterable[str], *, n: int = 3) -> list[str]:
+    """The valid values closest to ``value`` (case-insensitive), best first."""
+    by_folded: dict[str, str] = {}
+    for choice in choices:
+        by_folded.setdefault(choice.casefold(), choice)
+    hits = difflib.get_close_matches(value.casefold(), list(by_folded), n=n, cutoff=0.6)
+    return [by_folded[h] for h in hits]
+
+
+def _parse_choice(field: str, value: object, choices: Iterable[str]) -> str:
+    options = tuple(choices)
+    if isinstance(value, str):
+        folded = value.strip().casefold()
+        for option in options:
+            if option.casefold() == folded:
+                return option
+        raise UnknownTermError(field, value, closest(value.strip(), options))
+    raise UnknownTermError(field, value)
+
+
+def parse_assistance_type(value: object, *, field: str = "assistance type") -> str:
+    """Canonical assistance type (``"Technical advice"`` and ``"technical-advice"`` are accepted too)."""
+    if isinstance(value, str):
+        value = value.strip().replace("-", "_").replace(" ", "_")
+    return _parse_choice(field, value, ASSISTANCE_TYPES)
+
+
+def parse_organisation_type(value: object, *, field: str = "organisation type") -> str:
+    """Canonical organisation type."""
+    if isinstance(value, str):
+        value = value.strip().replace("-", "_").replace(" ", "_")
+    return _parse_choice(field, value, ORGANISATION_TYPES)
+
+
+def parse_cost(value: object, *, field: str = "cost") -> str:
+    """Canonical cost: free, cost (at cost) or negotiable."""
+    return _parse_choice(field, value, COSTS)
+
+
+def parse_area(value: object, *, field: str = "region") -> str:
+    """Canonical geographic area: Global, an M49 region or a sub-region."""
+    return _parse_choice(field, value, geographic_areas())
+
+
+def parse_country(value: object, *, field: str = "country") -> str:
+    """Alpha-3 code of a country given as an alpha-3 or alpha-2 code (case-insensitive)."""
+    table = countries()
+    if isinstance(value, str):
+        code = value.strip().upper()
+        if code in table:
+            return code
+        if len(code) == 2:
+            for c in table.values():
+                if c.alpha2 == code:
+                    return c.alpha3
+        names = {c.name: c.alpha3 for c in table.values()}
+        by_name = [names[n] for n in closest(value.strip(), names, n=2)]
+        by_code = closest(code, table, n=2)
+        suggestions = list(dict.fromkeys(by_name + by_code))[:3]
+        raise UnknownTermError(field, value, [f"{s} ({table[s].name})" for s in suggestions])
+    raise UnknownTermError(field, value)
+
+
+def parse_language(value: object, *, field: str = "language") -> str:
+    """ISO 639-1 code of a language given as a code or an English name (``"French"`` → ``"fr"``)."""
+    table = languages()
+    if isinstance(value, str):
+        code = value.strip().lower()
+        if code in table:
+            return code
+        names = {lang.name.casefold(): lang.code for lang in table.values()}
+        if code in names:
+            return names[code]
+        suggestions = [names[n.casefold()] for n in closest(value.strip(), names, n=2)]
+        suggestions += [c for c in closest(code, table, n=2) if c not in suggestions]
+        raise UnknownTermError(field, value, [f"{s} ({table[s].name})" for s in suggestions[:3]])
+    raise UnknownTermError(field, value)
+
+
+def parse_target(value: object, *, field: str = "target") -> int:
+    """A KMGBF target number 1..23 (``"T3"`` and ``"3"`` are accepted too)."""
+    if isinstance(value, str):
+        text = value.strip().upper().removeprefix("T")
+        if text.isdigit():
+            value = int(text)
+    if isinstance(value, int) and not isinstance(value, bool) and value in targets():
+        return value
+    raise UnknownTermError(field, value, hint="KMGBF targets are numbered 1 to 23")
+
+
+def parse_choice(field: str, value: object, choices: Iterable[str]) -> str:
+    """Canonical spelling of ``value`` among ``choices`` (statuses, visibilities...)."""
+    return _parse_choice(field, value, choices)

@@ -1,0 +1,70 @@
+"""Shared fixtures: databases on both backends, settings in a temporary data directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from matcher.settings import Settings
+from models import migrate
+from models.db import Database, sqlite_url
+from tests.postgres import PostgresServer, start_postgres
+
+SHARED_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "dev"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres()
+    except RuntimeError as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL on each backend."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "test.db")
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        with server.database() as url:
+            yield url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated database on each backend."""
+    database = Database(db_url)
+    migrate.upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite database (for tests that are not about the backend)."""
+    database = Database(sqlite_url(tmp_path / "test.db"))
+    migrate.upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with a temporary data directory (and the environment pointing at it, for the CLI)."""
+    monkeypatch.setenv("POLLINATE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("POLLINATE_DATABASE__URL", raising=False)
+    return Settings()
+
+
+@pytest.fixture
+def shared_dev() -> Path:
+    """The hand-written dev gold set beside the repository (tests only; never used at run time)."""
+    if not (SHARED_DEV / "offers.jsonl").is_file():
+        pytest.skip(f"dev gold set not found at {SHARED_DEV}")
+    return SHARED_DEV
