@@ -6,8 +6,11 @@ through the typer context.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -19,10 +22,16 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from matcher import seed as seed_module
-from matcher.bulk import Format, ImportReport, Kind, export_records, import_file
-from matcher.errors import PollinateError
+from matcher.bulk import Format, ImportReport, Kind, describe_validation_error, export_records, import_file
+from matcher.errors import PollinateError, UnknownTermError
+from matcher.query import MatchFilters, NeedQuery
+from matcher.records import NeedRecord
+from matcher.service import Match, MatchResult, MatchService, create_embedder, need_from_record
 from matcher.settings import Settings
+from matcher.texts import detect_language
 from models import migrate
+from models import vocabularies as vocab
+from models.repositories import OrganisationRepository
 
 app = typer.Typer(
     name="pollinate",
@@ -268,8 +277,147 @@ def serve_cmd(
     uvicorn.run("api.app:create_app_from_env", factory=True, host=bind_host, port=bind_port)
 
 
+# ---------------------------------------------------------------------------------------------- match
+
+
+def _need_from_file(ctx: typer.Context, source: str) -> NeedQuery:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    try:
+        record = NeedRecord.model_validate_json(text.strip())
+    except ValidationError as exc:
+        raise typer.BadParameter(describe_validation_error(exc), param_hint="--need") from exc
+    db = _settings(ctx).open_database()
+    try:
+        with db.transaction(read_only=True) as session:
+            org = OrganisationRepository(session).find(record.requesting_organisation, record.party)
+            org_id = org.id if org else None
+    finally:
+        db.dispose()
+    return need_from_record(record, organisation_id=org_id)
+
+
+def _vocab_list(values: list[str], parse: Callable[[str], str], hint: str) -> frozenset[str]:
+    try:
+        return frozenset(parse(v) for v in values)
+    except UnknownTermError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from exc
+
+
+@app.command("match")
+def match_cmd(
+    ctx: typer.Context,
+    text: Annotated[str | None, typer.Argument(help="The need, in free text.")] = None,
+    need_file: Annotated[
+        str | None, typer.Option("--need", help="A need as one JSON object in the gold-set format (- for stdin).")
+    ] = None,
+    target: Annotated[list[int], typer.Option("--target", help="KMGBF target of the need (repeatable).")] = [],  # noqa: B006
+    country: Annotated[
+        str | None, typer.Option("--country", help="The need's country (ISO 3166 alpha-3).")
+    ] = None,
+    assistance: Annotated[list[str], typer.Option("--type", help="Assistance type wanted (repeatable).")] = [],  # noqa: B006
+    language: Annotated[str | None, typer.Option("--language", help="Language of the need (ISO 639-1).")] = None,
+    only_target: Annotated[list[int], typer.Option("--only-target", help="Filter: offers on this target.")] = [],  # noqa: B006
+    only_region: Annotated[
+        list[str], typer.Option("--only-region", help="Filter: offers serving this region or country.")
+    ] = [],  # noqa: B006
+    only_type: Annotated[list[str], typer.Option("--only-type", help="Filter: offers of this type.")] = [],  # noqa: B006
+    only_language: Annotated[
+        list[str], typer.Option("--only-language", help="Filter: providers working in this language.")
+    ] = [],  # noqa: B006
+    only_cost: Annotated[list[str], typer.Option("--only-cost", help="Filter: free, cost or negotiable.")] = [],  # noqa: B006
+    only_org_type: Annotated[list[str], typer.Option("--only-org-type", help="Filter: organisation type.")] = [],  # noqa: B006
+    k: Annotated[int, typer.Option("-k", min=1, max=200, help="How many providers.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Rank providers for a need given as text (with its fields as options) or as a JSON file."""
+    if (text is None) == (need_file is None):
+        raise typer.BadParameter("give either TEXT or --need FILE", param_hint="TEXT")
+    if need_file is not None:
+        need = _need_from_file(ctx, need_file)
+    else:
+        assert text is not None
+        try:
+            need = NeedQuery(
+                title="",
+                description=text,
+                targets=tuple(vocab.parse_target(t) for t in target),
+                assistance_types=tuple(vocab.parse_assistance_type(t) for t in assistance),
+                language=vocab.parse_language(language) if language else detect_language(text),
+                party=vocab.parse_country(country) if country else None,
+            )
+        except UnknownTermError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    filters = MatchFilters(
+        targets=frozenset(vocab.parse_target(t) for t in only_target),
+        serves=_vocab_list(only_region, _parse_place, "--only-region"),
+        assistance_types=_vocab_list(only_type, vocab.parse_assistance_type, "--only-type"),
+        languages=_vocab_list(only_language, vocab.parse_language, "--only-language"),
+        costs=_vocab_list(only_cost, vocab.parse_cost, "--only-cost"),
+        org_types=_vocab_list(only_org_type, vocab.parse_organisation_type, "--only-org-type"),
+    )
+    settings = _settings(ctx)
+    db = settings.open_database()
+    try:
+        migrate.upgrade(db)
+        with err.status("loading the model and the index..."):
+            service = MatchService.from_settings(settings, db, create_embedder(settings))
+            service.start()
+        result = service.match(need, k=k, filters=filters)
+        service.close()
+    finally:
+        db.dispose()
+    if as_json:
+        print(json.dumps([match_json(m) for m in result.matches], ensure_ascii=False, indent=2))
+    else:
+        _print_matches(result)
+    if not result.matches:
+        err.print(f"[yellow]no providers:[/yellow] {result.empty_reason or 'nothing qualifies'}")
+
+
+def _parse_place(value: str) -> str:
+    try:
+        return vocab.parse_country(value)
+    except UnknownTermError:
+        return vocab.parse_area(value, field="region or country")
+
+
+def match_json(match: Match) -> dict[str, object]:
+    """The JSON shape of one match (``offer_id`` is the external id when there is one)."""
+    return {
+        "offer_id": match.external_id or str(match.offer_id),
+        "organisation": match.organisation,
+        "title": match.title,
+        "score": round(match.score, 6),
+        "components": {name: round(value, 6) for name, value in match.components.items()},
+        "explanation": match.explanation.text(),
+        "reasons": list(match.explanation.reasons),
+        "evidence": list(match.explanation.evidence),
+    }
+
+
+def _print_matches(result: MatchResult) -> None:
+    table = Table("#", "offer", "provider", "score", "components", "why", show_lines=True)
+    for rank, m in enumerate(result.matches, start=1):
+        parts = "\n".join(f"{n} {v:+.3f}" for n, v in m.components.items() if abs(v) > 1e-9)
+        why = "\n".join([*m.explanation.reasons, *(f"“{e}”" for e in m.explanation.evidence)])
+        offer = m.external_id or str(m.offer_id)
+        table.add_row(str(rank), offer, f"{m.organisation}\n{m.title}", f"{m.score:.3f}", parts, why)
+    out.print(table)
+    if result.excluded:
+        out.print("excluded: " + ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in result.excluded.items()))
+
+
 def _redacted(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _load_plugins() -> None:
+    """Sub-commands from packages above the engine (``pollinate bench`` from evaluation), via entry points."""
+    for entry in entry_points(group="pollinate.commands"):
+        app.add_typer(entry.load(), name=entry.name)
+
+
+_load_plugins()
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +37,69 @@ class DatabaseSettings(BaseModel):
     )
 
 
+class EmbeddingSettings(BaseModel):
+    """The sentence-embedding model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="`all-MiniLM-L6-v2` (the packaged copy, loaded offline) or any sentence-transformers model "
+        "name or local path already on disk.",
+    )
+    batch_size: int = Field(default=32, ge=1, le=1024, description="Texts per model call.")
+    long_text: Literal["chunk", "truncate"] = Field(
+        default="chunk", description="Texts longer than the model window: `chunk` and pool, or `truncate`."
+    )
+    threads: int | None = Field(default=None, ge=1, description="torch threads per process (default: torch's).")
+
+
+class IndexSettings(BaseModel):
+    """The vector index over offers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["flat", "exact"] = Field(default="flat", description="`flat` (FAISS) or `exact` (NumPy).")
+    compact_ratio: float = Field(
+        default=0.2, gt=0, lt=1, description="Compact the index when this share of positions is deleted."
+    )
+
+
+class RankingSettings(BaseModel):
+    """How providers are scored. score = sum of weight x signal; each weighted term is reported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    semantic: float = Field(default=1.0, ge=0, description="Weight of the embedding similarity.")
+    lexical: float = Field(default=0.03, ge=0, description="Weight of BM25 (normalised to the best offer).")
+    targets: float = Field(default=0.3, ge=0, description="Weight of KMGBF target overlap.")
+    geography: float = Field(default=0.2, ge=0, description="Weight of geographic fit.")
+    language: float = Field(default=0.05, ge=0, description="Weight of language fit.")
+    assistance: float = Field(default=0.03, ge=0, description="Weight of assistance-type fit.")
+    penalty: float = Field(
+        default=0.3,
+        ge=0,
+        description="Score removed per down-weighted eligibility problem and for a keyword-stuffed text.",
+    )
+    inactive: Literal["exclude", "downweight"] = Field(
+        default="exclude", description="Paused or expired offers: `exclude` or `downweight`."
+    )
+    at_capacity: Literal["exclude", "downweight"] = Field(
+        default="exclude", description="Offers with no capacity left: `exclude` or `downweight`."
+    )
+    language_centering: float = Field(
+        default=0.8, ge=0, le=1.5, description="Share of each language's mean vector removed (0 disables)."
+    )
+    candidates: int = Field(
+        default=200, ge=10, le=100_000, description="Offers retrieved by similarity before exact re-scoring."
+    )
+    feedback_depth: int = Field(
+        default=3, ge=0, le=20, description="Top offers whose mean vector expands the query (0 disables)."
+    )
+    feedback_weight: float = Field(default=0.5, ge=0, le=2, description="Weight of that feedback vector.")
+    evidence_sentences: int = Field(default=2, ge=0, le=5, description="Offer sentences quoted as evidence.")
+
+
 class ApiSettings(BaseModel):
     """The HTTP service."""
 
@@ -60,6 +123,9 @@ class Settings(BaseSettings):
         description="Database file, index files and caches (default: the per-user data folder).",
     )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 
     @property

@@ -17,20 +17,25 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
+    insert,
+    update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -244,6 +249,8 @@ class Offer(Timestamped, Base):
     capacity: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active", index=True)
     expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Value of the "offers" counter when this offer last changed (see Counter).
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", index=True)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)
     target_rows: Mapped[list[OfferTarget]] = relationship(
@@ -272,3 +279,88 @@ class Offer(Timestamped, Base):
 
     def __repr__(self) -> str:
         return f"Offer(id={self.id!r}, external_id={self.external_id!r})"
+
+
+# ------------------------------------------------------------------------------ embeddings and changes
+
+
+class Embedding(Base):
+    """Cached embedding of one text under one model: unchanged texts are never embedded twice.
+
+    ``vector`` holds ``dim`` little-endian float32 values; ``language`` is the language detected in the text
+    (the ranking removes each language's mean direction, see ``matcher/language_bias.py``).
+    """
+
+    __tablename__ = "embeddings"
+
+    model_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Counter(Base):
+    """Named monotonic counters; ``offers`` is the change sequence of the offer catalogue.
+
+    Every transaction that changes offers increments the counter by one and stamps the changed offers with the
+    new value. The increment takes the counter row's write lock until commit, so sequence numbers become
+    visible in commit order: an index that reflects sequence ``n`` has seen every change ``<= n``.
+    """
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class OfferDeletion(Base):
+    """A deleted offer and the change sequence that deleted it (so indexes can catch up on deletions)."""
+
+    __tablename__ = "offer_deletions"
+
+    offer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+
+
+OFFER_COUNTER = "offers"
+
+
+def _touches_offers(session: Session) -> tuple[list[Offer], list[Offer], list[int]]:
+    changed = [o for o in session.new if isinstance(o, Offer)]
+    changed += [o for o in session.dirty if isinstance(o, Offer) and session.is_modified(o)]
+    deleted = [o for o in session.deleted if isinstance(o, Offer)]
+    orgs = [g.id for g in session.dirty if isinstance(g, Organisation) and session.is_modified(g)]
+    return changed, deleted, orgs
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_offer_changes(session: Session, _context: Any, _instances: Any) -> None:
+    """Advance the offer change sequence for every flush that creates, changes or deletes offers.
+
+    Organisation edits count too: an offer's organisation type and country are part of what it is filtered on.
+    """
+    changed, deleted, orgs = _touches_offers(session)
+    if not (changed or deleted or orgs):
+        return
+    seq = session.execute(
+        update(Counter)
+        .where(Counter.name == OFFER_COUNTER)
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+    ).scalar_one_or_none()
+    if seq is None:  # first change ever (the migration seeds the row; this covers metadata.create_all)
+        session.execute(insert(Counter).values(name=OFFER_COUNTER, value=1))
+        seq = 1
+    for offer in changed:
+        offer.change_seq = seq
+    for offer in deleted:
+        session.add(OfferDeletion(offer_id=offer.id, change_seq=seq))
+    if orgs:
+        session.execute(
+            update(Offer)
+            .where(Offer.organisation_id.in_(orgs))
+            .values(change_seq=seq)
+            .execution_options(synchronize_session=False)
+        )

@@ -36,6 +36,13 @@ ASSISTANCE_TYPES: Final = (
     "equipment",
     "funding",
 )
+ASSISTANCE_LABELS: Final = {
+    "technical_advice": "technical advice",
+    "technology_transfer": "technology transfer",
+    "data_sharing": "data sharing",
+    "research_collaboration": "research collaboration",
+    "policy_legal_advice": "policy and legal advice",
+}
 ORGANISATION_TYPES: Final = (
     "ngo",
     "university",

@@ -62,9 +62,29 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return Settings()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_dev() -> Path:
     """The hand-written dev gold set beside the repository (tests only; never used at run time)."""
     if not (SHARED_DEV / "offers.jsonl").is_file():
         pytest.skip(f"dev gold set not found at {SHARED_DEV}")
     return SHARED_DEV
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    """The packaged all-MiniLM-L6-v2 (loaded once per test session)."""
+    from embeddings.transformer import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+# Ranking-quality figures measured by tests, printed at the end of the run.
+QUALITY_REPORT: dict[str, dict[str, float]] = {}
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if QUALITY_REPORT:
+        terminalreporter.section("ranking quality")
+        for name, values in QUALITY_REPORT.items():
+            figures = "  ".join(f"{k} {v:.4f}" for k, v in values.items())
+            terminalreporter.write_line(f"{name:12s} {figures}")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from matcher.cli import app
 from matcher.settings import Settings
+from models import migrate
 from models.db import Database
 from models.repositories import NeedRepository, OfferRepository
 from tests.matcher.test_bulk import broken_copy
@@ -31,7 +33,7 @@ def test_db_upgrade_creates_the_database_under_the_data_dir(settings: Settings) 
     assert (settings.data_dir / "pollinate.db").is_file()
     assert "database at revision" in result.output
     current = runner.invoke(app, ["db", "current"])
-    assert "current: 0001" in current.output
+    assert f"current: {migrate.head_revision()}" in current.output
 
 
 def test_import_offers_reports_bad_lines_and_writes_nothing(
@@ -91,3 +93,35 @@ def test_settings_command_lists_every_variable(settings: Settings) -> None:
     assert result.exit_code == 0
     for env, _, _ in Settings.table():
         assert env in result.output
+
+
+def test_match_prints_ranked_providers_as_json(settings: Settings, shared_dev: Path) -> None:
+    assert runner.invoke(app, ["import", "offers", str(shared_dev / "offers.jsonl")]).exit_code == 0
+    need_line = (shared_dev / "needs.jsonl").read_text("utf-8").splitlines()[0]
+    result = runner.invoke(app, ["match", "--need", "-", "-k", "5", "--json"], input=need_line)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 5
+    assert rows[0]["offer_id"].startswith("O")
+    for row in rows:
+        assert set(row) >= {"offer_id", "organisation", "score", "components", "explanation"}
+        assert sum(row["components"].values()) == pytest.approx(row["score"], abs=1e-4)
+    graded = {
+        line.split("\t")[1]
+        for line in (shared_dev / "qrels.tsv").read_text().splitlines()
+        if line.startswith("N001\t")
+    }
+    assert rows[0]["offer_id"] in graded
+
+    text = runner.invoke(
+        app,
+        ["match", "Rats eat seabird chicks on our islets", "--country", "FJI", "--target", "6", "--only-region",
+         "Oceania", "--only-type", "technical advice", "-k", "3", "--json"],
+    )  # fmt: skip
+    assert text.exit_code == 0, text.output
+    assert 0 < len(json.loads(text.stdout)) <= 3
+
+    bad = runner.invoke(app, ["match", "rats", "--only-region", "Oceanie"], env={"COLUMNS": "300"})
+    assert bad.exit_code == 2
+    assert "did you mean 'Oceania'" in bad.output
+    assert runner.invoke(app, ["match"]).exit_code == 2

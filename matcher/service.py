@@ -1,0 +1,458 @@
+"""MatchService: the one ranking code path used by the API, the CLI, the jobs and the evaluation harness.
+
+The service keeps an in-memory view of the offer catalogue — vector index, metadata columns and lexical index,
+all sharing positions — in step with the database:
+
+- **start**: load the saved index when its metadata (model, vector transform, dimension, kind) matches, drop
+  offers changed or deleted since the change sequence it reflects, add the missing ones (embeddings come from
+  the database cache: unchanged offers are never re-embedded), and save it back atomically. A stale index is
+  never served.
+- **before each match**: one tiny query reads the offer change sequence; if offers changed, only those are
+  re-read (and re-embedded only if their text changed).
+
+``match(need)`` is ``match_batch([need])[0]``: needs are embedded together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from embeddings import Embedder
+from matcher.catalog import OfferCatalog
+from matcher.embedding_store import EmbeddingStore
+from matcher.errors import NotFoundError
+from matcher.explain import Explanation, explain
+from matcher.filters import FilterOutcome
+from matcher.fusion import Weights
+from matcher.index import VectorIndex, make_index
+from matcher.language_bias import LanguageCentering
+from matcher.lexical import LexicalIndex
+from matcher.query import MatchFilters, NeedQuery
+from matcher.ranking import Ranked, Ranker
+from matcher.records import NeedRecord
+from matcher.seed import DEMO_NEEDS, DEMO_OFFERS
+from matcher.settings import RankingSettings, Settings
+from matcher.texts import keyword_stuffing, record_text, sentences
+from models.db import Database
+from models.repositories import CatalogRepository, NeedRepository, OfferSnapshot
+
+log = logging.getLogger(__name__)
+
+INDEX_FORMAT = 1
+_CENTERING_CACHE: dict[tuple[str, float], LanguageCentering] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One suggested provider.
+
+    Attributes:
+        offer_id: database id of the offer.
+        external_id: the offer's external id (given at import), if any.
+        organisation: provider name.
+        title: offer title.
+        score: total score (the sum of ``components``).
+        components: weighted contribution of each signal.
+        explanation: why it was suggested.
+    """
+
+    offer_id: int
+    external_id: str | None
+    organisation: str
+    title: str
+    score: float
+    components: dict[str, float]
+    explanation: Explanation
+
+
+@dataclass(slots=True)
+class MatchResult:
+    """The ranked providers for one need, and what the filters did.
+
+    Attributes:
+        matches: best first.
+        allowed: offers that passed the filters and eligibility rules.
+        excluded: eligibility exclusions by reason (among offers passing the filters).
+        empty_reason: why there is no match, and what to relax (``None`` when there are matches).
+    """
+
+    matches: list[Match]
+    allowed: int
+    excluded: dict[str, int] = field(default_factory=dict)
+    empty_reason: str | None = None
+
+
+def weights_from(settings: RankingSettings) -> Weights:
+    """The fusion weights configured in the ranking settings."""
+    return Weights(
+        semantic=settings.semantic,
+        lexical=settings.lexical,
+        targets=settings.targets,
+        geography=settings.geography,
+        language=settings.language,
+        assistance=settings.assistance,
+        penalty=settings.penalty,
+    )
+
+
+def offer_text(offer: OfferSnapshot) -> str:
+    """The text embedded for an offer."""
+    return record_text(offer.title, offer.description, offer.targets)
+
+
+def need_text(need: NeedQuery) -> str:
+    """The text embedded for a need."""
+    return record_text(need.title, need.description, need.targets)
+
+
+class MatchService:
+    """Ranks providers for needs over the database's offers (see the module docstring).
+
+    Args:
+        db: the database.
+        embedder: the sentence embedder.
+        ranking: ranking settings (weights, eligibility policies, centring, retrieval depth).
+        index_kind: ``"flat"`` (FAISS) or ``"exact"`` (NumPy).
+        index_path: where the index is saved (``None``: in memory only).
+        compact_ratio: compact the index when this share of its positions is deleted.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        *,
+        ranking: RankingSettings | None = None,
+        index_kind: str = "flat",
+        index_path: Path | None = None,
+        compact_ratio: float = 0.2,
+    ) -> None:
+        self.db = db
+        self.store = EmbeddingStore(db, embedder)
+        self.settings = ranking or RankingSettings()
+        self.weights = weights_from(self.settings)
+        self.index_kind = index_kind
+        self.index_path = index_path
+        self.compact_ratio = compact_ratio
+        self._lock = threading.RLock()
+        self.centering = self._fit_centering()
+        self.index: VectorIndex = make_index(index_kind, embedder.dim)  # type: ignore[arg-type]
+        self.catalog = OfferCatalog()
+        self.lexical = LexicalIndex()
+        self.seq = -1  # offer change sequence the in-memory view reflects (-1: not loaded)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database, embedder: Embedder) -> MatchService:
+        """A service configured by ``settings`` (index saved under the data directory)."""
+        return cls(
+            db,
+            embedder,
+            ranking=settings.ranking,
+            index_kind=settings.index.kind,
+            index_path=settings.index_dir / f"offers-{settings.index.kind}.npz",
+            compact_ratio=settings.index.compact_ratio,
+        )
+
+    # ------------------------------------------------------------------------------------ catalogue sync
+
+    def _fit_centering(self) -> LanguageCentering:
+        """Language centroids estimated on the bundled demo corpus (stable: independent of the live data).
+
+        Computed once per process for a model and alpha (the reference corpus ships with the code).
+        """
+        key = (self.store.model_id, self.settings.language_centering)
+        if key not in _CENTERING_CACHE:
+            _CENTERING_CACHE[key] = self._compute_centering()
+        return _CENTERING_CACHE[key]
+
+    def _compute_centering(self) -> LanguageCentering:
+        texts: list[str] = []
+        known: list[str | None] = []
+        for path, is_need in ((DEMO_OFFERS, False), (DEMO_NEEDS, True)):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                texts.append(record_text(row["title"], row["description"], row["targets"]))
+                known.append(row["language"] if is_need else None)
+        vectors, languages = self.store.get(texts, languages=known)
+        return LanguageCentering.fit(vectors, languages, alpha=self.settings.language_centering)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What the saved index must match to be reused."""
+        return {
+            "format": INDEX_FORMAT,
+            "model_id": self.store.model_id,
+            "transform": self.centering.transform_id,
+            "dim": self.store.dim,
+            "kind": self.index_kind,
+        }
+
+    def start(self) -> None:
+        """Load the saved index if it fits, catch up with the database, and save."""
+        with self._lock:
+            loaded = self._load_saved()
+            if loaded is not None:
+                index, saved_seq = loaded
+                self._adopt(index, saved_seq)
+            else:
+                self._reset()
+                self._sync_all()
+            self._save()
+
+    def _load_saved(self) -> tuple[VectorIndex, int] | None:
+        if self.index_path is None or not self.index_path.exists():
+            return None
+        try:
+            index, meta = type(self.index).load(self.index_path)
+        except Exception:  # a corrupt or foreign file is rebuilt, never trusted
+            log.warning("index file %s unreadable; rebuilding", self.index_path, exc_info=True)
+            return None
+        if any(meta.get(key) != value for key, value in self.metadata.items()):
+            log.info("index file %s was built for another model or transform; rebuilding", self.index_path)
+            return None
+        return index, int(meta.get("change_seq", -1))
+
+    def _reset(self) -> None:
+        self.index = make_index(self.index_kind, self.store.dim)  # type: ignore[arg-type]
+        self.catalog = OfferCatalog()
+        self.lexical = LexicalIndex()
+        self.seq = -1
+
+    def _adopt(self, index: VectorIndex, saved_seq: int) -> None:
+        """Use a saved index: keep the offers unchanged since it was saved, re-add the rest."""
+        with self.db.transaction(read_only=True) as session:
+            repo = CatalogRepository(session)
+            db_seq = repo.change_seq()
+            versions = repo.versions()
+        if saved_seq > db_seq:  # the database went back in time (restored backup): trust nothing
+            self._reset()
+            self._sync_all()
+            return
+        ids = index.ids[index.live_mask()]
+        stale = np.asarray([i for i in ids.tolist() if versions.get(i, saved_seq + 1) > saved_seq], np.int64)
+        index.remove(stale)
+        index.compact()
+        self.index, self.catalog, self.lexical = index, OfferCatalog(), LexicalIndex()
+        kept_ids = index.ids.tolist()
+        with self.db.transaction(read_only=True) as session:
+            snapshots = {s.id: s for s in CatalogRepository(session).snapshots(kept_ids)}
+        kept = [snapshots[i] for i in kept_ids]
+        self.catalog.append(np.arange(len(kept), dtype=np.int64), kept)
+        self.lexical.append([offer_text(s) for s in kept])
+        missing = sorted(set(versions) - set(kept_ids))
+        with self.db.transaction(read_only=True) as session:
+            self._add(CatalogRepository(session).snapshots(missing))
+        self.seq = db_seq
+
+    def _sync_all(self) -> None:
+        with self.db.transaction(read_only=True) as session:
+            repo = CatalogRepository(session)
+            seq = repo.change_seq()
+            snapshots = repo.snapshots()
+        self._add(snapshots)
+        self.seq = seq
+
+    def _add(self, snapshots: Sequence[OfferSnapshot]) -> None:
+        """Embed (through the cache) and add offers; an offer already indexed is replaced."""
+        if not snapshots:
+            return
+        for start in range(0, len(snapshots), 2048):
+            chunk = list(snapshots[start : start + 2048])
+            ids = np.asarray([s.id for s in chunk], dtype=np.int64)
+            self._remove(ids)
+            vectors, languages = self.store.get([offer_text(s) for s in chunk])
+            positions = self.index.add(ids, self.centering.apply(vectors, languages))
+            self.catalog.append(positions, chunk)
+            self.lexical.append([offer_text(s) for s in chunk])
+
+    def _remove(self, ids: NDArray[np.int64]) -> None:
+        if len(ids) and self.index.remove(ids) and self.index.tombstone_ratio > self.compact_ratio:
+            kept = self.index.compact()
+            self.catalog.compact(kept)
+            self.lexical.compact(kept)
+
+    def refresh(self) -> int:
+        """Apply offer changes committed since the last refresh; returns how many offers were re-read."""
+        with self._lock:
+            if self.seq < 0:
+                self.start()
+                return len(self.index)
+            with self.db.transaction(read_only=True) as session:
+                repo = CatalogRepository(session)
+                seq = repo.change_seq()  # read first: later commits are picked up next time
+                if seq == self.seq:
+                    return 0
+                changed = repo.changed_since(self.seq)
+                deleted = repo.deleted_since(self.seq)
+                snapshots = repo.snapshots(changed)
+            self._remove(np.asarray(sorted(set(deleted) | set(changed)), dtype=np.int64))
+            self._add(snapshots)
+            self.seq = seq
+            return len(changed) + len(deleted)
+
+    def _save(self) -> None:
+        if self.index_path is None:
+            return
+        self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        self.index.save(self.index_path, {**self.metadata, "change_seq": self.seq, "count": len(self.index)})
+
+    def close(self) -> None:
+        """Save the index (so the next start only catches up)."""
+        with self._lock:
+            if self.seq >= 0:
+                self._save()
+
+    # -------------------------------------------------------------------------------------------- match
+
+    def query_vectors(self, needs: Sequence[NeedQuery]) -> NDArray[np.float32]:
+        """Language-centred vectors of needs (embedded through the cache, in one batch)."""
+        vectors, languages = self.store.get([need_text(n) for n in needs], languages=[n.language for n in needs])
+        return self.centering.apply(vectors, languages)
+
+    def match(
+        self, need: NeedQuery, *, k: int = 10, filters: MatchFilters | None = None, weights: Weights | None = None
+    ) -> MatchResult:
+        """Ranked providers for one need."""
+        return self.match_batch([need], k=k, filters=filters, weights=weights)[0]
+
+    def match_batch(
+        self,
+        needs: Sequence[NeedQuery],
+        *,
+        k: int = 10,
+        filters: MatchFilters | None = None,
+        weights: Weights | None = None,
+        explain_matches: bool = True,
+        today: dt.date | None = None,
+    ) -> list[MatchResult]:
+        """Ranked providers for each need (one embedding batch for all of them)."""
+        self.refresh()
+        queries = self.query_vectors(needs)
+        used = weights or self.weights
+        results: list[MatchResult] = []
+        with self._lock:
+            ranker = Ranker(
+                self.catalog,
+                self.index,
+                self.lexical,
+                candidates=self.settings.candidates,
+                inactive=self.settings.inactive,
+                at_capacity=self.settings.at_capacity,
+                feedback_depth=self.settings.feedback_depth,
+                feedback_weight=self.settings.feedback_weight,
+            )
+            ranked = [
+                ranker.rank(queries[i], need, k=k, weights=used, filters=filters, today=today)
+                for i, need in enumerate(needs)
+            ]
+            snapshots = [[self.catalog.snapshots[int(p)] for p in r.positions] for r in ranked]
+        for i, need in enumerate(needs):
+            results.append(self._result(need, queries[i], ranked[i], snapshots[i], explain_matches))
+        return results
+
+    def _result(
+        self,
+        need: NeedQuery,
+        query: NDArray[np.float32],
+        ranked: Ranked,
+        snapshots: list[OfferSnapshot | None],
+        explain_matches: bool,
+    ) -> MatchResult:
+        outcome: FilterOutcome = ranked.outcome
+        evidence = self._evidence(query, snapshots) if explain_matches else [() for _ in snapshots]
+        matches = []
+        for j, snapshot in enumerate(snapshots):
+            assert snapshot is not None
+            components = {name: float(values[j]) for name, values in ranked.contributions.items()}
+            penalised = float(ranked.signals["penalty"][j]) > 0
+            stuffing = keyword_stuffing(f"{snapshot.title}. {snapshot.description}") if penalised else 0.0
+            matches.append(
+                Match(
+                    offer_id=snapshot.id,
+                    external_id=snapshot.external_id,
+                    organisation=snapshot.organisation,
+                    title=snapshot.title,
+                    score=float(ranked.scores[j]),
+                    components=components,
+                    explanation=explain(
+                        need, snapshot, evidence=evidence[j], penalised=penalised, stuffing=stuffing
+                    ),
+                )
+            )
+        return MatchResult(matches, len(outcome.allowed), outcome.excluded, outcome.empty_reason)
+
+    def _evidence(
+        self, query: NDArray[np.float32], snapshots: list[OfferSnapshot | None]
+    ) -> list[tuple[str, ...]]:
+        """The offer sentences most similar to the need (sentence embeddings are cached like any text)."""
+        count = self.settings.evidence_sentences
+        per_offer = [sentences(s.description) if s is not None else [] for s in snapshots]
+        flat = [sentence for group in per_offer for sentence in group]
+        if not count or not flat:
+            return [() for _ in snapshots]
+        vectors, languages = self.store.get(flat)
+        similarity = self.centering.apply(vectors, languages) @ query
+        out: list[tuple[str, ...]] = []
+        start = 0
+        for group in per_offer:
+            sims = similarity[start : start + len(group)]
+            best = sorted(np.argsort(-sims, kind="stable")[:count].tolist())  # keep the offer's own order
+            out.append(tuple(group[b] for b in best))
+            start += len(group)
+        return out
+
+    # ---------------------------------------------------------------------------------------- loading
+
+    def stored_need(self, need_id: int) -> NeedQuery:
+        """The ranking view of a stored need."""
+        with self.db.transaction(read_only=True) as session:
+            need = NeedRepository(session).get(need_id)
+            if need is None:
+                raise NotFoundError(f"no need with id {need_id}")
+            return NeedQuery(
+                title=need.title,
+                description=need.description,
+                targets=tuple(need.targets),
+                assistance_types=tuple(need.assistance_types),
+                language=need.language,
+                party=need.party,
+                organisation_id=need.organisation_id,
+                need_id=need.id,
+                external_id=need.external_id,
+            )
+
+
+def create_embedder(settings: Settings) -> Embedder:
+    """The embedder configured in ``settings`` (the packaged sentence-transformers model by default)."""
+    from embeddings.transformer import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(
+        settings.embedding.model,
+        batch_size=settings.embedding.batch_size,
+        long_text=settings.embedding.long_text,
+        threads=settings.embedding.threads,
+    )
+
+
+def need_from_record(record: NeedRecord, *, organisation_id: int | None = None) -> NeedQuery:
+    """The ranking view of a gold-format need record."""
+    return NeedQuery(
+        title=record.title,
+        description=record.description,
+        targets=tuple(record.targets),
+        assistance_types=tuple(record.assistance_types),
+        language=record.language,
+        party=record.party,
+        organisation_id=organisation_id,
+        external_id=record.id,
+    )

@@ -1,0 +1,56 @@
+"""Embedders return deterministic L2-normalised float32 vectors; long texts are chunked, not truncated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embeddings import Embedder, FakeEmbedder, l2_normalise
+
+
+def test_fake_embedder_is_deterministic_normalised_and_bag_of_words_like() -> None:
+    embedder = FakeEmbedder(dim=32)
+    assert isinstance(embedder, Embedder)
+    vectors = embedder.embed(["rats on islands", "rats on islands", "coral reef restoration", ""])
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (4, 32)
+    np.testing.assert_allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, rtol=1e-6)
+    assert np.array_equal(vectors[0], vectors[1])
+    assert not vectors[3].any()  # empty text -> zero vector, not NaN
+    similar = embedder.embed(["rats on small islands"])[0]
+    assert similar @ vectors[0] > similar @ vectors[2]
+
+
+def test_l2_normalise_keeps_zero_rows() -> None:
+    out = l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+
+
+def test_packaged_model_loads_offline_and_embeds(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    vectors = real_embedder.embed(["Rodent eradication on islands", "Rats are killing seabird chicks"])
+    assert vectors.shape == (2, 384)
+    assert real_embedder.dim == 384
+    assert "all-MiniLM-L6-v2" in real_embedder.model_id
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    unrelated = real_embedder.embed(["Green public procurement criteria for ministries"])[0]
+    assert vectors[0] @ vectors[1] > vectors[0] @ unrelated
+
+
+def test_long_texts_are_chunked_so_their_end_counts(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """A text far beyond the 256-token window: with chunking, its tail changes the vector; truncated, it
+    cannot."""
+    head = "Our ministry trains customs officers to inspect timber shipments at the port. " * 25
+    tail = "The real problem is rats eating seabird eggs on remote islets and we need eradication. " * 10
+    assert real_embedder.token_count(head) > real_embedder.max_tokens
+    chunks = real_embedder._chunks(head + tail)
+    assert len(chunks) >= 2
+    assert all(tokens <= real_embedder.max_tokens - 2 for _, tokens in chunks)
+    chunked = real_embedder.embed([head + tail, head])
+    assert chunked[0] @ chunked[1] < 0.99  # the tail moved the vector
+    query = real_embedder.embed(["rodent eradication for seabird islands"])[0]
+    assert query @ chunked[0] > query @ chunked[1]
+
+
+@pytest.mark.parametrize("texts", [[], ["short"]])
+def test_empty_and_short_batches(real_embedder, texts) -> None:  # type: ignore[no-untyped-def]
+    assert real_embedder.embed(texts).shape == (len(texts), 384)
