@@ -6,7 +6,10 @@ name or local path can be configured (it must already be on disk: the machine ma
 
 Long texts are not silently truncated: the model reads at most ``max_seq_length`` word pieces (256 for
 MiniLM), so a longer text is split on sentence boundaries into chunks that fit, each chunk is embedded, and the
-chunk vectors are averaged weighted by their token counts, then re-normalised.
+chunk vectors are averaged weighted by their token counts, then re-normalised. Measured on the dev gold set
+(where only 7 of 250 texts exceed the window): nDCG@10 of the full ranker 0.885 chunked vs 0.884 truncated,
+dense alone 0.832 vs 0.824. Embedding each sentence separately and taking the best sentence match ranked worse
+than one vector per text (0.868 vs 0.869 with structured signals; 0.666 vs 0.723 dense alone).
 """
 
 from __future__ import annotations

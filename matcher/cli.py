@@ -257,8 +257,6 @@ def serve_cmd(
     ] = True,
 ) -> None:
     """Start the HTTP service (uvicorn)."""
-    import uvicorn
-
     settings = _settings(ctx)
     db = settings.open_database()
     try:
@@ -272,9 +270,15 @@ def serve_cmd(
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
     out.print(f"serving on http://{bind_host}:{bind_port} (database: {_redacted(settings)})")
-    # The app factory rebuilds the same Settings from the same environment (this process's).
-    os.environ.setdefault("POLLINATE_DATA_DIR", str(settings.data_dir))
-    uvicorn.run("api.app:create_app_from_env", factory=True, host=bind_host, port=bind_port)
+    # Replace this process with uvicorn, started afresh so that OMP_NUM_THREADS=1 is in force before NumPy,
+    # FAISS and torch load their thread pools (on 2 cores, two OpenMP threads made single queries 2-3x
+    # slower; a server takes its parallelism from concurrent requests). The app factory rebuilds the same
+    # Settings from the same environment.
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("POLLINATE_DATA_DIR", str(settings.data_dir))
+    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app_from_env"]
+    os.execve(sys.executable, [*command, "--host", bind_host, "--port", str(bind_port)], env)  # noqa: S606
 
 
 # ---------------------------------------------------------------------------------------------- match

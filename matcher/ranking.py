@@ -113,14 +113,13 @@ class Ranker:
         signals["semantic"] = np.zeros(len(allowed), dtype=np.float32)
         rest, _ = fuse(signals, weights)  # semantic is 0 here, so this is everything but the semantic term
 
-        order_of = {int(p): i for i, p in enumerate(allowed)}
         if self.feedback_depth and weights.semantic:
-            found, _, _, scored = self._certified_top(query, allowed, rest, order_of, self.feedback_depth, weights)
+            found, _, _, scored = self._certified_top(query, allowed, rest, self.feedback_depth, weights)
             if len(found):
                 first = found[np.argsort(-scored, kind="stable")[: self.feedback_depth]]
                 expanded = query + np.float32(self.feedback_weight) * self.index.vectors_at(first).mean(axis=0)
                 query = (expanded / np.linalg.norm(expanded)).astype(np.float32)
-        positions, similarity, rows, totals = self._certified_top(query, allowed, rest, order_of, k, weights)
+        positions, similarity, rows, totals = self._certified_top(query, allowed, rest, k, weights)
 
         ids = self.index.ids[positions]
         order = np.lexsort((ids, -totals))[:k]  # best total first, then lower offer id
@@ -135,7 +134,6 @@ class Ranker:
         query: NDArray[np.float32],
         allowed: NDArray[np.int64],
         rest: NDArray[np.float32],
-        order_of: dict[int, int],
         k: int,
         weights: Weights,
     ) -> tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.int64], NDArray[np.float32]]:
@@ -148,7 +146,7 @@ class Ranker:
             sims, found = self.index.search(query.reshape(1, -1), depth, allowed=allowed)
             keep = found[0] >= 0
             positions, similarity = found[0][keep], sims[0][keep]
-            rows = np.fromiter((order_of[int(p)] for p in positions), dtype=np.int64, count=len(positions))
+            rows = np.searchsorted(allowed, positions)  # allowed is sorted (np.flatnonzero)
             totals = (weights.semantic * similarity + rest[rows]).astype(np.float32)
             if depth >= len(allowed) or len(positions) < depth:
                 return positions, similarity, rows, totals

@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -93,16 +93,8 @@ class MatchResult:
 
 
 def weights_from(settings: RankingSettings) -> Weights:
-    """The fusion weights configured in the ranking settings."""
-    return Weights(
-        semantic=settings.semantic,
-        lexical=settings.lexical,
-        targets=settings.targets,
-        geography=settings.geography,
-        language=settings.language,
-        assistance=settings.assistance,
-        penalty=settings.penalty,
-    )
+    """The fusion weights configured in the ranking settings (one setting per signal, same names)."""
+    return Weights(**{f.name: getattr(settings, f.name) for f in fields(Weights)})
 
 
 def offer_text(offer: OfferSnapshot) -> str:
