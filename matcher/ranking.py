@@ -7,7 +7,7 @@
    and score them fully: ``total = w_semantic * similarity + rest``.
 4. **Certify**: an offer that was not retrieved has similarity at most ``s_C`` (the C-th similarity), so its
    total is at most ``w_semantic * s_C + max(rest of the others)``. When the k-th best total reaches that bound
-   the top-k is exact; otherwise ``C`` is multiplied by 4 and the search repeated (at worst it covers every
+   the top-k is exact; otherwise ``C`` is multiplied by 8 and the search repeated (at worst it covers every
    allowed offer). The result is therefore always the exact top-k of the fused score over the allowed offers —
    nothing is post-filtered away and a selective filter cannot under-fill the list.
 5. **Feedback** (optional, ``feedback_depth`` > 0): the query vector is moved towards the mean vector of the
@@ -141,7 +141,8 @@ class Ranker:
 
         Returns the retrieved positions, their similarities, their rows in ``allowed`` and their totals.
         """
-        depth = min(max(self.candidates, k), len(allowed))
+        # Without a semantic term, similarity cannot prune: score every allowed offer in one pass.
+        depth = min(max(self.candidates, k), len(allowed)) if weights.semantic else len(allowed)
         while True:
             sims, found = self.index.search(query.reshape(1, -1), depth, allowed=allowed)
             keep = found[0] >= 0
@@ -154,9 +155,11 @@ class Ranker:
             outside[rows] = False
             bound = weights.semantic * float(similarity[-1]) + float(rest[outside].max())
             kth = np.partition(totals, -k)[-k] if len(totals) >= k else -np.inf
-            if kth >= bound:
+            if kth > bound:  # strictly: an outsider tying the k-th could win the tie on its lower id
                 return positions, similarity, rows, totals
-            depth = min(depth * 4, len(allowed))
+            # Each deeper search is a full scan on a flat index, so deepen steeply and go straight to all
+            # allowed offers once a quarter of them would be needed anyway.
+            depth = depth * 8 if depth * 8 < len(allowed) // 4 else len(allowed)
 
     def _lexical(self, need: NeedQuery, allowed: NDArray[np.int64]) -> NDArray[np.float32]:
         scores = self.lexical.scores(f"{need.title} {need.description}")
