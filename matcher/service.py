@@ -234,16 +234,20 @@ class MatchService:
         stale = np.asarray([i for i in ids.tolist() if versions.get(i, saved_seq + 1) > saved_seq], np.int64)
         index.remove(stale)
         index.compact()
-        self.index, self.catalog, self.lexical = index, OfferCatalog(), LexicalIndex()
-        kept_ids = index.ids.tolist()
         with self.db.transaction(read_only=True) as session:
-            snapshots = {s.id: s for s in CatalogRepository(session).snapshots(kept_ids)}
-        kept = [snapshots[i] for i in kept_ids]
+            current = {s.id: s for s in CatalogRepository(session).snapshots(index.ids.tolist())}
+        vanished = np.asarray([i for i in index.ids.tolist() if i not in current], np.int64)
+        if len(vanished):  # deleted since `versions` was read
+            index.remove(vanished)
+            index.compact()
+        kept = [current[i] for i in index.ids.tolist()]
+        self.index, self.catalog, self.lexical = index, OfferCatalog(), LexicalIndex()
         self.catalog.append(np.arange(len(kept), dtype=np.int64), kept)
         self.lexical.append([offer_text(s) for s in kept])
-        missing = sorted(set(versions) - set(kept_ids))
+        missing = sorted(set(versions) - set(current))
         with self.db.transaction(read_only=True) as session:
-            self._add(CatalogRepository(session).snapshots(missing))
+            added = CatalogRepository(session).snapshots(missing)
+        self._add(added)
         self.seq = db_seq
 
     def _sync_all(self) -> None:
