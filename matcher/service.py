@@ -42,8 +42,9 @@ from matcher.ranking import Ranked, Ranker
 from matcher.records import NeedRecord
 from matcher.seed import DEMO_NEEDS, DEMO_OFFERS
 from matcher.settings import RankingSettings, Settings
-from matcher.texts import keyword_stuffing, record_text, sentences
+from matcher.texts import record_text, sentences
 from models.db import Database
+from models.orm import Need
 from models.repositories import CatalogRepository, NeedRepository, OfferSnapshot
 
 log = logging.getLogger(__name__)
@@ -352,8 +353,9 @@ class MatchService:
                 for i, need in enumerate(needs)
             ]
             snapshots = [[self.catalog.snapshots[int(p)] for p in r.positions] for r in ranked]
+            stuffing = [self.catalog.column("stuffing")[r.positions] for r in ranked]
         for i, need in enumerate(needs):
-            results.append(self._result(need, queries[i], ranked[i], snapshots[i], explain_matches))
+            results.append(self._result(need, queries[i], ranked[i], snapshots[i], stuffing[i], explain_matches))
         return results
 
     def _result(
@@ -362,6 +364,7 @@ class MatchService:
         query: NDArray[np.float32],
         ranked: Ranked,
         snapshots: list[OfferSnapshot | None],
+        stuffing: NDArray[np.float32],
         explain_matches: bool,
     ) -> MatchResult:
         outcome: FilterOutcome = ranked.outcome
@@ -371,7 +374,6 @@ class MatchService:
             assert snapshot is not None
             components = {name: float(values[j]) for name, values in ranked.contributions.items()}
             penalised = float(ranked.signals["penalty"][j]) > 0
-            stuffing = keyword_stuffing(f"{snapshot.title}. {snapshot.description}") if penalised else 0.0
             matches.append(
                 Match(
                     offer_id=snapshot.id,
@@ -381,7 +383,7 @@ class MatchService:
                     score=float(ranked.scores[j]),
                     components=components,
                     explanation=explain(
-                        need, snapshot, evidence=evidence[j], penalised=penalised, stuffing=stuffing
+                        need, snapshot, evidence=evidence[j], penalised=penalised, stuffing=float(stuffing[j])
                     ),
                 )
             )
@@ -415,16 +417,8 @@ class MatchService:
             need = NeedRepository(session).get(need_id)
             if need is None:
                 raise NotFoundError(f"no need with id {need_id}")
-            return NeedQuery(
-                title=need.title,
-                description=need.description,
-                targets=tuple(need.targets),
-                assistance_types=tuple(need.assistance_types),
-                language=need.language,
-                party=need.party,
-                organisation_id=need.organisation_id,
-                need_id=need.id,
-                external_id=need.external_id,
+            return _need_query(
+                need, organisation_id=need.organisation_id, need_id=need.id, external_id=need.external_id
             )
 
 
@@ -442,13 +436,21 @@ def create_embedder(settings: Settings) -> Embedder:
 
 def need_from_record(record: NeedRecord, *, organisation_id: int | None = None) -> NeedQuery:
     """The ranking view of a gold-format need record."""
+    return _need_query(record, organisation_id=organisation_id, need_id=None, external_id=record.id)
+
+
+def _need_query(
+    source: Need | NeedRecord, *, organisation_id: int | None, need_id: int | None, external_id: str | None
+) -> NeedQuery:
+    """A stored need and a need record share the fields the ranker reads."""
     return NeedQuery(
-        title=record.title,
-        description=record.description,
-        targets=tuple(record.targets),
-        assistance_types=tuple(record.assistance_types),
-        language=record.language,
-        party=record.party,
+        title=source.title,
+        description=source.description,
+        targets=tuple(source.targets),
+        assistance_types=tuple(source.assistance_types),
+        language=source.language,
+        party=source.party,
         organisation_id=organisation_id,
-        external_id=record.id,
+        need_id=need_id,
+        external_id=external_id,
     )
