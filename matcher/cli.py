@@ -416,9 +416,14 @@ def _redacted(settings: Settings) -> str:
 
 
 def _load_plugins() -> None:
-    """Sub-commands from packages above the engine (``pollinate bench`` from evaluation), via entry points."""
+    """Sub-commands from packages above the engine (``pollinate bench``, ``pollinate evaluate``), via entry
+    points: a Typer app becomes a command group, a function a single command."""
     for entry in entry_points(group="pollinate.commands"):
-        app.add_typer(entry.load(), name=entry.name)
+        loaded = entry.load()
+        if isinstance(loaded, typer.Typer):
+            app.add_typer(loaded, name=entry.name)
+        else:
+            app.command(entry.name)(loaded)
 
 
 _load_plugins()

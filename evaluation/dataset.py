@@ -1,0 +1,192 @@
+"""Gold sets: a directory with ``needs.jsonl``, ``offers.jsonl`` and ``qrels.tsv``, validated on load.
+
+The format is the one of the hand-written dev set (and of the demo corpus shipped in ``matcher/data/demo``):
+
+- ``needs.jsonl`` / ``offers.jsonl``: one record per line, exactly the fields bulk import accepts
+  (:class:`matcher.records.NeedRecord` / :class:`matcher.records.OfferRecord`); vocabulary values are checked
+  and the closest valid values suggested.
+- ``qrels.tsv``: a header ``need_id<TAB>offer_id<TAB>grade`` then one graded judgement per line. Grades are
+  integers >= 0; every pair that is not listed is grade 0.
+
+:func:`load_gold_set` reads the three files and reports *every* problem it finds (up to a limit), each with
+its file and line number, instead of stopping at the first one.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from matcher.bulk import RowError, iter_validated
+from matcher.errors import InvalidInputError
+from matcher.records import NeedRecord, OfferRecord
+
+__all__ = ["GoldSet", "GoldSetError", "Judgement", "load_gold_set"]
+
+QRELS_HEADER = ("need_id", "offer_id", "grade")
+MAX_REPORTED_PROBLEMS = 50
+# A grade this high or more makes an offer a good answer (the dev set: 2 = strongly relevant, 3 = direct).
+GOOD_GRADE = 2
+
+
+class GoldSetError(InvalidInputError):
+    """A gold set that cannot be evaluated; ``problems`` lists each one as ``file:line: message``."""
+
+    def __init__(self, path: Path, problems: list[str], more: int = 0) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        tail = f"\n  ... and {more} more" if more else ""
+        super().__init__(f"gold set {path} is invalid ({len(problems) + more} problem(s)):\n{lines}{tail}")
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One line of ``qrels.tsv``."""
+
+    need_id: str
+    offer_id: str
+    grade: int
+
+
+@dataclass(frozen=True)
+class GoldSet:
+    """A validated gold set.
+
+    Attributes:
+        name: the directory name (used in reports).
+        path: the directory.
+        needs: the needs, in file order.
+        offers: the offers, in file order.
+        judgements: the qrels, in file order.
+    """
+
+    name: str
+    path: Path
+    needs: list[NeedRecord]
+    offers: list[OfferRecord]
+    judgements: list[Judgement]
+    warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def grades(self) -> dict[str, dict[str, int]]:
+        """``need id -> {offer id -> grade}`` (graded pairs only)."""
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for j in self.judgements:
+            out[j.need_id][j.offer_id] = j.grade
+        return dict(out)
+
+    @cached_property
+    def judged_needs(self) -> list[str]:
+        """Needs with at least one offer of grade >= 1, in file order (the needs that metrics score)."""
+        return [n.id for n in self.needs if any(g > 0 for g in self.grades.get(n.id, {}).values())]
+
+    @cached_property
+    def needle_needs(self) -> frozenset[str]:
+        """Needs with exactly one good answer (one offer graded >= 2): the hardest to get right."""
+        return frozenset(
+            n for n in self.judged_needs if sum(g >= GOOD_GRADE for g in self.grades[n].values()) == 1
+        )
+
+
+def load_gold_set(path: Path) -> GoldSet:
+    """Read and validate a gold-set directory.
+
+    Raises:
+        GoldSetError: with every problem found (file, line, what is wrong, the closest valid values for
+            vocabulary errors), up to ``MAX_REPORTED_PROBLEMS``.
+    """
+    if not path.is_dir():
+        raise GoldSetError(path, [f"{path}: not a directory (expected needs.jsonl, offers.jsonl, qrels.tsv)"])
+    missing = [name for name in ("needs.jsonl", "offers.jsonl", "qrels.tsv") if not (path / name).is_file()]
+    if missing:
+        raise GoldSetError(path, [f"{path / name}: missing" for name in missing])
+    problems: list[str] = []
+    needs = [r for r in _records(path / "needs.jsonl", "needs", problems) if isinstance(r, NeedRecord)]
+    offers = [r for r in _records(path / "offers.jsonl", "offers", problems) if isinstance(r, OfferRecord)]
+    judgements = _qrels(
+        path / "qrels.tsv",
+        {r.id for r in needs},
+        {r.id for r in offers},
+        problems,
+        # An unreadable needs or offers file has no ids to check against: do not report every qrels line.
+        check_ids=not problems,
+    )
+    if problems:
+        shown = problems[:MAX_REPORTED_PROBLEMS]
+        raise GoldSetError(path, shown, more=len(problems) - len(shown))
+    gold = GoldSet(
+        name=path.resolve().name,
+        path=path,
+        needs=needs,
+        offers=offers,
+        judgements=judgements,
+    )
+    if not gold.judged_needs:
+        raise GoldSetError(path, [f"{path / 'qrels.tsv'}: no judgement with a grade above 0; nothing to score"])
+    unjudged = len(gold.needs) - len(gold.judged_needs)
+    if unjudged:
+        gold.warnings.append(f"{unjudged} need(s) have no judgement above grade 0; they are ranked but not scored")
+    return gold
+
+
+def _records(path: Path, kind: str, problems: list[str]) -> list[NeedRecord | OfferRecord]:
+    out: list[NeedRecord | OfferRecord] = []
+    for number, item in iter_validated(path, kind, "jsonl"):  # type: ignore[arg-type]
+        if isinstance(item, RowError):
+            problems.append(f"{path.name}:{number}: {item.message}")
+        else:
+            out.append(item)
+    if not out and not any(p.startswith(f"{path.name}:") for p in problems):
+        problems.append(f"{path.name}: no {kind}")
+    return out
+
+
+def _qrels(
+    path: Path, need_ids: set[str], offer_ids: set[str], problems: list[str], *, check_ids: bool
+) -> list[Judgement]:
+    out: list[Judgement] = []
+    seen: dict[tuple[str, str], int] = {}
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows: Iterable[list[str]] = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for number, row in enumerate(rows, start=1):
+            where = f"{path.name}:{number}"
+            cells = [cell.strip() for cell in row]
+            if not any(cells):
+                continue
+            if number == 1:
+                if tuple(cells) != QRELS_HEADER:
+                    problems.append(f"{where}: expected the header {'<TAB>'.join(QRELS_HEADER)}, got {row!r}")
+                continue
+            if len(cells) != 3:
+                problems.append(
+                    f"{where}: expected 3 tab-separated fields (need_id, offer_id, grade), got {row!r}"
+                )
+                continue
+            need_id, offer_id, grade_text = cells
+            try:
+                grade = int(grade_text)
+            except ValueError:
+                problems.append(f"{where}: grade {grade_text!r} is not an integer")
+                continue
+            if grade < 0:
+                problems.append(f"{where}: grade {grade} is negative")
+                continue
+            if check_ids and need_id not in need_ids:
+                problems.append(f"{where}: unknown need id {need_id!r} (not in needs.jsonl)")
+                continue
+            if check_ids and offer_id not in offer_ids:
+                problems.append(f"{where}: unknown offer id {offer_id!r} (not in offers.jsonl)")
+                continue
+            first = seen.setdefault((need_id, offer_id), number)
+            if first != number:
+                problems.append(f"{where}: pair ({need_id}, {offer_id}) already judged on line {first}")
+                continue
+            out.append(Judgement(need_id, offer_id, grade))
+    if not out and not any(p.startswith(f"{path.name}:") for p in problems):
+        problems.append(f"{path.name}: no judgements")
+    return out

@@ -1,0 +1,133 @@
+"""``pollinate evaluate``: ranking quality of the configured ranker on a gold set (a plugin command).
+
+Progress goes to stderr; ``--json`` prints ``metrics.json`` on stdout so that it can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from evaluation.dataset import GoldSetError, load_gold_set
+from evaluation.harness import DEFAULT_CONFIG, HEADLINE, MEASURES, Evaluation, default_configs, evaluate
+from evaluation.report import write_outputs
+from matcher.service import create_embedder
+from matcher.settings import Settings
+
+__all__ = ["evaluate_cmd"]
+
+err = Console(stderr=True)
+out = Console()
+
+
+def evaluate_cmd(
+    ctx: typer.Context,
+    dataset: Annotated[
+        Path,
+        typer.Option(
+            "--dataset", help="Gold-set directory: needs.jsonl, offers.jsonl, qrels.tsv (the dev set's format)."
+        ),
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write metrics.json, details.json, per_need.csv, report.md and the PNG plots here "
+            "(default: print the summary only).",
+        ),
+    ] = None,
+    configs: Annotated[
+        str | None,
+        typer.Option(
+            help="Configurations to run, comma-separated (default: all; the default ranker always runs). "
+            "Known: bm25, dense, dense+targets, hybrid, hybrid+region, and hybrid-<part> ablations."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Embedding model (default: POLLINATE_EMBEDDING__MODEL, the packaged model).")
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(min=0, help="Bootstrap resamples for the confidence intervals (0: none).")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json on stdout.")] = False,
+) -> None:
+    """Ranking quality on a gold set: BM25, dense, the default ranker, a region filter and ablations."""
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    if model is not None:
+        settings = settings.model_copy(
+            update={"embedding": settings.embedding.model_copy(update={"model": model})}
+        )
+    known = [c.name for c in default_configs(settings.ranking)]
+    names = None
+    if configs is not None:
+        names = [name.strip() for name in configs.split(",") if name.strip()]
+        unknown = [name for name in names if name not in known]
+        if unknown or not names:
+            raise typer.BadParameter(
+                f"unknown configuration(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known)}",
+                param_hint="--configs",
+            )
+    try:
+        gold = load_gold_set(dataset)
+    except GoldSetError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from exc
+    for warning in gold.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    with err.status(f"loading the model {settings.embedding.model}..."):
+        try:
+            embedder = create_embedder(settings)
+        except Exception as exc:  # any loading failure: say which model and why, no traceback
+            err.print(f"[red]cannot load the embedding model {settings.embedding.model!r}: {exc}[/red]")
+            raise typer.Exit(2) from exc
+    evaluation = evaluate(
+        gold,
+        embedder,
+        model=settings.embedding.model,
+        ranking=settings.ranking,
+        configs=names,
+        index_kind=settings.index.kind,
+        bootstrap_resamples=bootstrap,
+        seed=seed,
+        progress=lambda message: err.print(f"[dim]{message}[/dim]"),
+    )
+    if out_dir is not None:
+        paths = write_outputs(evaluation, out_dir)
+        err.print(f"wrote {', '.join(p.name for p in paths.values())} to {out_dir}")
+    if as_json:
+        typer.echo(json.dumps(evaluation.metrics_json(), indent=2))
+        return
+    out.print(_summary(evaluation))
+    default = evaluation.runs[DEFAULT_CONFIG]
+    if default.ci is not None:
+        out.print(
+            f"default ranker ({DEFAULT_CONFIG}) {HEADLINE} {default.metrics[HEADLINE]:.3f}, "
+            f"95% CI [{default.ci.low:.3f}, {default.ci.high:.3f}] over {len(gold.judged_needs)} needs"
+        )
+
+
+def _summary(evaluation: Evaluation) -> Table:
+    gold = evaluation.gold
+    table = Table(
+        title=f"{gold.name}: {len(gold.judged_needs)} needs scored, {len(gold.offers)} offers, {evaluation.model}",
+        caption="diff: default minus config, with its 95% CI (paired bootstrap over needs)",
+    )
+    table.add_column("config")
+    for name in MEASURES:
+        table.add_column(name, justify="right")
+    table.add_column("diff", justify="right")
+    for name, run in evaluation.runs.items():
+        diff = run.versus_default
+        table.add_row(
+            f"[bold]{name}[/bold]" if name == DEFAULT_CONFIG else name,
+            *(f"{run.metrics[m]:.3f}" for m in MEASURES),
+            "" if diff is None else f"{diff.estimate:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]",
+        )
+    return table
