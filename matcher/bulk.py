@@ -140,10 +140,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def iter_validated(
-    path: Path, kind: Kind, fmt: Format
-) -> Iterator[tuple[int, NeedRecord | OfferRecord | RowError]]:
-    """Stream ``(line number, record or RowError)``: parse errors, validation errors and duplicate ids."""
+def _validated(path: Path, kind: Kind, fmt: Format) -> Iterator[tuple[int, NeedRecord | OfferRecord | RowError]]:
     seen: dict[str, int] = {}
     for number, row in iter_rows(path, fmt):
         if isinstance(row, RowError):
@@ -188,7 +185,7 @@ def import_file(
         raise InvalidInputError(f"no such file: {path}")
     fmt = fmt or detect_format(path)
     report = ImportReport(kind=kind)
-    for _, item in iter_validated(path, kind, fmt):
+    for _, item in _validated(path, kind, fmt):
         report.rows += 1
         if isinstance(item, RowError):
             report.errors.append(item)
@@ -198,7 +195,7 @@ def import_file(
         return report
 
     def good_records() -> Iterator[NeedRecord | OfferRecord]:
-        for _, item in iter_validated(path, kind, fmt):
+        for _, item in _validated(path, kind, fmt):
             if not isinstance(item, RowError):
                 yield item
 

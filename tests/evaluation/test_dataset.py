@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from evaluation.dataset import GoldSetError, load_gold_set
 from matcher.seed import DEMO_DIR
+from models import vocabularies as vocab
 
 
 @pytest.fixture
@@ -126,3 +128,21 @@ def test_many_problems_are_capped_with_a_count(gold_dir: Path) -> None:
     assert len(info.value.problems) == 50
     assert str(info.value).endswith("... and 20 more")
     assert "(70 problem(s))" in str(info.value)
+
+
+def test_a_region_that_disagrees_with_our_m49_table_is_a_warning(gold_dir: Path) -> None:
+    needs = gold_dir / "needs.jsonl"
+    lines = needs.read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[2])
+    expected = vocab.countries()[row["party"]].sub_region
+    other = next(area for area in vocab.sub_regions() if area != expected)
+    replace_line(needs, 3, json.dumps({**row, "region": other}))
+    gold = load_gold_set(gold_dir)
+    assert gold.needs[2].region == expected
+    assert gold.warnings == [
+        f"needs.jsonl:3: region {other!r} does not match party {row['party']}, which is in {expected!r} "
+        f"(the region can be left out); using {expected!r}"
+    ]
+    # Any other fault on the same line is still an error.
+    replace_line(needs, 3, json.dumps({**row, "region": other, "language": "xx"}))
+    assert problems(gold_dir)[0].startswith("needs.jsonl:3: ")
