@@ -34,12 +34,13 @@ imports: install ## import-linter: the layering of STYLE.md (api -> matcher -> e
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
-unit: install ## pytest on SQLite and PostgreSQL (started on loopback by the suite), not `slow`
-	@$(BIN)/pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
+# --nbmake runs each notebook in notebooks/ as one test item (in a fresh kernel, from the notebook's directory).
+unit: install ## pytest on SQLite and PostgreSQL (started on loopback by the suite) and the notebooks, not `slow`
+	@$(BIN)/pytest -m "not slow" --nbmake tests notebooks $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-test-all: install ## The whole suite including `slow` tests
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+test-all: install ## The whole suite including `slow` tests, and the notebooks
+	@$(BIN)/pytest --nbmake tests notebooks $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 format: install ## Apply ruff fixes and formatting
