@@ -1,13 +1,18 @@
-"""Dependencies shared by the routers."""
+"""Dependencies shared by the routers: the process-wide database, settings and matching service."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Iterable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
+from matcher.errors import InvalidInputError, NotReadyError, UnknownTermError
+from matcher.service import MatchService
 from matcher.settings import Settings
 from models.db import Database
+
+T = TypeVar("T")
 
 
 def get_db(request: Request) -> Database:
@@ -24,5 +29,22 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_match_service(request: Request) -> MatchService:
+    """The process-wide matching service (model and index loaded by the lifespan)."""
+    service = getattr(request.app.state, "match_service", None)
+    if not isinstance(service, MatchService):
+        raise NotReadyError("the matching service is still loading; retry in a few seconds")
+    return service
+
+
 DatabaseDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+MatchServiceDep = Annotated[MatchService, Depends(get_match_service)]
+
+
+def vocabulary(values: Iterable[str], parse: Callable[[str], T], field: str) -> tuple[T, ...]:
+    """Query values turned into vocabulary terms (422 naming the field and the closest valid values)."""
+    try:
+        return tuple(dict.fromkeys(parse(v) for v in values))
+    except UnknownTermError as exc:
+        raise InvalidInputError(str(exc), field=field) from exc

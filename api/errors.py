@@ -1,27 +1,57 @@
 """One error shape for every error: ``{"error": code, "detail": message, "field"?: name}``.
 
 The mapping table from Pollinate's error tree (``matcher/errors.py``) to HTTP status codes lives here, with one
-handler for all of them.
+handler for all of them, plus handlers that put FastAPI's own errors (request validation, unknown routes,
+wrong methods) into the same shape.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matcher.errors import (
+    AuthenticationError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
     NotReadyError,
+    PermissionDeniedError,
     PollinateError,
+    PreconditionRequiredError,
+    RateLimitedError,
+    StaleVersionError,
 )
 
+log = logging.getLogger(__name__)
+
+# Most specific first: the first matching entry wins.
 STATUS_BY_ERROR: dict[type[PollinateError], tuple[int, str]] = {
+    StaleVersionError: (412, "stale_version"),
     InvalidInputError: (422, "invalid_input"),
     NotFoundError: (404, "not_found"),
     ConflictError: (409, "conflict"),
+    PreconditionRequiredError: (428, "precondition_required"),
+    AuthenticationError: (401, "unauthenticated"),
+    PermissionDeniedError: (403, "forbidden"),
+    RateLimitedError: (429, "rate_limited"),
     NotReadyError: (503, "not_ready"),
+}
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
 }
 
 
@@ -36,10 +66,54 @@ def error_body(code: str, detail: str, field: str | None = None) -> dict[str, st
 async def _pollinate_error(_request: Request, exc: Exception) -> JSONResponse:
     for error_type, (status, code) in STATUS_BY_ERROR.items():
         if isinstance(exc, error_type):
-            return JSONResponse(error_body(code, str(exc)), status_code=status)
+            headers: dict[str, str] = {}
+            if isinstance(exc, RateLimitedError):
+                headers["Retry-After"] = str(exc.retry_after)
+            if isinstance(exc, AuthenticationError):
+                headers["WWW-Authenticate"] = "Bearer"
+            field = exc.field if isinstance(exc, InvalidInputError) else None
+            return JSONResponse(error_body(code, str(exc), field), status_code=status, headers=headers)
+    log.error("unmapped error %s", type(exc).__name__)
     return JSONResponse(error_body("internal_error", "unexpected error"), status_code=500)
 
 
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    first_field: str | None = None
+    for err in exc.errors():
+        where = _location(tuple(err.get("loc", ())))
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            message = "unknown field (not part of this API)"
+        if err.get("type") == "json_invalid":
+            message = "the body is not valid JSON"
+        problems.append(f"{where}: {message}" if where else message)
+        first_field = first_field or where or None
+    field = first_field.split(".")[0].split("[")[0] if first_field else None
+    return JSONResponse(error_body("invalid_input", "; ".join(problems), field), status_code=422)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODE_BY_STATUS.get(exc.status_code, "error")
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return JSONResponse(error_body("internal_error", "unexpected error; it has been logged"), status_code=500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handler for Pollinate's error tree."""
+    """Register the handlers: Pollinate's error tree, request validation, HTTP errors, anything else."""
     app.add_exception_handler(PollinateError, _pollinate_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -20,7 +20,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
+from matcher import accounts
 from matcher import seed as seed_module
 from matcher.bulk import Format, ImportReport, Kind, describe_validation_error, export_records, import_file
 from matcher.errors import PollinateError, UnknownTermError
@@ -31,7 +33,7 @@ from matcher.settings import Settings
 from matcher.texts import detect_language
 from models import migrate
 from models import vocabularies as vocab
-from models.repositories import OrganisationRepository
+from models.repositories import OrganisationRepository, UserRepository
 
 app = typer.Typer(
     name="pollinate",
@@ -41,8 +43,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 import_app = typer.Typer(help="Import needs or offers from JSONL or CSV (gold-set format).", no_args_is_help=True)
+users_app = typer.Typer(help="Users and their API keys (keys are shown once).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
+app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)
 out = Console()
@@ -255,6 +259,9 @@ def serve_cmd(
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema before serving.")
     ] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (each loads the model and its own index).")
+    ] = 1,
 ) -> None:
     """Start the HTTP service (uvicorn)."""
     settings = _settings(ctx)
@@ -265,6 +272,9 @@ def serve_cmd(
         if demo:
             for report in seed_module.seed_demo(db):
                 out.print(f"demo {report.kind}: {report.created} created, {report.unchanged} unchanged")
+            out.print("demo API keys (new at every start; the previous ones are revoked):")
+            for key in seed_module.demo_keys(db):
+                typer.echo(f"  export {key.role.upper()}_KEY={key.secret}   # {key.role}: {key.acts_for}")
     finally:
         db.dispose()
     bind_host = host or settings.api.host
@@ -278,7 +288,122 @@ def serve_cmd(
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("POLLINATE_DATA_DIR", str(settings.data_dir))
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app_from_env"]
-    os.execve(sys.executable, [*command, "--host", bind_host, "--port", str(bind_port)], env)  # noqa: S606
+    args = [*command, "--host", bind_host, "--port", str(bind_port), "--workers", str(workers)]
+    os.execve(sys.executable, args, env)  # noqa: S606
+
+
+# ---------------------------------------------------------------------------------------------- users
+
+
+def _organisation_id(session: Session, value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    found = OrganisationRepository(session).by_name(value)
+    if len(found) != 1:
+        where = "no organisation" if not found else f"{len(found)} organisations"
+        raise typer.BadParameter(f"{where} named {value!r}; give its id instead", param_hint="--organisation")
+    return found[0].id
+
+
+@users_app.command("create")
+def users_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Unique name of the user (a person or a system).")],
+    role: Annotated[str, typer.Option(help="party, provider, secretariat or admin.")],
+    country: Annotated[str | None, typer.Option(help="The country a party acts for (ISO3).")] = None,
+    organisation: Annotated[
+        str | None, typer.Option(help="The organisation a provider acts for (id or exact name).")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="A note on the key (where it is used).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the key.")] = False,
+) -> None:
+    """Create a user and print a new API key for it, once (only a hash is stored)."""
+    db = _settings(ctx).open_database()
+    try:
+        migrate.upgrade(db)
+        with db.transaction() as session:
+            org_id = _organisation_id(session, organisation) if organisation else None
+            user = accounts.create_user(session, name=name, role=role, country=country, organisation_id=org_id)
+            issued = accounts.issue_key(session, user, label=label)
+            summary = f"user {user.id} {user.name!r} ({user.role}{', ' + user.country if user.country else ''}"
+            summary += f", organisation {org_id})" if org_id else ")"
+    except PollinateError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    _print_key(issued, summary, quiet)
+
+
+def _print_key(issued: accounts.IssuedKey, summary: str, quiet: bool) -> None:
+    if quiet:
+        typer.echo(issued.secret)
+        return
+    out.print(f"{summary}; key id {issued.key_id}")
+    out.print("API key (shown once, store it now):")
+    typer.echo(issued.secret)
+
+
+@users_app.command("add-key")
+def users_add_key(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user's name.")],
+    label: Annotated[str | None, typer.Option(help="A note on the key.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the key.")] = False,
+) -> None:
+    """Issue another API key for a user (e.g. to rotate keys: add, switch, then revoke the old one)."""
+    db = _settings(ctx).open_database()
+    try:
+        with db.transaction() as session:
+            user = UserRepository(session).by_name(name)
+            if user is None:
+                raise typer.BadParameter(f"no user named {name!r}", param_hint="NAME")
+            issued = accounts.issue_key(session, user, label=label)
+            summary = f"user {user.id} {user.name!r}"
+    finally:
+        db.dispose()
+    _print_key(issued, summary, quiet)
+
+
+@users_app.command("revoke")
+def users_revoke(
+    ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key id (the part after pk_).")]
+) -> None:
+    """Revoke an API key: every worker refuses it from its next request."""
+    db = _settings(ctx).open_database()
+    try:
+        with db.transaction() as session:
+            key = accounts.revoke_key(session, key_id)
+            out.print(f"key {key.key_id} of user {key.user.name!r} revoked at {key.revoked_at:%Y-%m-%d %H:%M} UTC")
+    except PollinateError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+
+
+@users_app.command("list")
+def users_list(ctx: typer.Context) -> None:
+    """Every user with its role, scope and keys (ids only)."""
+    db = _settings(ctx).open_database()
+    try:
+        with db.transaction(read_only=True) as session:
+            repo = UserRepository(session)
+            table = Table("id", "name", "role", "acts for", "active keys", "revoked keys")
+            for user in repo.all():
+                keys = repo.keys(user.id)
+                scope = user.country or (f"organisation {user.organisation_id}" if user.organisation_id else "all")
+                table.add_row(
+                    str(user.id),
+                    user.name,
+                    user.role,
+                    scope,
+                    ", ".join(k.key_id for k in keys if k.revoked_at is None),
+                    ", ".join(k.key_id for k in keys if k.revoked_at is not None),
+                )
+    finally:
+        db.dispose()
+    out.print(table)
 
 
 # ---------------------------------------------------------------------------------------------- match
@@ -353,7 +478,7 @@ def match_cmd(
             raise typer.BadParameter(str(exc)) from exc
     filters = MatchFilters(
         targets=frozenset(vocab.parse_target(t) for t in only_target),
-        serves=_vocab_list(only_region, _parse_place, "--only-region"),
+        serves=_vocab_list(only_region, vocab.parse_place, "--only-region"),
         assistance_types=_vocab_list(only_type, vocab.parse_assistance_type, "--only-type"),
         languages=_vocab_list(only_language, vocab.parse_language, "--only-language"),
         costs=_vocab_list(only_cost, vocab.parse_cost, "--only-cost"),
@@ -376,13 +501,6 @@ def match_cmd(
         _print_matches(result)
     if not result.matches:
         err.print(f"[yellow]no providers:[/yellow] {result.empty_reason or 'nothing qualifies'}")
-
-
-def _parse_place(value: str) -> str:
-    try:
-        return vocab.parse_country(value)
-    except UnknownTermError:
-        return vocab.parse_area(value, field="region or country")
 
 
 def match_json(match: Match) -> dict[str, object]:

@@ -4,8 +4,13 @@
 Exception
 ├── PollinateError                      base of everything Pollinate raises on purpose
 │   ├── InvalidInputError               bad input from a user or a file (HTTP 422)
-│   ├── NotFoundError                   no such record (HTTP 404)
-│   ├── ConflictError                   the record changed or exists already (HTTP 409/412)
+│   ├── NotFoundError                   no such record, or none the caller may see (HTTP 404)
+│   ├── ConflictError                   the record exists already or is still in use (HTTP 409)
+│   │   └── StaleVersionError           the record changed since the version the caller saw (HTTP 412)
+│   ├── PreconditionRequiredError       an update without the version it applies to (HTTP 428)
+│   ├── AuthenticationError             no valid API key where one is required (HTTP 401)
+│   ├── PermissionDeniedError           the caller's role may not do this to this record (HTTP 403)
+│   ├── RateLimitedError                too many requests for this key; retry later (HTTP 429)
 │   └── NotReadyError                   the service cannot serve yet: schema, model or index (HTTP 503)
 └── ValueError
     └── models.vocabularies.UnknownTermError
@@ -20,11 +25,16 @@ from __future__ import annotations
 from models.vocabularies import UnknownTermError
 
 __all__ = [
+    "AuthenticationError",
     "ConflictError",
     "InvalidInputError",
     "NotFoundError",
     "NotReadyError",
+    "PermissionDeniedError",
     "PollinateError",
+    "PreconditionRequiredError",
+    "RateLimitedError",
+    "StaleVersionError",
     "UnknownTermError",
 ]
 
@@ -34,7 +44,11 @@ class PollinateError(Exception):
 
 
 class InvalidInputError(PollinateError):
-    """Bad input from a user or a file."""
+    """Bad input from a user or a file; ``field`` names the offending field when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotFoundError(PollinateError):
@@ -43,6 +57,30 @@ class NotFoundError(PollinateError):
 
 class ConflictError(PollinateError):
     """The record changed since it was read, or exists already."""
+
+
+class StaleVersionError(ConflictError):
+    """The record changed since the version the caller based its update on."""
+
+
+class PreconditionRequiredError(PollinateError):
+    """An update that does not say which version of the record it applies to."""
+
+
+class AuthenticationError(PollinateError):
+    """No valid API key where one is required."""
+
+
+class PermissionDeniedError(PollinateError):
+    """The caller may see the record but its role does not allow this action on it."""
+
+
+class RateLimitedError(PollinateError):
+    """Too many requests for one API key; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NotReadyError(PollinateError):

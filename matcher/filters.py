@@ -41,19 +41,22 @@ EXCLUSION_REASONS = {
 }
 
 
-def places_bits_and_countries(place: str) -> tuple[int, set[str]]:
-    """The area bits and explicit countries that make an offer serve ``place`` (a country or an area)."""
+def serving_places(place: str) -> tuple[list[str], set[str]]:
+    """The areas and the explicit countries an offer may list to serve ``place`` (a country or an area)."""
     if place in vocab.countries():
-        sub, region, glob = vocab.areas_of(place)
-        return area_bits([sub, region, glob]), {place}
+        return list(vocab.areas_of(place)), {place}
     area = vocab.parse_area(place)
     if area == vocab.GLOBAL:  # "serves Global" means worldwide providers, not "anywhere at all"
-        return area_bits([vocab.GLOBAL]), set()
+        return [vocab.GLOBAL], set()
     if area in vocab.regions():
-        areas = [vocab.GLOBAL, area, *vocab.regions()[area]]
-    else:
-        areas = [vocab.GLOBAL, area, vocab.sub_regions()[area]]
-    return area_bits(areas), set(vocab.countries_in(area))
+        return [vocab.GLOBAL, area, *vocab.regions()[area]], set(vocab.countries_in(area))
+    return [vocab.GLOBAL, area, vocab.sub_regions()[area]], set(vocab.countries_in(area))
+
+
+def places_bits_and_countries(place: str) -> tuple[int, set[str]]:
+    """The area bits and explicit countries that make an offer serve ``place`` (a country or an area)."""
+    areas, countries = serving_places(place)
+    return area_bits(areas), countries
 
 
 def serving_mask(catalog: OfferCatalog, places: frozenset[str]) -> NDArray[np.bool_]:

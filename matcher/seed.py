@@ -7,11 +7,16 @@ import, so seeding twice changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from matcher import accounts
 from matcher.bulk import ImportReport, import_file
 from models.db import Database
+from models.orm import utcnow
+from models.repositories import OfferRepository, UserRepository
 
 DEMO_DIR = Path(str(resources.files("matcher").joinpath("data", "demo")))
 DEMO_OFFERS = DEMO_DIR / "offers.jsonl"
@@ -30,3 +35,43 @@ def seed_demo(db: Database) -> list[ImportReport]:
         if not report.written:
             raise RuntimeError(f"the packaged demo {report.kind} are invalid: {report.errors[:3]}")
     return reports
+
+
+DEMO_KEY_LABEL = "demo"
+DEMO_PARTY_COUNTRY = "KEN"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoKey:
+    """A key printed by ``pollinate serve --demo`` so that the README's examples can be run as they are."""
+
+    role: str
+    user: str
+    acts_for: str
+    secret: str
+
+
+def demo_keys(db: Database) -> list[DemoKey]:
+    """Demo users (a Party for Kenya, the provider of the first demo offer, the secretariat) with fresh keys.
+
+    Every call revokes the keys issued by the previous one, so a demo never leaves old keys working.
+    """
+    keys = []
+    with db.transaction() as session:
+        users = UserRepository(session)
+        provider_org = OfferRepository(session).get_by_external_id("demo-o001")
+        specs: list[tuple[str, str, dict[str, Any], str]] = [
+            ("party", "demo-party", {"country": DEMO_PARTY_COUNTRY}, DEMO_PARTY_COUNTRY),
+            ("secretariat", "demo-secretariat", {}, "everyone"),
+        ]
+        if provider_org is not None:
+            org = provider_org.organisation
+            specs.insert(1, ("provider", "demo-provider", {"organisation_id": org.id}, org.name))
+        for role, name, scope, acts_for in specs:
+            user = users.by_name(name) or accounts.create_user(session, name=name, role=role, **scope)
+            for key in users.keys(user.id):
+                if key.label == DEMO_KEY_LABEL and key.revoked_at is None:
+                    key.revoked_at = utcnow()
+            issued = accounts.issue_key(session, user, label=DEMO_KEY_LABEL)
+            keys.append(DemoKey(role, name, acts_for, issued.secret))
+    return keys

@@ -33,13 +33,14 @@ from matcher.embedding_store import EmbeddingStore
 from matcher.errors import NotFoundError
 from matcher.explain import Explanation, explain
 from matcher.filters import FilterOutcome
-from matcher.fusion import Weights
+from matcher.fusion import Weights, fuse
 from matcher.index import VectorIndex, make_index
 from matcher.language_bias import LanguageCentering
 from matcher.lexical import LexicalIndex
 from matcher.query import MatchFilters, NeedQuery
 from matcher.ranking import Ranked, Ranker
 from matcher.records import NeedRecord
+from matcher.scoring import structured_signals
 from matcher.seed import DEMO_NEEDS, DEMO_OFFERS
 from matcher.settings import RankingSettings, Settings
 from matcher.texts import record_text, sentences
@@ -91,6 +92,19 @@ class MatchResult:
     allowed: int
     excluded: dict[str, int] = field(default_factory=dict)
     empty_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NeedMatch:
+    """A need an offer could serve (reverse matching), with its score components and explanation."""
+
+    need_id: int | None
+    external_id: str | None
+    title: str
+    party: str | None
+    score: float
+    components: dict[str, float]
+    explanation: Explanation
 
 
 def weights_from(settings: RankingSettings) -> Weights:
@@ -409,6 +423,58 @@ class MatchService:
             start += len(group)
         return out
 
+    # ---------------------------------------------------------------------------------------- reverse
+
+    def rank_needs(
+        self, offer_id: int, needs: Sequence[NeedQuery], *, k: int = 10, weights: Weights | None = None
+    ) -> list[NeedMatch]:
+        """The needs an offer could best serve, best first (for providers: "where could we help?").
+
+        Each need is scored with the signals of the forward score that belong to the pair alone — semantic,
+        targets, geography, language, assistance and the offer's keyword-stuffing penalty — with the same
+        weights. BM25 and feedback are left out: they depend on the rest of the catalogue, which would mean
+        ranking every offer for every need. Needs the offer's own organisation posted are skipped.
+
+        Raises:
+            NotFoundError: the offer is not in the catalogue.
+        """
+        self.refresh()
+        used = (weights or self.weights).without("lexical")
+        with self._lock:
+            position = int(self.index.positions_of(np.asarray([offer_id], dtype=np.int64))[0])
+            if position < 0:
+                raise NotFoundError(f"no offer with id {offer_id}")
+            snapshot = self.catalog.snapshots[position]
+            assert snapshot is not None
+            offer_vector = self.index.vectors_at(np.asarray([position], dtype=np.int64))[0]
+            stuffing = float(self.catalog.column("stuffing")[position])
+            eligible = [n for n in needs if n.organisation_id != snapshot.organisation_id]
+            if not eligible:
+                return []
+            similarity = self.query_vectors(eligible) @ offer_vector
+            positions = np.asarray([position], dtype=np.int64)
+            scored = []
+            for i, need in enumerate(eligible):
+                signals = structured_signals(self.catalog, positions, need)
+                signals["semantic"] = np.asarray([similarity[i]], dtype=np.float32)
+                signals["lexical"] = np.zeros(1, dtype=np.float32)
+                signals["penalty"] = np.asarray([stuffing], dtype=np.float32)
+                total, contributions = fuse(signals, used)
+                scored.append((float(total[0]), need, {name: float(v[0]) for name, v in contributions.items()}))
+        scored.sort(key=lambda item: (-item[0], item[1].need_id or 0))
+        return [
+            NeedMatch(
+                need_id=need.need_id,
+                external_id=need.external_id,
+                title=need.title,
+                party=need.party,
+                score=score,
+                components=components,
+                explanation=explain(need, snapshot, evidence=(), penalised=False, stuffing=stuffing),
+            )
+            for score, need, components in scored[:k]
+        ]
+
     # ---------------------------------------------------------------------------------------- loading
 
     def stored_need(self, need_id: int) -> NeedQuery:
@@ -417,9 +483,7 @@ class MatchService:
             need = NeedRepository(session).get(need_id)
             if need is None:
                 raise NotFoundError(f"no need with id {need_id}")
-            return _need_query(
-                need, organisation_id=need.organisation_id, need_id=need.id, external_id=need.external_id
-            )
+            return need_from_stored(need)
 
 
 def create_embedder(settings: Settings) -> Embedder:
@@ -432,6 +496,11 @@ def create_embedder(settings: Settings) -> Embedder:
         long_text=settings.embedding.long_text,
         threads=settings.embedding.threads,
     )
+
+
+def need_from_stored(need: Need) -> NeedQuery:
+    """The ranking view of a need loaded from the database."""
+    return _need_query(need, organisation_id=need.organisation_id, need_id=need.id, external_id=need.external_id)
 
 
 def need_from_record(record: NeedRecord, *, organisation_id: int | None = None) -> NeedQuery:

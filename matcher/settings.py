@@ -107,6 +107,27 @@ class ApiSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Interface `pollinate serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `pollinate serve` listens on.")
+    write_rate: str = Field(
+        default="120/minute",
+        pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
+        description="Writes (POST, PATCH, DELETE) allowed per API key and worker, e.g. `120/minute`.",
+    )
+    match_rate: str = Field(
+        default="60/minute",
+        pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
+        description="Matching requests (posting a need, re-ranking, ad-hoc matching) per API key and worker.",
+    )
+    anonymous_rate: str = Field(
+        default="300/minute",
+        pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
+        description="Requests without an API key per client address and worker.",
+    )
+    idempotency_hours: int = Field(
+        default=24, ge=1, le=24 * 30, description="How long an `Idempotency-Key` replays its first response."
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="Request logs: one JSON object per line, or human-readable."
+    )
 
 
 class Settings(BaseSettings):

@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -279,6 +281,96 @@ class Offer(Timestamped, Base):
 
     def __repr__(self) -> str:
         return f"Offer(id={self.id!r}, external_id={self.external_id!r})"
+
+
+# -------------------------------------------------------------------------------- suggested matches
+
+
+MATCH_STATUSES = ("suggested", "shortlisted", "accepted", "rejected", "contacted", "completed")
+
+
+class SuggestedMatch(Timestamped, Base):
+    """A provider suggested for a need by the ranker, with the score components and explanation it had then.
+
+    One row per (need, offer): re-ranking updates the suggestion in place; review decisions (``status`` other
+    than ``suggested``) belong to the secretariat's workflow.
+    """
+
+    __tablename__ = "suggested_matches"
+    __table_args__ = (
+        UniqueConstraint("need_id", "offer_id", name="uq_suggested_matches_need_offer"),
+        CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in MATCH_STATUSES) + ")", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), index=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    components: Mapped[dict[str, float]] = mapped_column(JSON)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model_id: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="suggested", server_default="suggested", index=True)
+
+    offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True)
+
+
+# -------------------------------------------------------------------------------- users and API keys
+
+
+ROLES = ("party", "provider", "secretariat", "admin")
+
+
+class User(Timestamped, Base):
+    """Someone who calls the API: a Party (acts for one country), a provider (acts for one organisation), the
+    secretariat or an administrator."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in ROLES) + ")", name="role"),
+        CheckConstraint("role <> 'party' OR country IS NOT NULL", name="party_has_country"),
+        CheckConstraint("role <> 'provider' OR organisation_id IS NOT NULL", name="provider_has_organisation"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    country: Mapped[str | None] = mapped_column(String(3))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+
+    organisation: Mapped[Organisation | None] = relationship(lazy="joined")
+
+
+class ApiKey(Base):
+    """An API key: ``pk_<key_id>_<secret>``. The key id finds the row; only an argon2 hash of the secret is
+    stored, so the key is shown once, at creation, and can never be read back."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a POST carrying an ``Idempotency-Key`` (replayed for the same key and body)."""
+
+    __tablename__ = "idempotency_records"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(500))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now(), index=True)
 
 
 # ------------------------------------------------------------------------------ embeddings and changes

@@ -11,16 +11,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models.orm import (
     OFFER_COUNTER,
+    ApiKey,
     Counter,
     Embedding,
+    IdempotencyRecord,
     Need,
+    NeedAssistanceType,
+    NeedTarget,
     Offer,
     OfferAssistanceType,
     OfferCountry,
@@ -29,6 +33,8 @@ from models.orm import (
     OfferRegion,
     OfferTarget,
     Organisation,
+    SuggestedMatch,
+    User,
 )
 
 RecordT = TypeVar("RecordT", Need, Offer)
@@ -45,6 +51,10 @@ class OrganisationRepository:
 
     def get(self, organisation_id: int) -> Organisation | None:
         return self.session.get(Organisation, organisation_id)
+
+    def by_name(self, name: str) -> list[Organisation]:
+        """Organisations with this exact name (one per country at most)."""
+        return list(self.session.scalars(select(Organisation).where(Organisation.name == name)))
 
     def find(self, name: str, country: str) -> Organisation | None:
         stmt = select(Organisation).where(Organisation.name == name, Organisation.country == country)
@@ -265,3 +275,276 @@ class EmbeddingRepository:
         """Cached embeddings per model id."""
         stmt = select(Embedding.model_id, func.count()).group_by(Embedding.model_id)
         return {m: int(c) for m, c in self.session.execute(stmt)}
+
+
+# ------------------------------------------------------------------------------------------ listings
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[RecordT]):
+    """One page of a listing and the total number of matching records."""
+
+    items: list[RecordT]
+    total: int
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern for a case-insensitive substring (``%``, ``_`` and ``\\`` taken literally)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True, slots=True)
+class NeedListing:
+    """Conditions of a need listing; empty values mean "no condition".
+
+    ``visible_all`` lists every need; otherwise public needs plus the confidential ones of ``visible_country``.
+    """
+
+    visible_all: bool = False
+    visible_country: str | None = None
+    targets: tuple[int, ...] = ()
+    parties: tuple[str, ...] = ()
+    assistance_types: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    q: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferListing:
+    """Conditions of an offer listing; empty values mean "no condition".
+
+    ``visible_all`` lists offers of every status; otherwise active offers plus every offer of
+    ``visible_organisation``. Geography: for each ``(areas, countries)`` of ``places``, an offer must list one
+    of the areas or one of the countries (the service expands a place into those sets).
+    """
+
+    visible_all: bool = False
+    visible_organisation: int | None = None
+    targets: tuple[int, ...] = ()
+    places: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    assistance_types: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    org_types: tuple[str, ...] = ()
+    organisation_id: int | None = None
+    q: str | None = None
+
+
+def _need_conditions(f: NeedListing) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if not f.visible_all:
+        visible = Need.visibility == "public"
+        where.append(or_(visible, Need.party == f.visible_country) if f.visible_country else visible)
+    if f.targets:
+        where.append(exists().where(NeedTarget.need_id == Need.id, NeedTarget.target.in_(f.targets)))
+    if f.parties:
+        where.append(Need.party.in_(f.parties))
+    if f.assistance_types:
+        where.append(
+            exists().where(
+                NeedAssistanceType.need_id == Need.id, NeedAssistanceType.assistance_type.in_(f.assistance_types)
+            )
+        )
+    if f.statuses:
+        where.append(Need.status.in_(f.statuses))
+    if f.languages:
+        where.append(Need.language.in_(f.languages))
+    if f.q:
+        pattern = _contains(f.q)
+        where.append(
+            or_(
+                func.lower(Need.title).like(pattern, escape="\\"),
+                func.lower(Need.description).like(pattern, escape="\\"),
+            )
+        )
+    return where
+
+
+def _offer_conditions(f: OfferListing) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if not f.visible_all:
+        active = Offer.status == "active"
+        if f.visible_organisation is not None:
+            where.append(or_(active, Offer.organisation_id == f.visible_organisation))
+        else:
+            where.append(active)
+    if f.targets:
+        where.append(exists().where(OfferTarget.offer_id == Offer.id, OfferTarget.target.in_(f.targets)))
+    for areas, countries in f.places:
+        places: list[ColumnElement[bool]] = [
+            exists().where(OfferRegion.offer_id == Offer.id, OfferRegion.region.in_(areas))
+        ]
+        if countries:
+            places.append(exists().where(OfferCountry.offer_id == Offer.id, OfferCountry.country.in_(countries)))
+        where.append(or_(*places))
+    if f.assistance_types:
+        where.append(
+            exists().where(
+                OfferAssistanceType.offer_id == Offer.id,
+                OfferAssistanceType.assistance_type.in_(f.assistance_types),
+            )
+        )
+    if f.statuses:
+        where.append(Offer.status.in_(f.statuses))
+    if f.languages:
+        where.append(exists().where(OfferLanguage.offer_id == Offer.id, OfferLanguage.language.in_(f.languages)))
+    if f.org_types:
+        where.append(
+            exists().where(Organisation.id == Offer.organisation_id, Organisation.org_type.in_(f.org_types))
+        )
+    if f.organisation_id is not None:
+        where.append(Offer.organisation_id == f.organisation_id)
+    if f.q:
+        pattern = _contains(f.q)
+        where.append(
+            or_(
+                func.lower(Offer.title).like(pattern, escape="\\"),
+                func.lower(Offer.description).like(pattern, escape="\\"),
+            )
+        )
+    return where
+
+
+def list_needs(session: Session, listing: NeedListing, *, limit: int, offset: int) -> Page[Need]:
+    """A page of needs (id order) and the number of needs matching ``listing``."""
+    where = _need_conditions(listing)
+    total = session.scalar(select(func.count()).select_from(Need).where(*where)) or 0
+    items = list(session.scalars(select(Need).where(*where).order_by(Need.id).limit(limit).offset(offset)))
+    return Page(items, int(total))
+
+
+def list_offers(session: Session, listing: OfferListing, *, limit: int, offset: int) -> Page[Offer]:
+    """A page of offers (id order) and the number of offers matching ``listing``."""
+    where = _offer_conditions(listing)
+    total = session.scalar(select(func.count()).select_from(Offer).where(*where)) or 0
+    items = list(session.scalars(select(Offer).where(*where).order_by(Offer.id).limit(limit).offset(offset)))
+    return Page(items, int(total))
+
+
+def list_organisations(
+    session: Session,
+    *,
+    q: str | None,
+    org_types: tuple[str, ...],
+    countries: tuple[str, ...],
+    limit: int,
+    offset: int,
+) -> tuple[list[Organisation], int]:
+    """A page of organisations (id order) and the number matching."""
+    where: list[ColumnElement[bool]] = []
+    if q:
+        where.append(func.lower(Organisation.name).like(_contains(q), escape="\\"))
+    if org_types:
+        where.append(Organisation.org_type.in_(org_types))
+    if countries:
+        where.append(Organisation.country.in_(countries))
+    total = session.scalar(select(func.count()).select_from(Organisation).where(*where)) or 0
+    stmt = select(Organisation).where(*where).order_by(Organisation.id).limit(limit).offset(offset)
+    return list(session.scalars(stmt)), int(total)
+
+
+def organisation_in_use(session: Session, organisation_id: int) -> bool:
+    """Whether needs, offers or users refer to the organisation."""
+    for model in (Need, Offer, User):
+        column = model.organisation_id
+        if session.scalar(select(exists().where(column == organisation_id))):
+            return True
+    return False
+
+
+def open_needs(session: Session, listing: NeedListing) -> list[Need]:
+    """Every need matching ``listing`` (for reverse matching; the caller bounds the statuses)."""
+    return list(session.scalars(select(Need).where(*_need_conditions(listing)).order_by(Need.id)))
+
+
+# ----------------------------------------------------------------------------------- suggested matches
+
+
+class SuggestedMatchRepository:
+    """The providers suggested for each need."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_need(self, need_id: int) -> list[SuggestedMatch]:
+        stmt = select(SuggestedMatch).where(SuggestedMatch.need_id == need_id).order_by(SuggestedMatch.rank)
+        return list(self.session.scalars(stmt))
+
+    def replace_suggestions(self, need_id: int, rows: Sequence[SuggestedMatch]) -> None:
+        """Store a new ranking: suggestions still awaiting review are replaced; reviewed ones are kept (their
+        rank and score are refreshed when the offer is ranked again)."""
+        current = {m.offer_id: m for m in self.for_need(need_id)}
+        incoming = {m.offer_id for m in rows}
+        for offer_id, match in current.items():
+            if offer_id not in incoming and match.status == "suggested":
+                self.session.delete(match)
+        for row in rows:
+            existing = current.get(row.offer_id)
+            if existing is None:
+                row.need_id = need_id
+                self.session.add(row)
+            else:
+                existing.rank, existing.score = row.rank, row.score
+                existing.components, existing.explanation, existing.model_id = (
+                    row.components,
+                    row.explanation,
+                    row.model_id,
+                )
+        self.session.flush()
+
+
+# ------------------------------------------------------------------------------------ users and keys
+
+
+class UserRepository:
+    """Users and their API keys."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, user: User) -> User:
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def get(self, user_id: int) -> User | None:
+        return self.session.get(User, user_id)
+
+    def by_name(self, name: str) -> User | None:
+        return self.session.scalars(select(User).where(User.name == name)).one_or_none()
+
+    def all(self) -> list[User]:
+        return list(self.session.scalars(select(User).order_by(User.id)))
+
+    def add_key(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        self.session.flush()
+        return key
+
+    def key(self, key_id: str) -> ApiKey | None:
+        """The key row (with its user) by its public id, revoked or not."""
+        return self.session.scalars(select(ApiKey).where(ApiKey.key_id == key_id)).one_or_none()
+
+    def keys(self, user_id: int) -> list[ApiKey]:
+        return list(self.session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)))
+
+
+class IdempotencyRepository:
+    """First responses to POSTs carrying an ``Idempotency-Key``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, user_id: int, key: str) -> IdempotencyRecord | None:
+        return self.session.get(IdempotencyRecord, (user_id, key))
+
+    def add(self, record: IdempotencyRecord) -> None:
+        self.session.add(record)
+        self.session.flush()
+
+    def purge_before(self, cutoff: dt.datetime) -> int:
+        """Forget records older than ``cutoff``; returns how many."""
+        result = self.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

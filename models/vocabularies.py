@@ -238,6 +238,14 @@ def parse_area(value: object, *, field: str = "region") -> str:
     return _parse_choice(field, value, geographic_areas())
 
 
+def parse_place(value: object, *, field: str = "region or country") -> str:
+    """A country (alpha-3, from alpha-3 or alpha-2) or else a geographic area (Global, region, sub-region)."""
+    try:
+        return parse_country(value)
+    except UnknownTermError:
+        return parse_area(value, field=field)
+
+
 def parse_country(value: object, *, field: str = "country") -> str:
     """Alpha-3 code of a country given as an alpha-3 or alpha-2 code (case-insensitive)."""
     table = countries()

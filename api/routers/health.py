@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import DatabaseDep
+from matcher.service import MatchService
 from models import migrate
 
 router = APIRouter(tags=["health"])
@@ -28,8 +29,9 @@ def health() -> Health:
 
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
-def ready(db: DatabaseDep) -> JSONResponse:
-    """Readiness: the database answers and its schema is at this version's head (503 otherwise)."""
+def ready(request: Request, db: DatabaseDep) -> JSONResponse:
+    """Readiness: the database answers, its schema is at this version's head, the model and index are loaded
+    and the index has caught up with the database's offer changes (503 with the failing check otherwise)."""
     checks: dict[str, str] = {}
     try:
         db.ping()
@@ -40,6 +42,16 @@ def ready(db: DatabaseDep) -> JSONResponse:
         )
     except Exception as exc:  # any failure to reach the database means "not ready"
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    ok = all(v == "ok" for v in checks.values()) and "schema" in checks
+    service = getattr(request.app.state, "match_service", None)
+    if not isinstance(service, MatchService):
+        checks["index"] = "loading"
+    elif checks.get("schema") == "ok":
+        try:
+            service.refresh()
+            checks["index"] = "ok"
+            checks["offers_indexed"] = str(len(service.index))
+        except Exception as exc:  # a failed catch-up means "not ready", with the reason
+            checks["index"] = f"cannot catch up: {type(exc).__name__}"
+    ok = all(v == "ok" for k, v in checks.items() if k != "offers_indexed") and "schema" in checks
     body = Readiness(status="ready" if ok else "not_ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

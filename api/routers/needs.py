@@ -1,0 +1,198 @@
+"""``/v1/needs``: Parties' needs, their ranked providers and their stored suggestions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
+from api.routers.common import ERRORS, LIMIT, OFFSET, Q, filters_from, match_filter_params
+from api.schemas import (
+    NeedCreate,
+    NeedOut,
+    NeedPosted,
+    NeedUpdate,
+    PageOut,
+    Ranking,
+    StoredRanking,
+    need_out,
+    ranking_out,
+    stored_match_out,
+)
+from api.security import (
+    IdempotencyDep,
+    PrincipalDep,
+    SignedInDep,
+    etag,
+    idempotent,
+    if_match_version,
+    rate_limited,
+    replay,
+)
+from matcher import needs
+from matcher.query import MatchFilters
+from matcher.suggestions import store_suggestions, stored_suggestions
+from models import vocabularies as vocab
+
+router = APIRouter(prefix="/v1/needs", tags=["needs"], responses=ERRORS)
+
+IfMatch = Annotated[str | None, Header(max_length=100, description='ETag of the version you change, e.g. "3".')]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=NeedPosted,
+    dependencies=[Depends(rate_limited("write", "match"))],
+    summary="Post a need and get its ranked providers",
+)
+def post_need(
+    body: NeedCreate,
+    principal: SignedInDep,
+    db: DatabaseDep,
+    service: MatchServiceDep,
+    settings: SettingsDep,
+    idem: IdempotencyDep,
+    k: Annotated[int, Query(ge=1, le=100, description="How many providers to rank and store.")] = 10,
+) -> JSONResponse:
+    """Store the need and answer with it and its ranked providers, which are stored as its suggested matches
+    (with score components and explanations) for the secretariat to review."""
+    hours = settings.api.idempotency_hours
+    if (seen := replay(db, hours, principal, idem)) is not None:
+        return seen
+    with db.transaction(read_only=True) as session:
+        plan = needs.plan_need(session, principal, body.model_dump(exclude_none=True))
+    result = service.match(plan.query, k=k)
+
+    def work(session):  # type: ignore[no-untyped-def]
+        need = needs.create_need(session, plan)
+        store_suggestions(session, need.id, result, model_id=service.store.model_id)
+        payload = NeedPosted(need=need_out(need), ranking=ranking_out(result)).model_dump(mode="json")
+        return 201, payload, {**etag(need.version), "Location": f"/v1/needs/{need.id}"}
+
+    return idempotent(db, hours, principal, idem, work)
+
+
+@router.get("", response_model=PageOut[NeedOut], summary="List needs")
+def list_needs(
+    principal: PrincipalDep,
+    db: DatabaseDep,
+    target: Annotated[list[int], Query(max_length=23, description="Any of these KMGBF targets.")] = [],  # noqa: B006
+    region: Annotated[str | None, Query(max_length=60, description="Parties inside this area.")] = None,
+    country: Annotated[str | None, Query(max_length=60, description="This Party (ISO3).")] = None,
+    type: Annotated[list[str], Query(max_length=9, description="Any of these assistance types.")] = [],  # noqa: B006
+    status: Annotated[list[str], Query(max_length=5)] = [],  # noqa: B006
+    language: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    q: Q = None,
+    limit: LIMIT = 50,
+    offset: OFFSET = 0,
+) -> PageOut[NeedOut]:
+    """Needs the caller may see: public ones, plus its own confidential ones (every need for the secretariat)."""
+    with db.transaction(read_only=True) as session:
+        page = needs.search_needs(
+            session,
+            principal,
+            targets=vocabulary(map(str, target), vocab.parse_target, "target"),
+            region=vocabulary([region], vocab.parse_area, "region")[0] if region else None,
+            country=vocabulary([country], vocab.parse_country, "country")[0] if country else None,
+            assistance_types=vocabulary(type, vocab.parse_assistance_type, "type"),
+            statuses=vocabulary(status, lambda s: vocab.parse_choice("status", s, vocab.NEED_STATUSES), "status"),
+            languages=vocabulary(language, vocab.parse_language, "language"),
+            q=q,
+            limit=limit,
+            offset=offset,
+        )
+        return PageOut[NeedOut](
+            items=[need_out(n) for n in page.items], total=page.total, limit=limit, offset=offset
+        )
+
+
+@router.get("/{need_id}", response_model=NeedOut, summary="Read a need")
+def get_need(need_id: int, principal: PrincipalDep, db: DatabaseDep, response: Response) -> NeedOut:
+    with db.transaction(read_only=True) as session:
+        need = needs.get_need(session, principal, need_id)
+        response.headers.update(etag(need.version))
+        return need_out(need)
+
+
+@router.patch(
+    "/{need_id}",
+    response_model=NeedOut,
+    dependencies=[Depends(rate_limited("write"))],
+    summary="Change a need (If-Match required)",
+)
+def patch_need(
+    need_id: int,
+    body: NeedUpdate,
+    principal: SignedInDep,
+    db: DatabaseDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> NeedOut:
+    version = if_match_version(if_match, required=True)
+    with db.transaction() as session:
+        need = needs.update_need(session, principal, need_id, body.model_dump(exclude_unset=True), version=version)
+        out = need_out(need)
+    response.headers.update(etag(out.version))
+    return out
+
+
+@router.post(
+    "/{need_id}/withdraw",
+    response_model=NeedOut,
+    dependencies=[Depends(rate_limited("write"))],
+    summary="Withdraw a need",
+)
+def withdraw_need(
+    need_id: int, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
+) -> NeedOut:
+    version = if_match_version(if_match, required=False)
+    with db.transaction() as session:
+        need = needs.update_need(session, principal, need_id, {"status": "withdrawn"}, version=version)
+        out = need_out(need)
+    response.headers.update(etag(out.version))
+    return out
+
+
+@router.delete(
+    "/{need_id}", status_code=204, dependencies=[Depends(rate_limited("write"))], summary="Delete a need"
+)
+def delete_need(need_id: int, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None) -> Response:
+    version = if_match_version(if_match, required=False)
+    with db.transaction() as session:
+        needs.delete_need(session, principal, need_id, version=version)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{need_id}/matches",
+    response_model=StoredRanking | Ranking,
+    dependencies=[Depends(rate_limited("match"))],
+    summary="The need's ranked providers: stored suggestions, or re-ranked now",
+)
+def need_matches(
+    need_id: int,
+    principal: PrincipalDep,
+    db: DatabaseDep,
+    service: MatchServiceDep,
+    filters: Annotated[MatchFilters, Depends(match_filter_params)],
+    rerank: Annotated[
+        bool, Query(description="Rank again now over the current offers (with `k` and the filters).")
+    ] = False,
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> StoredRanking | Ranking:
+    """The suggestions stored when the need was posted (with their review status) or, with ``rerank=true``, a
+    fresh ranking (not stored). For the need's Party and the secretariat."""
+    with db.transaction(read_only=True) as session:
+        need = needs.owned_need(session, principal, need_id)
+        if not rerank:
+            return StoredRanking(
+                matches=[stored_match_out(m) for m in stored_suggestions(session, need.id)][:k], source="stored"
+            )
+    query = service.stored_need(need_id)
+    return ranking_out(service.match(query, k=k, filters=filters))
+
+
+__all__ = ["filters_from", "router"]

@@ -1,0 +1,189 @@
+"""``/v1/offers``: providers' offers, and the needs an offer could serve."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
+from api.routers.common import ERRORS, LIMIT, OFFSET, Q
+from api.schemas import NeedMatchOut, OfferCreate, OfferOut, OfferUpdate, PageOut, need_match_out, offer_out
+from api.security import (
+    IdempotencyDep,
+    PrincipalDep,
+    SignedInDep,
+    etag,
+    idempotent,
+    if_match_version,
+    rate_limited,
+)
+from matcher import access, offers
+from matcher.service import need_from_stored
+from models import vocabularies as vocab
+from models.repositories import NeedListing, open_needs
+
+router = APIRouter(prefix="/v1/offers", tags=["offers"], responses=ERRORS)
+
+IfMatch = Annotated[str | None, Header(max_length=100, description='ETag of the version you change, e.g. "3".')]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OfferOut,
+    dependencies=[Depends(rate_limited("write"))],
+    summary="Post an offer",
+)
+def post_offer(
+    body: OfferCreate, principal: SignedInDep, db: DatabaseDep, settings: SettingsDep, idem: IdempotencyDep
+) -> JSONResponse:
+    """A provider posts for its own organisation; the secretariat for any. The offer is matchable through
+    every worker as soon as this returns."""
+
+    def work(session):  # type: ignore[no-untyped-def]
+        offer = offers.create_offer(session, principal, body.model_dump(exclude_none=True))
+        payload = offer_out(offer).model_dump(mode="json")
+        return 201, payload, {**etag(offer.version), "Location": f"/v1/offers/{offer.id}"}
+
+    return idempotent(db, settings.api.idempotency_hours, principal, idem, work)
+
+
+@router.get("", response_model=PageOut[OfferOut], summary="List offers")
+def list_offers(
+    principal: PrincipalDep,
+    db: DatabaseDep,
+    target: Annotated[list[int], Query(max_length=23, description="Any of these KMGBF targets.")] = [],  # noqa: B006
+    region: Annotated[str | None, Query(max_length=60, description="Offers serving this area.")] = None,
+    country: Annotated[str | None, Query(max_length=60, description="Offers serving this country (ISO3).")] = None,
+    type: Annotated[list[str], Query(max_length=9, description="Any of these assistance types.")] = [],  # noqa: B006
+    status: Annotated[list[str], Query(max_length=3)] = [],  # noqa: B006
+    language: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    org_type: Annotated[list[str], Query(max_length=8)] = [],  # noqa: B006
+    organisation_id: Annotated[int | None, Query(ge=1)] = None,
+    q: Q = None,
+    limit: LIMIT = 50,
+    offset: OFFSET = 0,
+) -> PageOut[OfferOut]:
+    """Active offers (anyone, no key needed), plus the caller's own in any status (every offer for the
+    secretariat)."""
+    with db.transaction(read_only=True) as session:
+        page = offers.search_offers(
+            session,
+            principal,
+            targets=vocabulary(map(str, target), vocab.parse_target, "target"),
+            region=vocabulary([region], vocab.parse_area, "region")[0] if region else None,
+            country=vocabulary([country], vocab.parse_country, "country")[0] if country else None,
+            assistance_types=vocabulary(type, vocab.parse_assistance_type, "type"),
+            statuses=vocabulary(status, lambda s: vocab.parse_choice("status", s, vocab.OFFER_STATUSES), "status"),
+            languages=vocabulary(language, vocab.parse_language, "language"),
+            org_types=vocabulary(org_type, vocab.parse_organisation_type, "org_type"),
+            organisation_id=organisation_id,
+            q=q,
+            limit=limit,
+            offset=offset,
+        )
+        return PageOut[OfferOut](
+            items=[offer_out(o) for o in page.items], total=page.total, limit=limit, offset=offset
+        )
+
+
+@router.get("/{offer_id}", response_model=OfferOut, summary="Read an offer")
+def get_offer(offer_id: int, principal: PrincipalDep, db: DatabaseDep, response: Response) -> OfferOut:
+    with db.transaction(read_only=True) as session:
+        offer = offers.get_offer(session, principal, offer_id)
+        response.headers.update(etag(offer.version))
+        return offer_out(offer)
+
+
+@router.patch(
+    "/{offer_id}",
+    response_model=OfferOut,
+    dependencies=[Depends(rate_limited("write"))],
+    summary="Change an offer (If-Match required)",
+)
+def patch_offer(
+    offer_id: int,
+    body: OfferUpdate,
+    principal: SignedInDep,
+    db: DatabaseDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> OfferOut:
+    version = if_match_version(if_match, required=True)
+    with db.transaction() as session:
+        offer = offers.update_offer(
+            session, principal, offer_id, body.model_dump(exclude_unset=True), version=version
+        )
+        out = offer_out(offer)
+    response.headers.update(etag(out.version))
+    return out
+
+
+def _set_status(
+    offer_id: int, status: str, principal: SignedInDep, db: DatabaseDep, if_match: str | None
+) -> OfferOut:
+    version = if_match_version(if_match, required=False)
+    with db.transaction() as session:
+        offer = offers.update_offer(session, principal, offer_id, {"status": status}, version=version)
+        return offer_out(offer)
+
+
+@router.post(
+    "/{offer_id}/pause", response_model=OfferOut, dependencies=[Depends(rate_limited("write"))], summary="Pause"
+)
+def pause_offer(
+    offer_id: int, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
+) -> OfferOut:
+    """A paused offer is not suggested (or is down-weighted, as configured) until it is resumed."""
+    out = _set_status(offer_id, "paused", principal, db, if_match)
+    response.headers.update(etag(out.version))
+    return out
+
+
+@router.post(
+    "/{offer_id}/resume", response_model=OfferOut, dependencies=[Depends(rate_limited("write"))], summary="Resume"
+)
+def resume_offer(
+    offer_id: int, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
+) -> OfferOut:
+    out = _set_status(offer_id, "active", principal, db, if_match)
+    response.headers.update(etag(out.version))
+    return out
+
+
+@router.delete(
+    "/{offer_id}", status_code=204, dependencies=[Depends(rate_limited("write"))], summary="Delete an offer"
+)
+def delete_offer(offer_id: int, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None) -> Response:
+    version = if_match_version(if_match, required=False)
+    with db.transaction() as session:
+        offers.delete_offer(session, principal, offer_id, version=version)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{offer_id}/needs",
+    response_model=list[NeedMatchOut],
+    dependencies=[Depends(rate_limited("match"))],
+    summary="Open needs this offer could serve",
+)
+def offer_needs(
+    offer_id: int,
+    principal: PrincipalDep,
+    db: DatabaseDep,
+    service: MatchServiceDep,
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> list[NeedMatchOut]:
+    """Open needs (public ones; every one for the secretariat) ranked by how well this offer fits them, with
+    the same signals and weights as forward matching (except BM25 and feedback, which depend on the rest of the
+    catalogue). For the offer's organisation and the secretariat."""
+    with db.transaction(read_only=True) as session:
+        offers.owned_offer(session, principal, offer_id)
+        visible_all, visible_country = access.visible_need_scope(principal)
+        listing = NeedListing(
+            visible_all=visible_all, visible_country=visible_country, statuses=("open", "under_review")
+        )
+        candidates = [need_from_stored(n) for n in open_needs(session, listing)]
+    return [need_match_out(m) for m in service.rank_needs(offer_id, candidates, k=k)]

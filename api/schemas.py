@@ -1,0 +1,414 @@
+"""HTTP schemas: what the API accepts and returns.
+
+Input models reject unknown fields, bound every text and list, and turn vocabulary values into their canonical
+spelling (or fail naming the field, the value and the closest valid values), reusing the field types of the
+gold-set records. Output models are built from ORM objects and engine results by the ``*_out`` functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from matcher.records import (
+    Areas,
+    AssistanceTypes,
+    Cost,
+    Countries,
+    CountryCode,
+    Description,
+    ExternalId,
+    LanguageCode,
+    Languages,
+    Name,
+    OrganisationType,
+    Targets,
+    Title,
+    Website,
+)
+from matcher.service import Match, MatchResult, NeedMatch
+from matcher.suggestions import explanation_json
+from models.orm import Need, Offer, Organisation, SuggestedMatch
+
+T = TypeVar("T")
+
+QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=20_000)]
+Capacity = Annotated[int, Field(ge=0, le=100_000)]
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields are an error, strings are stripped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ErrorBody(BaseModel):
+    """Every error: a code, what went wrong and how to fix it, and the field at fault when there is one."""
+
+    error: str = Field(examples=["invalid_input"])
+    detail: str = Field(examples=["targets[0]: unknown KMGBF target 24; targets are 1-23"])
+    field: str | None = Field(default=None, examples=["targets"])
+
+
+# ------------------------------------------------------------------------------------- organisations
+
+
+class OrganisationCreate(Input):
+    name: Name
+    org_type: OrganisationType
+    country: CountryCode
+    website: Website | None = None
+
+
+class OrganisationUpdate(Input):
+    name: Name | None = None
+    org_type: OrganisationType | None = None
+    country: CountryCode | None = None
+    website: Website | None = None
+
+
+class OrganisationOut(BaseModel):
+    id: int
+    name: str
+    org_type: str
+    country: str
+    website: str | None
+    version: int
+
+
+def organisation_out(org: Organisation) -> OrganisationOut:
+    return OrganisationOut(
+        id=org.id,
+        name=org.name,
+        org_type=org.org_type,
+        country=org.country,
+        website=org.website,
+        version=org.version,
+    )
+
+
+class OrganisationRef(BaseModel):
+    id: int
+    name: str
+    org_type: str
+    country: str
+
+
+def _ref(org: Organisation) -> OrganisationRef:
+    return OrganisationRef(id=org.id, name=org.name, org_type=org.org_type, country=org.country)
+
+
+# --------------------------------------------------------------------------------------------- needs
+
+NeedStatus = Literal["open", "under_review", "matched", "closed", "withdrawn"]
+Visibility = Literal["public", "confidential"]
+
+
+class NeedCreate(Input):
+    """A need. ``party`` defaults to the caller's country (a Party's key); ``language`` is detected from the
+    text when absent; the requesting institution is ``organisation_id`` or ``requesting_organisation`` (a name,
+    created as a government agency of the party if new), by default the party's government."""
+
+    title: Title
+    description: Description
+    targets: Targets
+    assistance_types: AssistanceTypes
+    party: CountryCode | None = None
+    language: LanguageCode | None = None
+    requesting_organisation: Name | None = None
+    organisation_id: int | None = Field(default=None, ge=1)
+    visibility: Visibility = "public"
+    external_id: ExternalId | None = None
+
+
+class NeedUpdate(Input):
+    title: Title | None = None
+    description: Description | None = None
+    targets: Targets | None = None
+    assistance_types: AssistanceTypes | None = None
+    language: LanguageCode | None = None
+    visibility: Visibility | None = None
+    status: NeedStatus | None = None
+
+
+class NeedOut(BaseModel):
+    id: int
+    external_id: str | None
+    party: str
+    organisation: OrganisationRef
+    title: str
+    description: str
+    targets: list[int]
+    assistance_types: list[str]
+    language: str
+    status: str
+    visibility: str
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def need_out(need: Need) -> NeedOut:
+    return NeedOut(
+        id=need.id,
+        external_id=need.external_id,
+        party=need.party,
+        organisation=_ref(need.organisation),
+        title=need.title,
+        description=need.description,
+        targets=need.targets,
+        assistance_types=need.assistance_types,
+        language=need.language,
+        status=need.status,
+        visibility=need.visibility,
+        version=need.version,
+        created_at=need.created_at,
+        updated_at=need.updated_at,
+    )
+
+
+# -------------------------------------------------------------------------------------------- offers
+
+OfferStatus = Literal["active", "paused", "expired"]
+
+
+class OfferCreate(Input):
+    """An offer; ``organisation_id`` defaults to the caller's organisation (a provider's key)."""
+
+    title: Title
+    description: Description
+    targets: Targets
+    assistance_types: AssistanceTypes
+    languages: Languages
+    regions_served: Areas = Field(default_factory=list)
+    countries_served: Countries = Field(default_factory=list)
+    cost: Cost = "negotiable"
+    capacity: Capacity | None = None
+    expires_on: dt.date | None = None
+    organisation_id: int | None = Field(default=None, ge=1)
+    external_id: ExternalId | None = None
+
+
+class OfferUpdate(Input):
+    title: Title | None = None
+    description: Description | None = None
+    targets: Targets | None = None
+    assistance_types: AssistanceTypes | None = None
+    languages: Languages | None = None
+    regions_served: Areas | None = None
+    countries_served: Countries | None = None
+    cost: Cost | None = None
+    capacity: Capacity | None = None
+    expires_on: dt.date | None = None
+    status: OfferStatus | None = None
+
+
+class OfferOut(BaseModel):
+    id: int
+    external_id: str | None
+    organisation: OrganisationRef
+    title: str
+    description: str
+    targets: list[int]
+    assistance_types: list[str]
+    languages: list[str]
+    regions_served: list[str]
+    countries_served: list[str]
+    cost: str
+    capacity: int | None
+    status: str
+    expires_on: dt.date | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def offer_out(offer: Offer) -> OfferOut:
+    return OfferOut(
+        id=offer.id,
+        external_id=offer.external_id,
+        organisation=_ref(offer.organisation),
+        title=offer.title,
+        description=offer.description,
+        targets=offer.targets,
+        assistance_types=offer.assistance_types,
+        languages=offer.languages,
+        regions_served=offer.regions_served,
+        countries_served=offer.countries_served,
+        cost=offer.cost,
+        capacity=offer.capacity,
+        status=offer.status,
+        expires_on=offer.expires_on,
+        version=offer.version,
+        created_at=offer.created_at,
+        updated_at=offer.updated_at,
+    )
+
+
+# ------------------------------------------------------------------------------------------ matching
+
+
+class ExplanationOut(BaseModel):
+    summary: str
+    reasons: list[str]
+    evidence: list[str]
+    text: str
+
+
+class MatchOut(BaseModel):
+    """A suggested provider: the score is the sum of the components."""
+
+    rank: int
+    offer_id: int
+    external_id: str | None
+    organisation: str
+    title: str
+    score: float
+    components: dict[str, float]
+    explanation: ExplanationOut
+    status: str | None = Field(default=None, description="Review status, for stored suggestions.")
+
+
+def match_out(rank: int, match: Match) -> MatchOut:
+    return MatchOut(
+        rank=rank,
+        offer_id=match.offer_id,
+        external_id=match.external_id,
+        organisation=match.organisation,
+        title=match.title,
+        score=round(match.score, 6),
+        components={k: round(v, 6) for k, v in match.components.items()},
+        explanation=ExplanationOut(**explanation_json(match)),
+    )
+
+
+def stored_match_out(row: SuggestedMatch) -> MatchOut:
+    return MatchOut(
+        rank=row.rank,
+        offer_id=row.offer_id,
+        external_id=row.offer.external_id,
+        organisation=row.offer.organisation.name,
+        title=row.offer.title,
+        score=round(row.score, 6),
+        components=row.components,
+        explanation=ExplanationOut(**row.explanation),
+        status=row.status,
+    )
+
+
+class Ranking(BaseModel):
+    """Ranked providers, and what the filters did."""
+
+    matches: list[MatchOut]
+    allowed: int = Field(description="Offers that passed the filters and eligibility rules.")
+    excluded: dict[str, int] = Field(description="Eligibility exclusions by reason.")
+    empty_reason: str | None = Field(description="Why there is no match and what to relax.")
+
+
+def ranking_out(result: MatchResult) -> Ranking:
+    return Ranking(
+        matches=[match_out(rank, m) for rank, m in enumerate(result.matches, start=1)],
+        allowed=result.allowed,
+        excluded=result.excluded,
+        empty_reason=result.empty_reason,
+    )
+
+
+class StoredRanking(BaseModel):
+    """The suggestions stored for a need (as ranked when it was posted or last re-ranked)."""
+
+    matches: list[MatchOut]
+    source: Literal["stored", "reranked"]
+
+
+class NeedPosted(BaseModel):
+    """A new need and its ranked providers (also stored as its suggested matches)."""
+
+    need: NeedOut
+    ranking: Ranking
+
+
+class MatchFiltersIn(Input):
+    """Hard filters: an offer that fails one is never returned. Empty means no constraint."""
+
+    targets: list[Annotated[int, Field(ge=1, le=23)]] = Field(default_factory=list, max_length=23)
+    serves: list[Annotated[str, StringConstraints(max_length=60)]] = Field(
+        default_factory=list, max_length=50, description="Areas or ISO3 countries the offer must serve."
+    )
+    assistance_types: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
+        default_factory=list, max_length=20
+    )
+    languages: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=20)
+    costs: list[Annotated[str, StringConstraints(max_length=20)]] = Field(default_factory=list, max_length=3)
+    org_types: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=8)
+
+
+class MatchRequest(Input):
+    """An ad-hoc query: text and optional need fields (ranking signals) and filters. Nothing is stored."""
+
+    text: QueryText
+    targets: list[Annotated[int, Field(ge=1, le=23)]] = Field(default_factory=list, max_length=23)
+    country: CountryCode | None = None
+    assistance_types: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
+        default_factory=list, max_length=20
+    )
+    language: LanguageCode | None = None
+    filters: MatchFiltersIn = Field(default_factory=MatchFiltersIn)
+    k: int = Field(default=10, ge=1, le=100)
+
+
+class NeedMatchOut(BaseModel):
+    """A need an offer could serve."""
+
+    need_id: int
+    external_id: str | None
+    title: str
+    party: str | None
+    score: float
+    components: dict[str, float]
+    explanation: ExplanationOut
+
+
+def need_match_out(m: NeedMatch) -> NeedMatchOut:
+    e = m.explanation
+    return NeedMatchOut(
+        need_id=m.need_id or 0,
+        external_id=m.external_id,
+        title=m.title,
+        party=m.party,
+        score=round(m.score, 6),
+        components={k: round(v, 6) for k, v in m.components.items()},
+        explanation=ExplanationOut(
+            summary=e.summary, reasons=list(e.reasons), evidence=list(e.evidence), text=e.text()
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------------------ listings
+
+
+class PageOut(BaseModel, Generic[T]):
+    """A page of a listing: ``total`` counts every match, ``items`` holds at most ``limit`` of them."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class Me(BaseModel):
+    """The caller, as its API key identifies it."""
+
+    role: str
+    user_id: int | None
+    country: str | None
+    organisation_id: int | None
+    key_id: str | None
+
+
+class VocabularyItem(BaseModel):
+    value: str | int
+    label: str
+    extra: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,186 @@
+"""Who may do what to which record: the object-level authorization rules, in one place.
+
+| role        | acts for        | needs                                       | offers                            |
+|-------------|-----------------|---------------------------------------------|-----------------------------------|
+| anonymous   | nobody          | —                                           | read active offers                |
+| party       | one country     | post for its country; read public needs and | read active offers                |
+|             |                 | its own; change its own                     |                                   |
+| provider    | one org.        | read public needs                           | post for its organisation; read   |
+|             |                 |                                             | active offers and its own; change |
+|             |                 |                                             | its own                           |
+| secretariat | everyone        | read and change every need                  | read and change every offer       |
+| admin       | everyone        | as the secretariat                          | as the secretariat                |
+
+- Confidential needs are visible only to their Party and to the secretariat/admins; to anyone else they do not
+  exist (404, never 403, so that their existence does not leak).
+- A record the caller may see but not change answers 403; a record it may not see answers 404.
+- The ranked providers of a need (stored or re-ranked) are for the need's owners and the secretariat; the needs
+  an offer could serve are for the offer's owners and the secretariat.
+- Organisations are a directory every signed-in caller may read; the secretariat/admins create and change them,
+  and a provider may change its own organisation's details.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from matcher.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from models.orm import Need, Offer, Organisation
+
+Role = Literal["anonymous", "party", "provider", "secretariat", "admin"]
+STAFF: Final = frozenset({"secretariat", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of a request or command.
+
+    Attributes:
+        role: ``anonymous`` without an API key, else the role of the key's user.
+        user_id: the user (``None`` when anonymous).
+        country: the Party's country (role ``party``).
+        organisation_id: the provider's organisation (role ``provider``).
+        key_id: the public id of the API key used (for rate limits and logs; never the secret).
+    """
+
+    role: Role
+    user_id: int | None = None
+    country: str | None = None
+    organisation_id: int | None = None
+    key_id: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.role == "anonymous"
+
+
+ANONYMOUS: Final = Principal(role="anonymous")
+
+
+def require_signed_in(principal: Principal) -> None:
+    """Anonymous callers may only read active offers and the vocabularies."""
+    if principal.is_anonymous:
+        raise AuthenticationError("this requires an API key: send it as 'Authorization: Bearer <key>'")
+
+
+# -------------------------------------------------------------------------------------------- needs
+
+
+def owns_need(principal: Principal, need: Need) -> bool:
+    """The need's Party (by country) or staff."""
+    return principal.is_staff or (principal.role == "party" and principal.country == need.party)
+
+
+def can_read_need(principal: Principal, need: Need) -> bool:
+    if principal.is_anonymous:
+        return False
+    return need.visibility == "public" or owns_need(principal, need)
+
+
+def check_read_need(principal: Principal, need: Need | None, need_id: int) -> Need:
+    """The need if the caller may see it; otherwise 'no such need' (confidential needs do not leak)."""
+    require_signed_in(principal)
+    if need is None or not can_read_need(principal, need):
+        raise NotFoundError(f"no need with id {need_id}")
+    return need
+
+
+def check_change_need(principal: Principal, need: Need | None, need_id: int) -> Need:
+    """The need if the caller may change it (or see its ranked providers)."""
+    need = check_read_need(principal, need, need_id)
+    if not owns_need(principal, need):
+        raise PermissionDeniedError(f"need {need_id} belongs to {need.party}; only its Party and the secretariat")
+    return need
+
+
+def check_create_need(principal: Principal, party: str) -> None:
+    require_signed_in(principal)
+    if principal.is_staff:
+        return
+    if principal.role != "party":
+        raise PermissionDeniedError("only Parties and the secretariat post needs")
+    if party != principal.country:
+        raise PermissionDeniedError(f"your key acts for {principal.country}; it cannot post a need for {party}")
+
+
+def visible_need_scope(principal: Principal) -> tuple[bool, str | None]:
+    """For listings: (every need visible, country whose confidential needs are visible too)."""
+    require_signed_in(principal)
+    if principal.is_staff:
+        return True, None
+    return False, principal.country if principal.role == "party" else None
+
+
+# ------------------------------------------------------------------------------------------- offers
+
+
+def owns_offer(principal: Principal, offer: Offer) -> bool:
+    return principal.is_staff or (
+        principal.role == "provider" and principal.organisation_id == offer.organisation_id
+    )
+
+
+def can_read_offer(principal: Principal, offer: Offer) -> bool:
+    return offer.status == "active" or owns_offer(principal, offer)
+
+
+def check_read_offer(principal: Principal, offer: Offer | None, offer_id: int) -> Offer:
+    if offer is None or not can_read_offer(principal, offer):
+        raise NotFoundError(f"no offer with id {offer_id}")
+    return offer
+
+
+def check_change_offer(principal: Principal, offer: Offer | None, offer_id: int) -> Offer:
+    """The offer if the caller may change it (or see the needs it could serve)."""
+    require_signed_in(principal)
+    offer = check_read_offer(principal, offer, offer_id)
+    if not owns_offer(principal, offer):
+        raise PermissionDeniedError(f"offer {offer_id} belongs to another organisation")
+    return offer
+
+
+def check_create_offer(principal: Principal, organisation_id: int) -> None:
+    require_signed_in(principal)
+    if principal.is_staff:
+        return
+    if principal.role != "provider":
+        raise PermissionDeniedError("only providers and the secretariat post offers")
+    if organisation_id != principal.organisation_id:
+        raise PermissionDeniedError("your key acts for another organisation")
+
+
+def visible_offer_scope(principal: Principal) -> tuple[bool, int | None]:
+    """For listings: (offers of every status visible, organisation whose offers are visible in any status)."""
+    if principal.is_staff:
+        return True, None
+    return False, principal.organisation_id if principal.role == "provider" else None
+
+
+# ------------------------------------------------------------------------------------ organisations
+
+
+def check_read_organisation(principal: Principal, organisation: Organisation | None, org_id: int) -> Organisation:
+    require_signed_in(principal)
+    if organisation is None:
+        raise NotFoundError(f"no organisation with id {org_id}")
+    return organisation
+
+
+def check_change_organisation(
+    principal: Principal, organisation: Organisation | None, org_id: int
+) -> Organisation:
+    organisation = check_read_organisation(principal, organisation, org_id)
+    if principal.is_staff or (principal.role == "provider" and principal.organisation_id == organisation.id):
+        return organisation
+    raise PermissionDeniedError(f"organisation {org_id} can only be changed by itself and the secretariat")
+
+
+def check_staff(principal: Principal, action: str) -> None:
+    require_signed_in(principal)
+    if not principal.is_staff:
+        raise PermissionDeniedError(f"only the secretariat may {action}")

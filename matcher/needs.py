@@ -1,0 +1,206 @@
+"""Needs: create, read, list, change, withdraw and delete, with the authorization rules of ``matcher.access``.
+
+Functions take the caller's session (they never commit) and the caller; ``values`` are already validated by an
+input model (the HTTP schemas or the gold-set records) and carry only the fields the caller set.
+
+Posting a need is split in two so that matching never runs inside a write transaction: :func:`plan_need`
+checks and resolves everything in a read transaction and returns the ranking view of the need, the caller
+ranks providers, then :func:`create_need` writes the need (and the caller stores its suggestions) in one write
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from matcher import access
+from matcher.access import Principal
+from matcher.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StaleVersionError
+from matcher.query import NeedQuery
+from matcher.texts import detect_language
+from models import vocabularies as vocab
+from models.orm import Need, Organisation
+from models.repositories import NeedListing, NeedRepository, OrganisationRepository, Page, list_needs
+
+NEED_ORG_TYPE = "government_agency"
+# Status changes a Party may make to its own needs; the secretariat may set any status.
+PARTY_TRANSITIONS = {
+    "open": {"withdrawn"},
+    "under_review": {"withdrawn"},
+    "matched": {"closed"},
+    "withdrawn": {"open"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NeedPlan:
+    """A need checked and ready to write, and its ranking view (to rank providers before writing)."""
+
+    values: dict[str, Any]
+    query: NeedQuery
+
+
+def plan_need(session: Session, principal: Principal, values: Mapping[str, Any]) -> NeedPlan:
+    """Check that the caller may post this need and resolve its party, organisation and language.
+
+    ``values``: ``title``, ``description``, ``targets``, ``assistance_types`` and optionally ``party`` (default:
+    the Party's own country), ``requesting_organisation`` (a name, created as a government agency of the party
+    if new) or ``organisation_id``, ``language`` (detected from the text if absent), ``visibility``,
+    ``external_id``.
+    """
+    access.require_signed_in(principal)
+    resolved = dict(values)
+    party = resolved.get("party") or principal.country
+    if party is None:
+        raise InvalidInputError("say which Party the need is for: give 'party' (ISO 3166 alpha-3)", field="party")
+    access.check_create_need(principal, party)
+    resolved["party"] = party
+    organisation_id = resolved.pop("organisation_id", None)
+    name = resolved.pop("requesting_organisation", None)
+    orgs = OrganisationRepository(session)
+    if organisation_id is not None:
+        organisation = orgs.get(organisation_id)
+        if organisation is None:
+            raise NotFoundError(f"no organisation with id {organisation_id}")
+        if organisation.country != party and not principal.is_staff:
+            raise PermissionDeniedError(f"organisation {organisation_id} is not an institution of {party}")
+    else:
+        name = name or f"Government of {vocab.countries()[party].name}"
+        organisation = orgs.find(name, party)
+        resolved["requesting_organisation"] = name
+    if organisation is not None:
+        resolved["organisation_id"] = organisation.id
+    if not resolved.get("language"):
+        resolved["language"] = detect_language(f"{resolved['title']}. {resolved['description']}")
+    if resolved.get("external_id") and NeedRepository(session).get_by_external_id(resolved["external_id"]):
+        raise InvalidInputError(f"a need with external id {resolved['external_id']!r} exists", field="external_id")
+    query = NeedQuery(
+        title=resolved["title"],
+        description=resolved["description"],
+        targets=tuple(resolved["targets"]),
+        assistance_types=tuple(resolved["assistance_types"]),
+        language=resolved["language"],
+        party=party,
+        organisation_id=resolved.get("organisation_id"),
+    )
+    return NeedPlan(resolved, query)
+
+
+def create_need(session: Session, plan: NeedPlan) -> Need:
+    """Write a planned need (creating its requesting organisation if new)."""
+    values = dict(plan.values)
+    organisation_id = values.pop("organisation_id", None)
+    name = values.pop("requesting_organisation", None)
+    if organisation_id is None:
+        orgs = OrganisationRepository(session)
+        organisation = orgs.find(name, values["party"]) or orgs.add(
+            Organisation(name=name, org_type=NEED_ORG_TYPE, country=values["party"])
+        )
+        organisation_id = organisation.id
+    need = Need(organisation_id=organisation_id, **{k: v for k, v in values.items() if k not in _TAGS})
+    need.targets = sorted(values["targets"])
+    need.assistance_types = sorted(values["assistance_types"])
+    NeedRepository(session).add(need)
+    session.flush()  # assigns the id
+    return need
+
+
+_TAGS = frozenset({"targets", "assistance_types"})
+
+
+def get_need(session: Session, principal: Principal, need_id: int) -> Need:
+    return access.check_read_need(principal, NeedRepository(session).get(need_id), need_id)
+
+
+def owned_need(session: Session, principal: Principal, need_id: int) -> Need:
+    """A need the caller may change (and whose ranked providers it may see)."""
+    return access.check_change_need(principal, NeedRepository(session).get(need_id), need_id)
+
+
+def search_needs(
+    session: Session,
+    principal: Principal,
+    *,
+    targets: tuple[int, ...] = (),
+    region: str | None = None,
+    country: str | None = None,
+    assistance_types: tuple[str, ...] = (),
+    statuses: tuple[str, ...] = (),
+    languages: tuple[str, ...] = (),
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[Need]:
+    """Needs the caller may see that match every given condition (``region``: the party is inside it)."""
+    visible_all, visible_country = access.visible_need_scope(principal)
+    parties: set[str] | None = None
+    if region:
+        parties = set(vocab.countries_in(region))
+    if country:
+        parties = {country} if parties is None else parties & {country}
+    if parties is not None and not parties:
+        return Page([], 0)
+    listing = NeedListing(
+        visible_all=visible_all,
+        visible_country=visible_country,
+        targets=targets,
+        parties=tuple(sorted(parties or ())),
+        assistance_types=assistance_types,
+        statuses=statuses,
+        languages=languages,
+        q=q,
+    )
+    return list_needs(session, listing, limit=limit, offset=offset)
+
+
+def check_version(kind: str, record_id: int, current: int, expected: int | None) -> None:
+    """Refuse a change based on another version than the current one (``None``: any version, e.g. ``*``)."""
+    if expected is not None and expected != current:
+        raise StaleVersionError(
+            f"{kind} {record_id} is at version {current}, not {expected}: read it again and reapply your change"
+        )
+
+
+def update_need(
+    session: Session, principal: Principal, need_id: int, changes: Mapping[str, Any], *, version: int | None
+) -> Need:
+    """Apply ``changes`` (text, tags, language, visibility, status) to a need the caller owns."""
+    need = owned_need(session, principal, need_id)
+    check_version("need", need_id, need.version, version)
+    if "status" in changes and changes["status"] != need.status:
+        check_transition(principal, need.status, changes["status"])
+    for name, value in changes.items():
+        if name in _TAGS:
+            setattr(need, name, sorted(value))
+        elif name in _EDITABLE:
+            setattr(need, name, value)
+        else:
+            raise InvalidInputError(f"{name} cannot be changed", field=name)
+    session.flush()
+    return need
+
+
+_EDITABLE = frozenset({"title", "description", "language", "visibility", "status"})
+
+
+def check_transition(principal: Principal, current: str, wanted: str) -> None:
+    """A Party moves its needs only along ``PARTY_TRANSITIONS``; the secretariat anywhere."""
+    if principal.is_staff:
+        return
+    allowed = PARTY_TRANSITIONS.get(current, set())
+    if wanted not in allowed:
+        options = ", ".join(sorted(allowed)) or "none"
+        raise InvalidInputError(
+            f"a need that is {current} cannot be set to {wanted} by its Party (allowed: {options})", field="status"
+        )
+
+
+def delete_need(session: Session, principal: Principal, need_id: int, *, version: int | None) -> None:
+    need = owned_need(session, principal, need_id)
+    check_version("need", need_id, need.version, version)
+    session.delete(need)
+    session.flush()
