@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from matcher.records import (
     Areas,
@@ -34,6 +34,8 @@ from models.orm import Need, Offer, Organisation, SuggestedMatch
 
 T = TypeVar("T")
 
+# SQLite hands back naive datetimes (stored as UTC); the API always says which zone a time is in.
+UtcDateTime = Annotated[dt.datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=dt.UTC))]
 QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=20_000)]
 Capacity = Annotated[int, Field(ge=0, le=100_000)]
 
@@ -118,7 +120,7 @@ class NeedCreate(Input):
     party: CountryCode | None = None
     language: LanguageCode | None = None
     requesting_organisation: Name | None = None
-    organisation_id: int | None = Field(default=None, ge=1)
+    organisation_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
     visibility: Visibility = "public"
     external_id: ExternalId | None = None
 
@@ -146,8 +148,8 @@ class NeedOut(BaseModel):
     status: str
     visibility: str
     version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 def need_out(need: Need) -> NeedOut:
@@ -187,7 +189,7 @@ class OfferCreate(Input):
     cost: Cost = "negotiable"
     capacity: Capacity | None = None
     expires_on: dt.date | None = None
-    organisation_id: int | None = Field(default=None, ge=1)
+    organisation_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
     external_id: ExternalId | None = None
 
 
@@ -221,8 +223,8 @@ class OfferOut(BaseModel):
     status: str
     expires_on: dt.date | None
     version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 def offer_out(offer: Offer) -> OfferOut:

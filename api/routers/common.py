@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Path, Query
 
 from api.deps import vocabulary
 from api.schemas import ErrorBody, MatchFiltersIn
@@ -14,6 +14,7 @@ from models import vocabularies as vocab
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in {
+        400: "The body could not be read (not UTF-8 or not JSON)",
         401: "No valid API key where one is required",
         403: "The caller's role may not do this to this record",
         404: "No such record, or none the caller may see",
@@ -26,6 +27,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
+# Database ids are 32-bit on every backend: larger numbers are refused as input, not sent to the database.
+MAX_ID = 2_147_483_647
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]
 LIMIT = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 OFFSET = Annotated[int, Query(ge=0, le=1_000_000, description="Records to skip.")]
 Q = Annotated[str | None, Query(min_length=1, max_length=200, description="Words in the title or description.")]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, Q, filters_from, match_filter_params
+from api.routers.common import ERRORS, LIMIT, OFFSET, Q, RecordId, filters_from, match_filter_params
 from api.schemas import (
     NeedCreate,
     NeedOut,
@@ -110,7 +110,7 @@ def list_needs(
 
 
 @router.get("/{need_id}", response_model=NeedOut, summary="Read a need")
-def get_need(need_id: int, principal: PrincipalDep, db: DatabaseDep, response: Response) -> NeedOut:
+def get_need(need_id: RecordId, principal: PrincipalDep, db: DatabaseDep, response: Response) -> NeedOut:
     with db.transaction(read_only=True) as session:
         need = needs.get_need(session, principal, need_id)
         response.headers.update(etag(need.version))
@@ -124,7 +124,7 @@ def get_need(need_id: int, principal: PrincipalDep, db: DatabaseDep, response: R
     summary="Change a need (If-Match required)",
 )
 def patch_need(
-    need_id: int,
+    need_id: RecordId,
     body: NeedUpdate,
     principal: SignedInDep,
     db: DatabaseDep,
@@ -146,7 +146,7 @@ def patch_need(
     summary="Withdraw a need",
 )
 def withdraw_need(
-    need_id: int, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
+    need_id: RecordId, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
 ) -> NeedOut:
     version = if_match_version(if_match, required=False)
     with db.transaction() as session:
@@ -159,7 +159,7 @@ def withdraw_need(
 @router.delete(
     "/{need_id}", status_code=204, dependencies=[Depends(rate_limited("write"))], summary="Delete a need"
 )
-def delete_need(need_id: int, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None) -> Response:
+def delete_need(need_id: RecordId, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None) -> Response:
     version = if_match_version(if_match, required=False)
     with db.transaction() as session:
         needs.delete_need(session, principal, need_id, version=version)
@@ -173,7 +173,7 @@ def delete_need(need_id: int, principal: SignedInDep, db: DatabaseDep, if_match:
     summary="The need's ranked providers: stored suggestions, or re-ranked now",
 )
 def need_matches(
-    need_id: int,
+    need_id: RecordId,
     principal: PrincipalDep,
     db: DatabaseDep,
     service: MatchServiceDep,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, Q
+from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, Q, RecordId
 from api.schemas import NeedMatchOut, OfferCreate, OfferOut, OfferUpdate, PageOut, need_match_out, offer_out
 from api.security import (
     IdempotencyDep,
@@ -20,8 +20,10 @@ from api.security import (
     rate_limited,
 )
 from matcher import access, offers
+from matcher.access import Principal
 from matcher.service import need_from_stored
 from models import vocabularies as vocab
+from models.db import Database
 from models.repositories import NeedListing, open_needs
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"], responses=ERRORS)
@@ -61,7 +63,7 @@ def list_offers(
     status: Annotated[list[str], Query(max_length=3)] = [],  # noqa: B006
     language: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
     org_type: Annotated[list[str], Query(max_length=8)] = [],  # noqa: B006
-    organisation_id: Annotated[int | None, Query(ge=1)] = None,
+    organisation_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     q: Q = None,
     limit: LIMIT = 50,
     offset: OFFSET = 0,
@@ -90,7 +92,7 @@ def list_offers(
 
 
 @router.get("/{offer_id}", response_model=OfferOut, summary="Read an offer")
-def get_offer(offer_id: int, principal: PrincipalDep, db: DatabaseDep, response: Response) -> OfferOut:
+def get_offer(offer_id: RecordId, principal: PrincipalDep, db: DatabaseDep, response: Response) -> OfferOut:
     with db.transaction(read_only=True) as session:
         offer = offers.get_offer(session, principal, offer_id)
         response.headers.update(etag(offer.version))
@@ -104,7 +106,7 @@ def get_offer(offer_id: int, principal: PrincipalDep, db: DatabaseDep, response:
     summary="Change an offer (If-Match required)",
 )
 def patch_offer(
-    offer_id: int,
+    offer_id: RecordId,
     body: OfferUpdate,
     principal: SignedInDep,
     db: DatabaseDep,
@@ -121,9 +123,7 @@ def patch_offer(
     return out
 
 
-def _set_status(
-    offer_id: int, status: str, principal: SignedInDep, db: DatabaseDep, if_match: str | None
-) -> OfferOut:
+def _set_status(offer_id: int, status: str, principal: Principal, db: Database, if_match: str | None) -> OfferOut:
     version = if_match_version(if_match, required=False)
     with db.transaction() as session:
         offer = offers.update_offer(session, principal, offer_id, {"status": status}, version=version)
@@ -134,7 +134,7 @@ def _set_status(
     "/{offer_id}/pause", response_model=OfferOut, dependencies=[Depends(rate_limited("write"))], summary="Pause"
 )
 def pause_offer(
-    offer_id: int, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
+    offer_id: RecordId, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
 ) -> OfferOut:
     """A paused offer is not suggested (or is down-weighted, as configured) until it is resumed."""
     out = _set_status(offer_id, "paused", principal, db, if_match)
@@ -146,7 +146,7 @@ def pause_offer(
     "/{offer_id}/resume", response_model=OfferOut, dependencies=[Depends(rate_limited("write"))], summary="Resume"
 )
 def resume_offer(
-    offer_id: int, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
+    offer_id: RecordId, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
 ) -> OfferOut:
     out = _set_status(offer_id, "active", principal, db, if_match)
     response.headers.update(etag(out.version))
@@ -156,7 +156,9 @@ def resume_offer(
 @router.delete(
     "/{offer_id}", status_code=204, dependencies=[Depends(rate_limited("write"))], summary="Delete an offer"
 )
-def delete_offer(offer_id: int, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None) -> Response:
+def delete_offer(
+    offer_id: RecordId, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None
+) -> Response:
     version = if_match_version(if_match, required=False)
     with db.transaction() as session:
         offers.delete_offer(session, principal, offer_id, version=version)
@@ -170,7 +172,7 @@ def delete_offer(offer_id: int, principal: SignedInDep, db: DatabaseDep, if_matc
     summary="Open needs this offer could serve",
 )
 def offer_needs(
-    offer_id: int,
+    offer_id: RecordId,
     principal: PrincipalDep,
     db: DatabaseDep,
     service: MatchServiceDep,

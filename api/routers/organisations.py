@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, Q
+from api.routers.common import ERRORS, LIMIT, OFFSET, Q, RecordId
 from api.schemas import OrganisationCreate, OrganisationOut, OrganisationUpdate, PageOut, organisation_out
 from api.security import (
     IdempotencyDep,
@@ -73,7 +73,7 @@ def list_organisations(
 
 @router.get("/{organisation_id}", response_model=OrganisationOut, summary="Read an organisation")
 def get_organisation(
-    organisation_id: int, principal: PrincipalDep, db: DatabaseDep, response: Response
+    organisation_id: RecordId, principal: PrincipalDep, db: DatabaseDep, response: Response
 ) -> OrganisationOut:
     with db.transaction(read_only=True) as session:
         org = organisations.get_organisation(session, principal, organisation_id)
@@ -88,7 +88,7 @@ def get_organisation(
     summary="Change an organisation (If-Match required)",
 )
 def patch_organisation(
-    organisation_id: int,
+    organisation_id: RecordId,
     body: OrganisationUpdate,
     principal: SignedInDep,
     db: DatabaseDep,
@@ -112,7 +112,7 @@ def patch_organisation(
     summary="Delete an organisation (secretariat; only when unused)",
 )
 def delete_organisation(
-    organisation_id: int, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None
+    organisation_id: RecordId, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None
 ) -> Response:
     version = if_match_version(if_match, required=False)
     with db.transaction() as session:
