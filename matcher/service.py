@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings import Embedder
+from embeddings import Embedder, FakeEmbedder
 from matcher.catalog import OfferCatalog
 from matcher.embedding_store import EmbeddingStore
 from matcher.errors import NotFoundError
@@ -51,6 +51,8 @@ from models.repositories import CatalogRepository, NeedRepository, OfferSnapshot
 log = logging.getLogger(__name__)
 
 INDEX_FORMAT = 1
+# The model name that selects the deterministic hashing embedder (no model: for tests and smoke runs).
+HASHING_MODEL = "hashing"
 _CENTERING_CACHE: dict[tuple[str, float], LanguageCentering] = {}
 
 
@@ -488,6 +490,8 @@ class MatchService:
 
 def create_embedder(settings: Settings) -> Embedder:
     """The embedder configured in ``settings`` (the packaged sentence-transformers model by default)."""
+    if settings.embedding.model == HASHING_MODEL:
+        return FakeEmbedder(dim=384)
     from embeddings.transformer import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(

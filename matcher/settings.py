@@ -44,8 +44,8 @@ class EmbeddingSettings(BaseModel):
 
     model: str = Field(
         default="all-MiniLM-L6-v2",
-        description="`all-MiniLM-L6-v2` (the packaged copy, loaded offline) or any sentence-transformers model "
-        "name or local path already on disk.",
+        description="`all-MiniLM-L6-v2` (the packaged copy, loaded offline), any sentence-transformers model "
+        "name or local path already on disk, or `hashing` (no model: word hashing, for tests and smoke runs).",
     )
     batch_size: int = Field(default=32, ge=1, le=1024, description="Texts per model call.")
     long_text: Literal["chunk", "truncate"] = Field(
