@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matcher.errors import (
@@ -26,6 +28,7 @@ from matcher.errors import (
     PreconditionRequiredError,
     RateLimitedError,
     StaleVersionError,
+    UnknownTermError,
 )
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,24 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _unknown_term(_request: Request, exc: Exception) -> JSONResponse:
+    """A vocabulary value that reached a service unchecked is still the caller's input error."""
+    assert isinstance(exc, UnknownTermError)
+    return JSONResponse(error_body("invalid_input", str(exc), exc.field), status_code=422)
+
+
+async def _stale(_request: Request, _exc: Exception) -> JSONResponse:
+    """Another request changed the record between our read and our write (optimistic locking)."""
+    detail = "the record changed while this request was updating it; read it again and reapply your change"
+    return JSONResponse(error_body("stale_version", detail), status_code=412)
+
+
+async def _integrity(_request: Request, _exc: Exception) -> JSONResponse:
+    """A uniqueness or reference rule of the database refused the write (e.g. a concurrent duplicate)."""
+    detail = "the database refused the write: a record with these values exists, or one it refers to is gone"
+    return JSONResponse(error_body("conflict", detail), status_code=409)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse(error_body("internal_error", "unexpected error; it has been logged"), status_code=500)
@@ -114,6 +135,9 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers: Pollinate's error tree, request validation, HTTP errors, anything else."""
     app.add_exception_handler(PollinateError, _pollinate_error)
+    app.add_exception_handler(UnknownTermError, _unknown_term)
+    app.add_exception_handler(StaleDataError, _stale)
+    app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

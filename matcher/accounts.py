@@ -23,7 +23,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy.orm import Session
 
 from matcher.access import Principal
-from matcher.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from matcher.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, UnknownTermError
 from models import vocabularies as vocab
 from models.orm import ROLES, ApiKey, User, utcnow
 from models.repositories import OrganisationRepository, UserRepository
@@ -62,7 +62,10 @@ def create_user(
     if role == "party":
         if not country:
             raise InvalidInputError("a party user acts for a country: give --country ISO3", field="country")
-        country = vocab.parse_country(country)
+        try:
+            country = vocab.parse_country(country)
+        except UnknownTermError as exc:
+            raise InvalidInputError(str(exc), field="country") from exc
     elif country:
         raise InvalidInputError(f"a {role} user does not act for a country", field="country")
     if role == "provider":
