@@ -7,20 +7,56 @@ embeds or searches is a plain ``def`` (run in the thread pool), never CPU work i
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.errors import install_error_handlers
 from api.logs import configure_logging, install_request_logging
 from api.routers import health, matching, me, needs, offers, organisations, vocabularies
-from api.security import RateLimits
+from api.security import RateLimits, every_request
 from embeddings import Embedder
 from matcher.accounts import KeyVerifier
 from matcher.service import MatchService, create_embedder
 from matcher.settings import Settings
+from models import migrate
+from models.db import Database
+
+log = logging.getLogger("pollinate.api")
+
+
+class ServiceHolder:
+    """The process's matching service, started once the database schema is current (thread-safe)."""
+
+    def __init__(self, settings: Settings, db: Database, embedder: Embedder | None) -> None:
+        self.settings = settings
+        self.db = db
+        self.embedder = embedder
+        self.service: MatchService | None = None
+        self._lock = threading.Lock()
+
+    def start_if_ready(self) -> MatchService | None:
+        """The started service, or ``None`` while the schema is not at this version's head."""
+        if self.service is not None:
+            return self.service
+        with self._lock:
+            if self.service is None:
+                if not migrate.is_current(self.db):
+                    log.warning("database schema is not current; run `pollinate db upgrade`")
+                    return None
+                model = self.embedder if self.embedder is not None else create_embedder(self.settings)
+                service = MatchService.from_settings(self.settings, self.db, model)
+                service.start()
+                self.service = service
+        return self.service
+
+    def close(self) -> None:
+        if self.service is not None:
+            self.service.close()
 
 
 def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
@@ -30,13 +66,14 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = settings.open_database()
         app.state.db = db
+        holder = ServiceHolder(settings, db, embedder)
+        app.state.services = holder
         try:
-            model = embedder if embedder is not None else await anyio.to_thread.run_sync(create_embedder, settings)
-            service = MatchService.from_settings(settings, db, model)
-            await anyio.to_thread.run_sync(service.start)
-            app.state.match_service = service
+            # Load the model and the index now if the schema allows it; otherwise on the first request after
+            # `pollinate db upgrade` (readiness says which).
+            await anyio.to_thread.run_sync(holder.start_if_ready)
             yield
-            service.close()
+            holder.close()
         finally:
             db.dispose()
 
@@ -52,8 +89,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.state.rate_limits = RateLimits(settings.api)
     install_error_handlers(app)
     install_request_logging(app)
+    app.include_router(health.router)
     for router in (
-        health.router,
         me.router,
         vocabularies.router,
         organisations.router,
@@ -61,7 +98,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         offers.router,
         matching.router,
     ):
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(every_request)])
     return app
 
 

@@ -30,10 +30,12 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_match_service(request: Request) -> MatchService:
-    """The process-wide matching service (model and index loaded by the lifespan)."""
-    service = getattr(request.app.state, "match_service", None)
+    """The process-wide matching service (model and index loaded by the lifespan, or once the schema is
+    current)."""
+    holder = getattr(request.app.state, "services", None)
+    service = holder.start_if_ready() if holder is not None else None
     if not isinstance(service, MatchService):
-        raise NotReadyError("the matching service is still loading; retry in a few seconds")
+        raise NotReadyError("the matching service is not ready: the database schema is not current")
     return service
 
 

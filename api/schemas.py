@@ -8,9 +8,17 @@ gold-set records. Output models are built from ORM objects and engine results by
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from matcher.records import (
     Areas,
@@ -46,6 +54,20 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class Update(Input):
+    """Base of PATCH bodies: a field left out is unchanged; ``null`` is refused except where it means "none"
+    (listed in ``nullable``)."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null_for_required(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
+
+
 class ErrorBody(BaseModel):
     """Every error: a code, what went wrong and how to fix it, and the field at fault when there is one."""
 
@@ -64,7 +86,9 @@ class OrganisationCreate(Input):
     website: Website | None = None
 
 
-class OrganisationUpdate(Input):
+class OrganisationUpdate(Update):
+    nullable: ClassVar[frozenset[str]] = frozenset({"website"})
+
     name: Name | None = None
     org_type: OrganisationType | None = None
     country: CountryCode | None = None
@@ -125,7 +149,7 @@ class NeedCreate(Input):
     external_id: ExternalId | None = None
 
 
-class NeedUpdate(Input):
+class NeedUpdate(Update):
     title: Title | None = None
     description: Description | None = None
     targets: Targets | None = None
@@ -193,7 +217,9 @@ class OfferCreate(Input):
     external_id: ExternalId | None = None
 
 
-class OfferUpdate(Input):
+class OfferUpdate(Update):
+    nullable: ClassVar[frozenset[str]] = frozenset({"capacity", "expires_on"})
+
     title: Title | None = None
     description: Description | None = None
     targets: Targets | None = None
@@ -294,7 +320,7 @@ def stored_match_out(row: SuggestedMatch) -> MatchOut:
         organisation=row.offer.organisation.name,
         title=row.offer.title,
         score=round(row.score, 6),
-        components=row.components,
+        components={k: round(v, 6) for k, v in row.components.items()},
         explanation=ExplanationOut(**row.explanation),
         status=row.status,
     )

@@ -107,10 +107,17 @@ def rate_limited(*kinds: str) -> Callable[..., None]:
         caller = _caller(request, principal)
         for kind in kinds:
             limiter.hit(kind, caller)
-        if principal.is_anonymous:
-            limiter.hit("anonymous", caller)
 
     return dependency
+
+
+def every_request(request: Request, principal: PrincipalDep) -> None:
+    """On every /v1 route: the key, if any, is checked (401 when invalid or revoked), and anonymous callers
+    share the anonymous budget of their address."""
+    if principal.is_anonymous:
+        limiter = request.app.state.rate_limits
+        assert isinstance(limiter, RateLimits)
+        limiter.hit("anonymous", _caller(request, principal))
 
 
 # ----------------------------------------------------------------------------------------- idempotency
@@ -153,7 +160,7 @@ def _replay(record: IdempotencyRecord, request: IdempotencyRequest) -> JSONRespo
             f"Idempotency-Key {request.key!r} was already used for a different request; use a new key",
             field="Idempotency-Key",
         )
-    headers = {"Idempotent-Replayed": "true"}
+    headers = {**record.response_headers, "Idempotent-Replayed": "true"}
     return JSONResponse(json.loads(record.response_body), status_code=record.status_code, headers=headers)
 
 
@@ -189,12 +196,15 @@ def idempotent(
     seen_before = replay(db, hours, principal, request)
     if seen_before is not None:
         return seen_before
+    cutoff = utcnow() - dt.timedelta(hours=hours)
     try:
         with db.transaction() as session:
             repo = IdempotencyRepository(session)
-            stale = repo.get(principal.user_id, request.key)
-            if stale is not None:  # expired: the key may be reused
-                session.delete(stale)
+            earlier = repo.get(principal.user_id, request.key)
+            if earlier is not None:
+                if _aware(earlier.created_at) >= cutoff:  # committed since our first look: replay it
+                    raise _SeenMeanwhile
+                session.delete(earlier)  # expired: the key may be reused
                 session.flush()
             status, body, headers = work(session)
             repo.add(
@@ -206,15 +216,20 @@ def idempotent(
                     request_hash=request.fingerprint,
                     status_code=status,
                     response_body=json.dumps(body),
+                    response_headers=headers,
                 )
             )
-    except IntegrityError:
+    except (IntegrityError, _SeenMeanwhile):
         with db.transaction(read_only=True) as session:
             seen = IdempotencyRepository(session).get(principal.user_id, request.key)
             if seen is None:
                 raise
             return _replay(seen, request)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _SeenMeanwhile(Exception):  # noqa: N818 - control flow, never leaves this module
+    """Another request with the same key committed between our first look and our write transaction."""
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

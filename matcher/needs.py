@@ -53,6 +53,8 @@ def plan_need(session: Session, principal: Principal, values: Mapping[str, Any])
     ``external_id``.
     """
     access.require_signed_in(principal)
+    if not principal.is_staff and principal.role != "party":
+        raise PermissionDeniedError("only Parties and the secretariat post needs")
     resolved = dict(values)
     party = resolved.get("party") or principal.country
     if party is None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from matcher import access
 from matcher.access import Principal
-from matcher.errors import InvalidInputError, NotFoundError
+from matcher.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from matcher.filters import serving_places
 from matcher.needs import check_version
 from models.orm import Offer
@@ -27,6 +27,8 @@ _EDITABLE = frozenset({"title", "description", "cost", "capacity", "status", "ex
 def create_offer(session: Session, principal: Principal, values: Mapping[str, Any]) -> Offer:
     """A new offer; a provider posts for its own organisation (``organisation_id`` defaults to it)."""
     access.require_signed_in(principal)
+    if not principal.is_staff and principal.role != "provider":
+        raise PermissionDeniedError("only providers and the secretariat post offers")
     organisation_id = values.get("organisation_id") or principal.organisation_id
     if organisation_id is None:
         raise InvalidInputError(

@@ -59,9 +59,10 @@ def update_organisation(
     repo = OrganisationRepository(session)
     organisation = access.check_change_organisation(principal, repo.get(organisation_id), organisation_id)
     check_version("organisation", organisation_id, organisation.version, version)
-    if not principal.is_staff and ("country" in changes or "org_type" in changes):
+    locked = [name for name in ("country", "org_type") if name in changes]
+    if not principal.is_staff and locked:
         raise InvalidInputError(
-            "only the secretariat may change an organisation's country or type", field="country"
+            "only the secretariat may change an organisation's country or type", field=locked[0]
         )
     name, country = changes.get("name", organisation.name), changes.get("country", organisation.country)
     other = repo.find(name, country)

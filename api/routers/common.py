@@ -35,18 +35,29 @@ OFFSET = Annotated[int, Query(ge=0, le=1_000_000, description="Records to skip."
 Q = Annotated[str | None, Query(min_length=1, max_length=200, description="Words in the title or description.")]
 
 
-def filters_from(body: MatchFiltersIn, *, exclude_organisations: frozenset[int] = frozenset()) -> MatchFilters:
-    """Engine filters from request filters (vocabulary values checked, 422 naming the field otherwise)."""
+BODY_FILTER_FIELDS = {name: f"filters.{name}" for name in MatchFiltersIn.model_fields}
+QUERY_FILTER_FIELDS = {
+    "targets": "only_target",
+    "serves": "only_region",
+    "assistance_types": "only_type",
+    "languages": "only_language",
+    "costs": "only_cost",
+    "org_types": "only_org_type",
+}
+
+
+def filters_from(body: MatchFiltersIn, *, fields: dict[str, str] = BODY_FILTER_FIELDS) -> MatchFilters:
+    """Engine filters from request filters (vocabulary values checked; a 422 names the field as the caller
+    wrote it: ``filters.serves`` in a body, ``only_region`` in a query)."""
     return MatchFilters(
-        targets=frozenset(vocabulary(map(str, body.targets), vocab.parse_target, "filters.targets")),
-        serves=frozenset(vocabulary(body.serves, vocab.parse_place, "filters.serves")),
+        targets=frozenset(vocabulary(map(str, body.targets), vocab.parse_target, fields["targets"])),
+        serves=frozenset(vocabulary(body.serves, vocab.parse_place, fields["serves"])),
         assistance_types=frozenset(
-            vocabulary(body.assistance_types, vocab.parse_assistance_type, "filters.assistance_types")
+            vocabulary(body.assistance_types, vocab.parse_assistance_type, fields["assistance_types"])
         ),
-        languages=frozenset(vocabulary(body.languages, vocab.parse_language, "filters.languages")),
-        costs=frozenset(vocabulary(body.costs, vocab.parse_cost, "filters.costs")),
-        org_types=frozenset(vocabulary(body.org_types, vocab.parse_organisation_type, "filters.org_types")),
-        exclude_organisations=exclude_organisations,
+        languages=frozenset(vocabulary(body.languages, vocab.parse_language, fields["languages"])),
+        costs=frozenset(vocabulary(body.costs, vocab.parse_cost, fields["costs"])),
+        org_types=frozenset(vocabulary(body.org_types, vocab.parse_organisation_type, fields["org_types"])),
     )
 
 
@@ -73,4 +84,4 @@ def match_filter_params(
         costs=only_cost,
         org_types=only_org_type,
     )
-    return filters_from(body)
+    return filters_from(body, fields=QUERY_FILTER_FIELDS)

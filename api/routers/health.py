@@ -42,16 +42,17 @@ def ready(request: Request, db: DatabaseDep) -> JSONResponse:
         )
     except Exception as exc:  # any failure to reach the database means "not ready"
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    service = getattr(request.app.state, "match_service", None)
-    if not isinstance(service, MatchService):
-        checks["index"] = "loading"
-    elif checks.get("schema") == "ok":
+    if checks.get("schema") == "ok":
         try:
+            holder = request.app.state.services
+            service = holder.start_if_ready()
+            if not isinstance(service, MatchService):
+                raise RuntimeError("not started")
             service.refresh()
             checks["index"] = "ok"
             checks["offers_indexed"] = str(len(service.index))
-        except Exception as exc:  # a failed catch-up means "not ready", with the reason
-            checks["index"] = f"cannot catch up: {type(exc).__name__}"
+        except Exception as exc:  # a failed load or catch-up means "not ready", with the reason
+            checks["index"] = f"not loaded: {type(exc).__name__}"
     ok = all(v == "ok" for k, v in checks.items() if k != "offers_indexed") and "schema" in checks
     body = Readiness(status="ready" if ok else "not_ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
