@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from api.errors import install_error_handlers
 from api.logs import configure_logging, install_request_logging
 from api.routers import health, matching, me, needs, offers, organisations, vocabularies
-from api.security import RateLimits, every_request
+from api.security import BodySizeLimit, RateLimits, every_request
 from embeddings import Embedder
 from matcher.accounts import KeyVerifier
 from matcher.service import MatchService, create_embedder
@@ -88,6 +88,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.state.key_verifier = KeyVerifier()
     app.state.rate_limits = RateLimits(settings.api)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     install_request_logging(app)
     app.include_router(health.router)
     for router in (

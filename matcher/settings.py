@@ -122,6 +122,9 @@ class ApiSettings(BaseModel):
         pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
         description="Requests without an API key per client address and worker.",
     )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=64 * 1_048_576, description="Largest request body accepted (413 beyond)."
+    )
     idempotency_hours: int = Field(
         default=24, ge=1, le=24 * 30, description="How long an `Idempotency-Key` replays its first response."
     )

@@ -20,6 +20,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         404: "No such record, or none the caller may see",
         409: "The record exists already or is still in use",
         412: "The record changed since the version in If-Match",
+        413: "The request body is too large",
         422: "Invalid input: the field, the problem and the closest valid values",
         428: "If-Match is required",
         429: "Too many requests for this key (see Retry-After)",

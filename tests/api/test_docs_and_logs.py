@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,36 @@ def test_request_logs_have_an_id_and_no_secrets(
     key_secret = keys["party"].split("_", 2)[2]
     for forbidden in (key_secret, "not-a-real-secret", str(body["description"])[:40], "Bearer"):
         assert forbidden not in logged
+
+
+def test_oversized_bodies_are_refused_before_parsing(demo: tuple[Settings, dict[str, str]]) -> None:
+    settings, keys = demo
+    small = settings.model_copy(update={"api": settings.api.model_copy(update={"max_body_bytes": 4096})})
+    with TestClient(create_app(small, embedder=FakeEmbedder(dim=64))) as client:
+        response = client.post(
+            "/v1/match",
+            content=json.dumps({"text": "x" * 10_000}),
+            headers={"Authorization": f"Bearer {keys['party']}", "Content-Type": "application/json"},
+        )
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+
+
+def test_streamed_oversized_bodies_are_refused_too(demo: tuple[Settings, dict[str, str]]) -> None:
+    settings, keys = demo
+    small = settings.model_copy(update={"api": settings.api.model_copy(update={"max_body_bytes": 4096})})
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while reading
+        yield b'{"text": "'
+        for _ in range(10):
+            yield b"y" * 1000
+        yield b'"}'
+
+    with TestClient(create_app(small, embedder=FakeEmbedder(dim=64))) as client:
+        response = client.post(
+            "/v1/match",
+            content=chunks(),
+            headers={"Authorization": f"Bearer {keys['party']}", "Content-Type": "application/json"},
+        )
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
