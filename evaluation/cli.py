@@ -1,7 +1,9 @@
 """``pollinate bench``: benchmarks, as speed figures for people to read (tests never assert timings).
 
 ``bench_app`` is mounted on the main command line through a plugin entry point, so this module only
-defines it. Progress goes to stderr, so that ``--json`` output on stdout can be piped.
+defines it. Progress goes to stderr, so that ``--json`` output on stdout can be piped. Commands that need
+the configuration take the :class:`Settings` the main ``pollinate`` callback built (or build them from the
+environment when ``bench_app`` runs on its own).
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from evaluation.bench_index import run_index_benchmark
+from evaluation.bench_embed import run_embed_benchmark
+from evaluation.bench_index import index_kinds, run_index_benchmark
+from matcher.service import create_embedder
+from matcher.settings import Settings
 
 __all__ = ["bench_app"]
 
@@ -27,7 +33,20 @@ out = Console()
 @bench_app.callback()
 def _bench() -> None:
     """Benchmarks (speed figures, never test assertions)."""
-    # A callback keeps `index` a subcommand even while it is the only one.
+    # A callback keeps every command a subcommand, whatever their number.
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    """The settings of the ``pollinate`` callback, or from the environment when ``bench_app`` runs alone."""
+    if ctx.obj is None:
+        try:
+            ctx.obj = Settings()
+        except ValidationError as exc:
+            err.print(f"[red]invalid settings:[/red]\n{exc}")
+            raise typer.Exit(2) from exc
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
 
 
 def _numbers(text: str, option: str, kind: type[int] | type[float]) -> list[Any]:
@@ -40,12 +59,36 @@ def _numbers(text: str, option: str, kind: type[int] | type[float]) -> list[Any]
     return values
 
 
+def _emit(report: dict[str, Any], table: Table, *, as_json: bool, out_file: Path | None) -> None:
+    """Print the report as JSON or as a table, and write the JSON to ``out_file`` if asked."""
+    text = json.dumps(report, indent=2)
+    if out_file is not None:
+        out_file.write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        # Plain stdout: a rich console would highlight and wrap the JSON.
+        typer.echo(text)
+        return
+    out.print(table)
+    if out_file is not None:
+        out.print(f"JSON report written to {out_file}")
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]{message}[/dim]")
+
+
+# ------------------------------------------------------------------------------------------------ index
+
+
 @bench_app.command("index")
 def index_cmd(
-    sizes: Annotated[str, typer.Option(help="Corpus sizes, comma-separated.")] = "10000,100000",
+    sizes: Annotated[str, typer.Option(help="Corpus sizes, comma-separated.")] = "10000,100000,1000000",
     selectivities: Annotated[
         str, typer.Option(help="Fractions of the corpus the filter allows, comma-separated (1 = no filter).")
     ] = "1,0.1,0.01,0.001",
+    kinds: Annotated[
+        str, typer.Option(help="Index kinds, comma-separated (default: every kind the engine offers).")
+    ] = ",".join(index_kinds()),
     queries: Annotated[
         int, typer.Option(min=1, help="Timed single queries per size, selectivity and kind.")
     ] = 200,
@@ -57,9 +100,14 @@ def index_cmd(
         Path | None, typer.Option("--out", help="Also write the JSON report to this file.")
     ] = None,
 ) -> None:
-    """Single-query latency (median, p99) and recall of the FAISS flat index against NumPy brute force."""
+    """Search latency, recall, build time and memory of each index kind, by corpus size and filter selectivity.
+
+    Single queries on synthetic unit vectors, one thread: median and p99 latency, recall@k against exact
+    search, build time, memory. The default run (up to 1M vectors) takes about two minutes on 2 cores.
+    """
     size_list = _numbers(sizes, "--sizes", int)
     selectivity_list = _numbers(selectivities, "--selectivities", float)
+    kind_list = [part.strip() for part in kinds.split(",") if part.strip()]
     try:
         report = run_index_benchmark(
             sizes=size_list,
@@ -68,36 +116,31 @@ def index_cmd(
             k=k,
             n_queries=queries,
             seed=seed,
-            progress=lambda message: err.print(f"[dim]{message}[/dim]"),
+            kinds=kind_list,
+            progress=_progress,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    text = json.dumps(report, indent=2)
-    if out_file is not None:
-        out_file.write_text(text + "\n", encoding="utf-8")
-    if as_json:
-        # Plain stdout: a rich console would highlight and wrap the JSON.
-        typer.echo(text)
-        return
-    out.print(_table(report))
-    if out_file is not None:
-        out.print(f"JSON report written to {out_file}")
+    _emit(report, _index_table(report), as_json=as_json, out_file=out_file)
 
 
-def _table(report: dict[str, Any]) -> Table:
-    speedups = {(s["size"], s["selectivity"]): s["speedup"] for s in report["speedups"]}
+def _index_table(report: dict[str, Any]) -> Table:
+    speedups = {(s["size"], s["selectivity"], s["kind"]): s["speedup"] for s in report["speedups"]}
+    peak = report["peak_rss_mb"]
     table = Table(
         title=f"Single-query search, dim {report['dim']}, {report['n_queries']} queries, 1 thread",
-        caption="filter: selectivity (1 = none); speedup: exact median / flat median; MB: approximate memory",
+        caption="filter: selectivity (1 = none); speedup: exact median / this kind's median; "
+        "MB: approximate memory; RSS MB: resident memory the build added"
+        f"\nwall {report['wall_s']:.0f} s" + ("" if peak is None else f", peak RSS {peak:,.0f} MB"),
     )
     table.add_column("size", justify="right")
     table.add_column("filter", justify="right")
     table.add_column("allowed", justify="right")
     table.add_column("kind")
-    for numeric in ("median ms", "p99 ms", f"recall@{report['k']}", "build s", "MB", "speedup"):
+    for numeric in ("median ms", "p99 ms", f"recall@{report['k']}", "build s", "MB", "RSS MB", "speedup"):
         table.add_column(numeric, justify="right")
     for row in report["results"]:
-        speedup = speedups.get((row["size"], row["selectivity"])) if row["kind"] == "flat" else None
+        speedup = speedups.get((row["size"], row["selectivity"], row["kind"]))
         table.add_row(
             f"{row['size']:,}",
             f"{row['selectivity']:g}",
@@ -108,6 +151,71 @@ def _table(report: dict[str, Any]) -> Table:
             f"{row['recall_at_k']:.3f}",
             f"{row['build_s']:.2f}",
             f"{row['memory_mb']:.1f}",
+            "" if row["rss_mb"] is None else f"{row['rss_mb']:.1f}",
             "" if speedup is None else f"{speedup:.1f}x",
+        )
+    return table
+
+
+# ------------------------------------------------------------------------------------------------ embed
+
+
+@bench_app.command("embed")
+def embed_cmd(
+    ctx: typer.Context,
+    batch_sizes: Annotated[str, typer.Option(help="Texts per embed call, comma-separated.")] = "1,8,32,128",
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per corpus and batch size.")] = 3,
+    texts: Annotated[
+        int, typer.Option(min=1, help="Texts per run, rounded up to whole batches (the corpus is cycled).")
+    ] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Also write the JSON report to this file.")
+    ] = None,
+) -> None:
+    """Texts per second of the configured embedder on the demo needs and offers, by batch size.
+
+    The embedder is called directly (no embedding cache), after one warm-up call; each corpus and batch size
+    is timed --repeats times. The default run takes about two minutes with the packaged model on 2 cores.
+    """
+    batch_size_list = _numbers(batch_sizes, "--batch-sizes", int)
+    if min(batch_size_list) < 1:
+        raise typer.BadParameter("batch sizes must be at least 1", param_hint="--batch-sizes")
+    settings = _settings(ctx)
+    _progress(f"loading the embedder {settings.embedding.model}")
+    embedder = create_embedder(settings)
+    report = run_embed_benchmark(
+        embedder, batch_sizes=batch_size_list, n_texts=texts, repeats=repeats, progress=_progress
+    )
+    _emit(report, _embed_table(report), as_json=as_json, out_file=out_file)
+
+
+def _embed_table(report: dict[str, Any]) -> Table:
+    corpora = report["corpora"]
+    forward = report["embedder_batch_size"]
+    details = [f"{report['repeats']} runs each", f"torch threads {report['torch_threads'] or '-'}"]
+    if forward is not None:
+        details.append(f"forward passes of at most {forward} texts")
+    table = Table(
+        title=f"Embedding throughput, {report['model_id']} (dim {report['dim']})",
+        caption=f"texts/s: median of the runs; spread: (max - min) / median; {', '.join(details)}",
+    )
+    table.add_column("corpus")
+    table.add_column("mean tokens", justify="right")
+    table.add_column("batch", justify="right")
+    for numeric in ("texts", "texts/s", "min", "max", "spread", "ms/call"):
+        table.add_column(numeric, justify="right")
+    for row in report["results"]:
+        tokens = corpora[row["corpus"]]["mean_tokens"]
+        table.add_row(
+            row["corpus"],
+            "" if tokens is None else f"{tokens:.0f}",
+            str(row["batch_size"]),
+            str(row["texts"]),
+            f"{row['texts_per_s']:.1f}",
+            f"{row['min_texts_per_s']:.1f}",
+            f"{row['max_texts_per_s']:.1f}",
+            f"{row['spread']:.1%}",
+            f"{row['ms_per_call']:.1f}",
         )
     return table

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from evaluation.bench_index import run_index_benchmark
+from evaluation.bench_index import _recall, index_kinds, run_index_benchmark
 from evaluation.cli import bench_app
+from matcher.index import ExactIndex, IndexKind
 
 RESULT_FIELDS = {
     "size",
@@ -22,24 +25,44 @@ RESULT_FIELDS = {
     "recall_at_k",
     "build_s",
     "memory_mb",
+    "rss_mb",
 }
 
 
-def assert_complete(report: dict[str, Any], sizes: list[int], selectivities: list[float]) -> None:
-    """Both kinds for every (size, selectivity), exact recall, and a speedup for each pair."""
+def assert_complete(
+    report: dict[str, Any],
+    sizes: list[int],
+    selectivities: list[float],
+    kinds: tuple[str, ...] = ("flat", "exact"),
+) -> None:
+    """Every kind for every (size, selectivity), exact recall, and a speedup for each pair and non-exact kind."""
     pairs = {(size, selectivity) for size in sizes for selectivity in selectivities}
+    assert report["kinds"] == list(kinds)
     assert {(r["size"], r["selectivity"], r["kind"]) for r in report["results"]} == {
-        (size, selectivity, kind) for size, selectivity in pairs for kind in ("flat", "exact")
+        (size, selectivity, kind) for size, selectivity in pairs for kind in kinds
     }
-    assert len(report["results"]) == 2 * len(pairs)
+    assert len(report["results"]) == len(kinds) * len(pairs)
     for row in report["results"]:
         assert set(row) == RESULT_FIELDS
-        assert row["recall_at_k"] == 1.0, row  # both kinds are exact
+        assert row["recall_at_k"] == 1.0, row  # every kind is exact
         assert 0 <= row["median_ms"] <= row["p99_ms"]
         assert 1 <= row["allowed"] <= row["size"]
         assert row["memory_mb"] > 0 and row["build_s"] >= 0
-    assert {(s["size"], s["selectivity"]) for s in report["speedups"]} == pairs
+        assert row["rss_mb"] is None or row["rss_mb"] >= 0
+    others = [kind for kind in kinds if kind != "exact"] if "exact" in kinds else []
+    assert {(s["size"], s["selectivity"], s["kind"]) for s in report["speedups"]} == {
+        (size, selectivity, kind) for size, selectivity in pairs for kind in others
+    }
     assert all(s["speedup"] > 0 for s in report["speedups"])
+    assert report["wall_s"] >= 0
+    assert report["peak_rss_mb"] is None or report["peak_rss_mb"] > 0
+
+
+def test_every_kind_the_engine_offers_is_benchmarked_by_default() -> None:
+    assert index_kinds() == typing.get_args(IndexKind)
+    report = run_index_benchmark(sizes=(50,), selectivities=(1.0,), dim=8, n_queries=2)
+    assert report["kinds"] == list(typing.get_args(IndexKind))
+    assert_complete(report, [50], [1.0], index_kinds())
 
 
 def test_benchmark_reports_both_kinds_with_exact_recall() -> None:
@@ -48,6 +71,8 @@ def test_benchmark_reports_both_kinds_with_exact_recall() -> None:
         sizes=(500, 64), selectivities=(1.0, 0.1, 0.001), dim=16, k=10, n_queries=5, progress=messages.append
     )
     assert report["dim"] == 16 and report["k"] == 10 and report["n_queries"] == 5
+    assert report["sizes"] == [500, 64] and report["selectivities"] == [1.0, 0.1, 0.001]
+    assert report["recall_tolerance"] == pytest.approx(2 * 16 * 2**-24)
     assert_complete(report, [500, 64], [1.0, 0.1, 0.001])
     allowed = {(r["size"], r["selectivity"]): r["allowed"] for r in report["results"]}
     assert allowed[(500, 1.0)] == 500 and allowed[(500, 0.1)] == 50 and allowed[(500, 0.001)] == 1
@@ -62,6 +87,41 @@ def test_benchmark_of_one_kind_still_measures_recall() -> None:
     assert report["speedups"] == []
 
 
+def test_kinds_are_deduplicated_in_engine_order() -> None:
+    report = run_index_benchmark(
+        sizes=(30,), selectivities=(1.0,), dim=4, n_queries=1, kinds=("exact", "flat", "exact")
+    )
+    assert report["kinds"] == [kind for kind in index_kinds() if kind in {"exact", "flat"}]
+
+
+def test_recall_tolerates_ties_but_not_disallowed_or_repeated_positions() -> None:
+    vectors = np.eye(4, dtype=np.float32)
+    vectors[3] = vectors[2]  # positions 2 and 3 tie for every query
+    reference = ExactIndex(4)
+    reference.add(np.arange(1, 5), vectors)
+    query = np.array([[0.6, 0.0, 0.8, 0.0]], np.float32)  # scores 0.6, 0, 0.8, 0.8
+
+    def recall(found: list[int], k: int, allowed: list[int] | None = None) -> float:
+        positions = None if allowed is None else np.array(allowed, np.int64)
+        return _recall(
+            np.array([found], np.int64),
+            reference.search(query, k, allowed=positions)[1],
+            queries=query,
+            reference=reference,
+            allowed=positions,
+            tolerance=1e-6,
+        )
+
+    assert recall([2], k=1) == 1.0
+    assert recall([3], k=1) == 1.0  # exact search returns 2; the tied position is as good
+    assert recall([3, 2], k=2) == 1.0
+    assert recall([2, 0], k=2) == 0.5  # position 0 scores 0.6, below the 2nd best (0.8)
+    assert recall([2, 2], k=2) == 0.5  # a repeated position counts once
+    assert recall([2, -1], k=2) == 0.5  # padding is a miss
+    assert recall([2, 0], k=2, allowed=[0, 2]) == 1.0
+    assert recall([3, 0], k=2, allowed=[0, 2]) == 0.5  # a position the filter excludes is a miss
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -69,6 +129,8 @@ def test_benchmark_of_one_kind_still_measures_recall() -> None:
         ({"selectivities": (0.0,)}, "selectivities"),
         ({"selectivities": (1.5,)}, "selectivities"),
         ({"k": 0}, "k and n_queries"),
+        ({"kinds": ("hnsw",)}, "unknown index kinds"),
+        ({"kinds": ()}, "unknown index kinds"),
     ],
 )
 def test_benchmark_refuses_bad_arguments(arguments: dict[str, Any], message: str) -> None:
@@ -98,9 +160,19 @@ def test_cli_prints_a_table(tmp_path: Path) -> None:
     assert_complete(json.loads(out.read_text(encoding="utf-8")), [300, 40], [1.0, 0.05])
 
 
+def test_cli_benchmarks_the_kinds_asked_for() -> None:
+    result = CliRunner().invoke(bench_app, [*ARGS, "--kinds", "flat", "--json"])
+    assert result.exit_code == 0, result.output
+    assert_complete(json.loads(result.stdout), [300, 40], [1.0, 0.05], ("flat",))
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [(["--sizes", "10k"], "--sizes"), (["--selectivities", "0"], "selectivities must be in")],
+    [
+        (["--sizes", "10k"], "--sizes"),
+        (["--selectivities", "0"], "selectivities must be in"),
+        (["--kinds", "hnsw"], "unknown index kinds"),
+    ],
 )
 def test_cli_refuses_bad_options(arguments: list[str], message: str) -> None:
     result = CliRunner().invoke(bench_app, ["index", *arguments, "--queries", "1"])
