@@ -31,7 +31,7 @@ from matcher.errors import (
     UnknownTermError,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pollinate.api.errors")
 
 # Most specific first: the first matching entry wins.
 STATUS_BY_ERROR: dict[type[PollinateError], tuple[int, str]] = {

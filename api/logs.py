@@ -42,7 +42,11 @@ def configure_logging(fmt: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,  # tracebacks as one "exception" field
+                renderer,
+            ],
             foreign_pre_chain=shared,
         )
     )
@@ -79,4 +83,5 @@ def install_request_logging(app: FastAPI) -> None:
                 role=getattr(principal, "role", "anonymous"),
                 key_id=getattr(principal, "key_id", None),
             )
-            structlog.contextvars.clear_contextvars()
+            # The request id stays bound: an unexpected error is logged after this, by the outermost handler.
+            # Each request starts by clearing it (and runs in a context of its own).

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -92,12 +93,22 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.long_text = long_text
         self.max_tokens = int(self._model.max_seq_length or 256)
+        # The fast tokenizer keeps its truncation/padding settings as mutable state that every call resets
+        # (token_count turns truncation off, encode turns it on): concurrent calls from server threads raced
+        # on it ("Unable to create tensor ... activate truncation", about 1 request in 500 under load). One
+        # call at a time per process; the model call itself already uses every core.
+        self._lock = threading.RLock()
 
     def token_count(self, text: str) -> int:
         """Word pieces the model would read for ``text`` (special tokens included)."""
-        return len(self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        with self._lock:
+            return len(self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        with self._lock:
+            return self._embed(texts)
+
+    def _embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.long_text == "truncate":

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from evaluation.bench_api import api_cmd
 from evaluation.bench_embed import run_embed_benchmark
 from evaluation.bench_index import index_kinds, run_index_benchmark
 from matcher.service import create_embedder
@@ -219,3 +220,6 @@ def _embed_table(report: dict[str, Any]) -> Table:
             f"{row['ms_per_call']:.1f}",
         )
     return table
+
+
+bench_app.command("api")(api_cmd)

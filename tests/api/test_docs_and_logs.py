@@ -122,3 +122,26 @@ def test_streamed_oversized_bodies_are_refused_too(demo: tuple[Settings, dict[st
         )
     assert response.status_code == 413
     assert response.json()["error"] == "too_large"
+
+
+def test_an_unexpected_error_is_logged_with_its_request_id_and_traceback(
+    demo: tuple[Settings, dict[str, str]], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, keys = demo
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("matcher.needs.get_need", broken)
+    app = create_app(settings, embedder=FakeEmbedder(dim=64))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        capsys.readouterr()
+        response = client.get(
+            "/v1/needs/1", headers={"Authorization": f"Bearer {keys['party']}", "X-Request-ID": "req-500"}
+        )
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error", "detail": "unexpected error; it has been logged"}
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    error = next(line for line in lines if line.get("event") == "unexpected error")
+    assert error["request_id"] == "req-500" and error["level"] == "error"
+    assert "Traceback" in error["exception"] and "disk on fire" in error["exception"]

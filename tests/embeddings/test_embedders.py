@@ -54,3 +54,54 @@ def test_long_texts_are_chunked_so_their_end_counts(real_embedder) -> None:  # t
 @pytest.mark.parametrize("texts", [[], ["short"]])
 def test_empty_and_short_batches(real_embedder, texts) -> None:  # type: ignore[no-untyped-def]
     assert real_embedder.embed(texts).shape == (len(texts), 384)
+
+
+def test_the_tokenizer_is_never_used_by_two_threads_at_once() -> None:
+    """The fast tokenizer's truncation settings are shared mutable state: concurrent token_count and embed
+    calls once made a server request fail ("Unable to create tensor ..."). Calls are serialised."""
+    import threading
+    import time
+
+    from embeddings.transformer import SentenceTransformerEmbedder
+
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def busy() -> None:
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.002)  # widen the window a race needs
+        with guard:
+            inside -= 1
+
+    class Model:  # stands in for the sentence-transformers model: both entry points touch the tokenizer
+        def tokenizer(self, text: str, **_: object) -> dict[str, list[int]]:
+            busy()
+            return {"input_ids": [0] * (len(text.split()) + 2)}
+
+        def encode(self, texts: list[str], **_: object) -> np.ndarray:
+            busy()
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    embedder = object.__new__(SentenceTransformerEmbedder)
+    embedder.__dict__.update(
+        _model=Model(), _lock=threading.RLock(), dim=4, batch_size=8, long_text="chunk", max_tokens=256
+    )
+    text = "Rats eat seabird eggs on two islets. " * 5
+
+    def work(n: int) -> None:
+        for _ in range(10):
+            if n % 2:
+                embedder.token_count(text)
+            else:
+                embedder.embed([text, "short text here"])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most == 1
