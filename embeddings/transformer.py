@@ -94,9 +94,9 @@ class SentenceTransformerEmbedder:
         self.long_text = long_text
         self.max_tokens = int(self._model.max_seq_length or 256)
         # The fast tokenizer keeps its truncation/padding settings as mutable state that every call resets
-        # (token_count turns truncation off, encode turns it on): concurrent calls from server threads raced
-        # on it ("Unable to create tensor ... activate truncation", about 1 request in 500 under load). One
-        # call at a time per process; the model call itself already uses every core.
+        # (token_count turns truncation off, encoding turns it on): concurrent calls from server threads raced
+        # on it ("Unable to create tensor ... activate truncation", about 1 request in 500 under load).
+        # Tokenization is serialised; the forward passes of concurrent requests still overlap.
         self._lock = threading.RLock()
 
     def token_count(self, text: str) -> int:
@@ -105,10 +105,6 @@ class SentenceTransformerEmbedder:
             return len(self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        with self._lock:
-            return self._embed(texts)
-
-    def _embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.long_text == "truncate":
@@ -127,14 +123,23 @@ class SentenceTransformerEmbedder:
         return l2_normalise(pooled)
 
     def _encode(self, texts: list[str]) -> NDArray[np.float32]:
-        vectors = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return l2_normalise(vectors)
+        """``SentenceTransformer.encode`` split in two: tokenization under the lock, the forward pass outside.
+
+        Texts are batched longest first (as ``encode`` does) so that a batch pads to similar lengths; the output
+        is identical to ``encode(..., normalize_embeddings=True)`` (checked by a test).
+        """
+        import torch
+
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            with self._lock:
+                features = self._model.preprocess([texts[i] for i in rows])
+            with torch.inference_mode():
+                vectors = self._model(features)["sentence_embedding"]
+            out[rows] = vectors.float().cpu().numpy()
+        return l2_normalise(out)
 
     def _chunks(self, text: str) -> list[tuple[str, int]]:
         """Split ``text`` into sentence-aligned chunks that fit the window, with their token counts."""

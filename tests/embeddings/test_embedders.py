@@ -62,6 +62,8 @@ def test_the_tokenizer_is_never_used_by_two_threads_at_once() -> None:
     import threading
     import time
 
+    import torch
+
     from embeddings.transformer import SentenceTransformerEmbedder
 
     inside = 0
@@ -77,14 +79,18 @@ def test_the_tokenizer_is_never_used_by_two_threads_at_once() -> None:
         with guard:
             inside -= 1
 
-    class Model:  # stands in for the sentence-transformers model: both entry points touch the tokenizer
+    class Model:  # stands in for the sentence-transformers model: two entry points use the tokenizer
         def tokenizer(self, text: str, **_: object) -> dict[str, list[int]]:
             busy()
             return {"input_ids": [0] * (len(text.split()) + 2)}
 
-        def encode(self, texts: list[str], **_: object) -> np.ndarray:
+        def preprocess(self, texts: list[str]) -> dict[str, int]:
             busy()
-            return np.ones((len(texts), 4), dtype=np.float32)
+            return {"n": len(texts)}
+
+        def __call__(self, features: dict[str, int]) -> dict[str, torch.Tensor]:
+            time.sleep(0.002)  # forward passes may overlap
+            return {"sentence_embedding": torch.ones((features["n"], 4))}
 
     embedder = object.__new__(SentenceTransformerEmbedder)
     embedder.__dict__.update(
@@ -105,3 +111,15 @@ def test_the_tokenizer_is_never_used_by_two_threads_at_once() -> None:
     for t in threads:
         t.join()
     assert most == 1
+
+
+def test_encoding_matches_sentence_transformers_encode(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    texts = [
+        "Rats are eating seabird eggs on two islets",
+        "Nous avons besoin d'aide pour restaurer les mangroves du littoral",
+        "short",
+        "Una comunidad quiere proteger sus semillas tradicionales " * 12,
+    ]
+    reference = real_embedder._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    ours = real_embedder._encode(texts)
+    assert np.allclose((ours * reference).sum(axis=1), 1.0, atol=1e-5)
