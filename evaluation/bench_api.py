@@ -71,12 +71,12 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from numpy.typing import NDArray
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from embeddings import Embedder, l2_normalise
 from evaluation.bench_embed import demo_texts
+from evaluation.options import command_settings, number_list
 from matcher import accounts
 from matcher.bulk import ImportReport, RecordWriter, iter_rows, validate_row
 from matcher.embedding_store import text_hash
@@ -1036,9 +1036,9 @@ def api_cmd(
     (embedding 100,000 offers would take 40 minutes): speed figures, not ranking quality. The default run
     takes about 5 minutes on 2 cores. Exits with 1 when a request failed (the JSON report says why).
     """
-    size_list = _numbers(sizes, "--sizes")
-    level_list = _numbers(concurrency, "--concurrency")
-    settings = _settings(ctx)
+    size_list = number_list(sizes, "--sizes", positive=True)
+    level_list = number_list(concurrency, "--concurrency", positive=True)
+    settings = command_settings(ctx)
     _progress(f"loading the embedder {settings.embedding.model}")
     embedder = create_embedder(settings)
     try:
@@ -1120,29 +1120,6 @@ def _table(report: dict[str, Any]) -> Table:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    """The settings of the ``pollinate`` callback, or from the environment when the command runs alone."""
-    if ctx.obj is None:
-        try:
-            ctx.obj = Settings()
-        except ValidationError as exc:
-            _err.print(f"[red]invalid settings:[/red]\n{exc}")
-            raise typer.Exit(2) from exc
-    settings = ctx.obj
-    assert isinstance(settings, Settings)
-    return settings
-
-
-def _numbers(text: str, option: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated integers; got {text!r}", param_hint=option) from None
-    if not values or min(values) < 1:
-        raise typer.BadParameter(f"expected positive integers; got {text!r}", param_hint=option)
-    return values
 
 
 def _progress(message: str) -> None:

@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from evaluation.bench_api import api_cmd
 from evaluation.bench_embed import run_embed_benchmark
 from evaluation.bench_index import index_kinds, run_index_benchmark
+from evaluation.options import command_settings, number_list
 from matcher.service import create_embedder
-from matcher.settings import Settings
 
 __all__ = ["bench_app"]
 
@@ -35,29 +34,6 @@ out = Console()
 def _bench() -> None:
     """Benchmarks (speed figures, never test assertions)."""
     # A callback keeps every command a subcommand, whatever their number.
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    """The settings of the ``pollinate`` callback, or from the environment when ``bench_app`` runs alone."""
-    if ctx.obj is None:
-        try:
-            ctx.obj = Settings()
-        except ValidationError as exc:
-            err.print(f"[red]invalid settings:[/red]\n{exc}")
-            raise typer.Exit(2) from exc
-    settings = ctx.obj
-    assert isinstance(settings, Settings)
-    return settings
-
-
-def _numbers(text: str, option: str, kind: type[int] | type[float]) -> list[Any]:
-    try:
-        values = [kind(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated numbers; got {text!r}", param_hint=option) from None
-    if not values:
-        raise typer.BadParameter("expected at least one number", param_hint=option)
-    return values
 
 
 def _emit(report: dict[str, Any], table: Table, *, as_json: bool, out_file: Path | None) -> None:
@@ -106,8 +82,8 @@ def index_cmd(
     Single queries on synthetic unit vectors, one thread: median and p99 latency, recall@k against exact
     search, build time, memory. The default run (up to 1M vectors) takes about two minutes on 2 cores.
     """
-    size_list = _numbers(sizes, "--sizes", int)
-    selectivity_list = _numbers(selectivities, "--selectivities", float)
+    size_list = number_list(sizes, "--sizes", int)
+    selectivity_list = number_list(selectivities, "--selectivities", float)
     kind_list = [part.strip() for part in kinds.split(",") if part.strip()]
     try:
         report = run_index_benchmark(
@@ -179,10 +155,10 @@ def embed_cmd(
     The embedder is called directly (no embedding cache), after one warm-up call; each corpus and batch size
     is timed --repeats times. The default run takes about two minutes with the packaged model on 2 cores.
     """
-    batch_size_list = _numbers(batch_sizes, "--batch-sizes", int)
+    batch_size_list = number_list(batch_sizes, "--batch-sizes", int)
     if min(batch_size_list) < 1:
         raise typer.BadParameter("batch sizes must be at least 1", param_hint="--batch-sizes")
-    settings = _settings(ctx)
+    settings = command_settings(ctx)
     _progress(f"loading the embedder {settings.embedding.model}")
     embedder = create_embedder(settings)
     report = run_embed_benchmark(

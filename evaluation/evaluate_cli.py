@@ -15,9 +15,9 @@ from rich.table import Table
 
 from evaluation.dataset import GoldSetError, load_gold_set
 from evaluation.harness import DEFAULT_CONFIG, HEADLINE, MEASURES, Evaluation, default_configs, evaluate
+from evaluation.options import command_settings
 from evaluation.report import write_outputs
 from matcher.service import create_embedder
-from matcher.settings import Settings
 
 __all__ = ["evaluate_cmd"]
 
@@ -58,8 +58,7 @@ def evaluate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json on stdout.")] = False,
 ) -> None:
     """Ranking quality on a gold set: BM25, dense, the default ranker, a region filter and ablations."""
-    settings = ctx.obj
-    assert isinstance(settings, Settings)
+    settings = command_settings(ctx)
     if model is not None:
         settings = settings.model_copy(
             update={"embedding": settings.embedding.model_copy(update={"model": model})}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Header, Path, Query
 
 from api.deps import vocabulary
 from api.schemas import ErrorBody, MatchFiltersIn
@@ -31,6 +31,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # Database ids are 32-bit on every backend: larger numbers are refused as input, not sent to the database.
 MAX_ID = 2_147_483_647
 RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]
+IfMatch = Annotated[str | None, Header(max_length=100, description='ETag of the version you change, e.g. "3".')]
 LIMIT = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 OFFSET = Annotated[int, Query(ge=0, le=1_000_000, description="Records to skip.")]
 Q = Annotated[str | None, Query(min_length=1, max_length=200, description="Words in the title or description.")]

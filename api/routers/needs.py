@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, Q, RecordId, filters_from, match_filter_params
+from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, Q, RecordId, filters_from, match_filter_params
 from api.schemas import (
     NeedCreate,
     NeedOut,
@@ -37,8 +37,6 @@ from matcher.suggestions import store_suggestions, stored_suggestions
 from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1/needs", tags=["needs"], responses=ERRORS)
-
-IfMatch = Annotated[str | None, Header(max_length=100, description='ETag of the version you change, e.g. "3".')]
 
 
 @router.post(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, Q, RecordId
+from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, IfMatch, Q, RecordId
 from api.schemas import NeedMatchOut, OfferCreate, OfferOut, OfferUpdate, PageOut, need_match_out, offer_out
 from api.security import (
     IdempotencyDep,
@@ -27,8 +27,6 @@ from models.db import Database
 from models.repositories import NeedListing, open_needs
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"], responses=ERRORS)
-
-IfMatch = Annotated[str | None, Header(max_length=100, description='ETag of the version you change, e.g. "3".')]
 
 
 @router.post(

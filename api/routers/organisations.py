@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, Q, RecordId
+from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, Q, RecordId
 from api.schemas import OrganisationCreate, OrganisationOut, OrganisationUpdate, PageOut, organisation_out
 from api.security import (
     IdempotencyDep,
@@ -23,8 +23,6 @@ from matcher import organisations
 from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=ERRORS)
-
-IfMatch = Annotated[str | None, Header(max_length=100, description='ETag of the version you change, e.g. "3".')]
 
 
 @router.post(

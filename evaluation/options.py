@@ -1,0 +1,41 @@
+"""Command-line plumbing shared by the evaluation commands: their settings and comma-separated number lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from matcher.settings import Settings
+
+_err = Console(stderr=True)
+
+
+def command_settings(ctx: typer.Context) -> Settings:
+    """The settings built by the ``pollinate`` callback, or from the environment when a command runs alone."""
+    if ctx.obj is None:
+        try:
+            ctx.obj = Settings()
+        except ValidationError as exc:
+            _err.print(f"[red]invalid settings:[/red]\n{exc}")
+            raise typer.Exit(2) from exc
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def number_list(
+    text: str, option: str, kind: type[int] | type[float] = int, *, positive: bool = False
+) -> list[Any]:
+    """``"10000,100000"`` as numbers (a usage error naming ``option`` otherwise)."""
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated numbers; got {text!r}", param_hint=option) from None
+    if not values:
+        raise typer.BadParameter("expected at least one number", param_hint=option)
+    if positive and min(values) <= 0:
+        raise typer.BadParameter(f"expected positive numbers; got {text!r}", param_hint=option)
+    return values
