@@ -202,12 +202,10 @@ def idempotent(
     try:
         with db.transaction() as session:
             repo = IdempotencyRepository(session)
-            earlier = repo.get(principal.user_id, request.key)
-            if earlier is not None:
-                if _aware(earlier.created_at) >= cutoff:  # committed since our first look: replay it
-                    raise _SeenMeanwhile
-                session.delete(earlier)  # expired: the key may be reused
-                session.flush()
+            # Expired records of this user go (so storage stays bounded and an expired key may be reused).
+            repo.purge_before(principal.user_id, cutoff)
+            if repo.get(principal.user_id, request.key) is not None:  # committed since our first look
+                raise _SeenMeanwhile
             status, body, headers = work(session)
             repo.add(
                 IdempotencyRecord(

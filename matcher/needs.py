@@ -21,12 +21,14 @@ from matcher import access
 from matcher.access import Principal
 from matcher.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StaleVersionError
 from matcher.query import NeedQuery
+from matcher.service import need_from_stored
 from matcher.texts import detect_language
 from models import vocabularies as vocab
 from models.orm import Need, Organisation
-from models.repositories import NeedListing, NeedRepository, OrganisationRepository, Page, list_needs
+from models.repositories import NeedListing, NeedRepository, OrganisationRepository, Page, list_needs, open_needs
 
 NEED_ORG_TYPE = "government_agency"
+OPEN_STATUSES = ("open", "under_review")
 # Status changes a Party may make to its own needs; the secretariat may set any status.
 PARTY_TRANSITIONS = {
     "open": {"withdrawn"},
@@ -157,6 +159,13 @@ def search_needs(
         q=q,
     )
     return list_needs(session, listing, limit=limit, offset=offset)
+
+
+def open_needs_visible_to(session: Session, principal: Principal) -> list[NeedQuery]:
+    """Ranking views of the open and under-review needs the caller may see (for reverse matching)."""
+    visible_all, visible_country = access.visible_need_scope(principal)
+    listing = NeedListing(visible_all=visible_all, visible_country=visible_country, statuses=OPEN_STATUSES)
+    return [need_from_stored(n) for n in open_needs(session, listing)]
 
 
 def check_version(kind: str, record_id: int, current: int, expected: int | None) -> None:

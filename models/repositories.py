@@ -544,7 +544,9 @@ class IdempotencyRepository:
         self.session.add(record)
         self.session.flush()
 
-    def purge_before(self, cutoff: dt.datetime) -> int:
-        """Forget records older than ``cutoff``; returns how many."""
-        result = self.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    def purge_before(self, user_id: int, cutoff: dt.datetime) -> int:
+        """Forget the user's records older than ``cutoff``; returns how many."""
+        stmt = delete(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == user_id, IdempotencyRecord.created_at < cutoff
+        )
+        return int(self.session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, Q, RecordId, filters_from, match_filter_params
+from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, Q, RecordId, match_filter_params
 from api.schemas import (
     NeedCreate,
     NeedOut,
@@ -191,6 +191,3 @@ def need_matches(
             )
     query = service.stored_need(need_id)
     return ranking_out(service.match(query, k=k, filters=filters))
-
-
-__all__ = ["filters_from", "router"]

@@ -19,12 +19,10 @@ from api.security import (
     if_match_version,
     rate_limited,
 )
-from matcher import access, offers
+from matcher import needs, offers
 from matcher.access import Principal
-from matcher.service import need_from_stored
 from models import vocabularies as vocab
 from models.db import Database
-from models.repositories import NeedListing, open_needs
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"], responses=ERRORS)
 
@@ -181,9 +179,5 @@ def offer_needs(
     catalogue). For the offer's organisation and the secretariat."""
     with db.transaction(read_only=True) as session:
         offers.owned_offer(session, principal, offer_id)
-        visible_all, visible_country = access.visible_need_scope(principal)
-        listing = NeedListing(
-            visible_all=visible_all, visible_country=visible_country, statuses=("open", "under_review")
-        )
-        candidates = [need_from_stored(n) for n in open_needs(session, listing)]
+        candidates = needs.open_needs_visible_to(session, principal)
     return [need_match_out(m) for m in service.rank_needs(offer_id, candidates, k=k)]
