@@ -17,10 +17,21 @@ from fastapi import Depends, FastAPI
 
 from api.errors import install_error_handlers
 from api.logs import configure_logging, install_request_logging
-from api.routers import health, matching, me, needs, offers, organisations, vocabularies
+from api.routers import (
+    health,
+    matching,
+    me,
+    needs,
+    notifications,
+    offers,
+    organisations,
+    subscriptions,
+    vocabularies,
+)
 from api.security import BodySizeLimit, RateLimits, every_request
 from embeddings import Embedder
 from matcher.accounts import KeyVerifier
+from matcher.alerts import AlertMatcher
 from matcher.service import MatchService, create_embedder
 from matcher.settings import Settings
 from models import migrate
@@ -37,6 +48,7 @@ class ServiceHolder:
         self.db = db
         self.embedder = embedder
         self.service: MatchService | None = None
+        self.alerts: AlertMatcher | None = None
         self._lock = threading.Lock()
 
     def start_if_ready(self) -> MatchService | None:
@@ -51,6 +63,7 @@ class ServiceHolder:
                 model = self.embedder if self.embedder is not None else create_embedder(self.settings)
                 service = MatchService.from_settings(self.settings, self.db, model)
                 service.start()
+                self.alerts = AlertMatcher(service)
                 self.service = service
         return self.service
 
@@ -98,6 +111,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         needs.router,
         offers.router,
         matching.router,
+        subscriptions.router,
+        notifications.router,
     ):
         app.include_router(router, dependencies=[Depends(every_request)])
     return app

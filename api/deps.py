@@ -7,6 +7,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
+from matcher.alerts import AlertMatcher
 from matcher.errors import InvalidInputError, NotReadyError, UnknownTermError
 from matcher.service import MatchService
 from matcher.settings import Settings
@@ -39,9 +40,20 @@ def get_match_service(request: Request) -> MatchService:
     return service
 
 
+def get_alert_matcher(
+    request: Request, service: Annotated[MatchService, Depends(get_match_service)]
+) -> AlertMatcher:
+    """The process-wide subscription matcher (started with the matching service)."""
+    alerts = request.app.state.services.alerts
+    assert isinstance(alerts, AlertMatcher)
+    assert alerts.service is service
+    return alerts
+
+
 DatabaseDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MatchServiceDep = Annotated[MatchService, Depends(get_match_service)]
+AlertMatcherDep = Annotated[AlertMatcher, Depends(get_alert_matcher)]
 
 
 def vocabulary(values: Iterable[str], parse: Callable[[str], T], field: str) -> tuple[T, ...]:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -20,8 +21,10 @@ from pydantic import (
     field_validator,
 )
 
+from matcher.alerts import MAX_TOP_N
 from matcher.records import (
     Areas,
+    AssistanceType,
     AssistanceTypes,
     Cost,
     Countries,
@@ -38,7 +41,19 @@ from matcher.records import (
 )
 from matcher.service import Match, MatchResult, NeedMatch
 from matcher.suggestions import explanation_json
-from models.orm import Need, Offer, Organisation, SuggestedMatch
+from models import vocabularies as vocab
+from models.orm import (
+    EMAIL_LEN,
+    QUERY_LEN,
+    URL_LEN,
+    Delivery,
+    Need,
+    Notification,
+    Offer,
+    Organisation,
+    Subscription,
+    SuggestedMatch,
+)
 
 T = TypeVar("T")
 
@@ -411,6 +426,205 @@ def need_match_out(m: NeedMatch) -> NeedMatchOut:
         explanation=ExplanationOut(
             summary=e.summary, reasons=list(e.reasons), evidence=list(e.evidence), text=e.text()
         ),
+    )
+
+
+# ------------------------------------------------------------------------------------- subscriptions
+
+Place = Annotated[str, BeforeValidator(lambda v: vocab.parse_place(v, field="areas"))]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        max_length=EMAIL_LEN,
+        pattern=r"^[^@\s<>,;:\\\"]+@[^@\s<>,;:\\\"]+\.[^@\s<>,;:\\\"]+$",
+    ),
+]
+WebhookUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=URL_LEN, pattern=r"^https?://\S+$")
+]
+SubscriptionQuery = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=QUERY_LEN)]
+Channel = Literal["feed", "webhook", "email"]
+
+
+class NeedConditions(Input):
+    """Conditions on the needs a subscription hears about; empty means no condition."""
+
+    targets: list[Annotated[int, Field(ge=1, le=23)]] = Field(
+        default_factory=list, max_length=23, description="The need works on any of these KMGBF targets."
+    )
+    areas: list[Place] = Field(
+        default_factory=list, max_length=50, description="The need's Party is one of these countries or areas."
+    )
+    assistance_types: list[AssistanceType] = Field(
+        default_factory=list, max_length=9, description="The need asks for any of these."
+    )
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=20, description="The need's language.")
+
+
+class SubscriptionCreate(Input):
+    """What to hear about, when, and where.
+
+    ``kind``: ``offers`` (default) follows your organisation's active offers; ``query`` a saved search text.
+    ``rule``: ``top_n`` (default for offers: one of your offers would be among the need's top N providers,
+    N=10 by default) or ``min_score`` (default for queries: 0.45). For offers the score is the pair score
+    shown by ``GET /v1/offers/{id}/needs``; for a query, the cosine similarity of the query and the need.
+    """
+
+    label: Name | None = None
+    kind: Literal["offers", "query"] = "offers"
+    query: SubscriptionQuery | None = None
+    filters: NeedConditions = Field(default_factory=NeedConditions)
+    rule: Literal["min_score", "top_n"] | None = None
+    min_score: float | None = Field(default=None, ge=-1, le=3)
+    top_n: int | None = Field(default=None, ge=1, le=MAX_TOP_N)
+    delivery: Literal["instant", "daily", "weekly"] = "instant"
+    channels: list[Channel] = Field(default_factory=lambda: list[Channel](["feed"]), min_length=1, max_length=3)
+    webhook_url: WebhookUrl | None = Field(default=None, description="https target (Standard Webhooks signed).")
+    email: Email | None = None
+
+
+class SubscriptionUpdate(Update):
+    nullable: ClassVar[frozenset[str]] = frozenset(
+        {"label", "query", "rule", "min_score", "top_n", "webhook_url", "email"}
+    )
+
+    label: Name | None = None
+    kind: Literal["offers", "query"] | None = None
+    query: SubscriptionQuery | None = None
+    filters: NeedConditions | None = None
+    rule: Literal["min_score", "top_n"] | None = None
+    min_score: float | None = Field(default=None, ge=-1, le=3)
+    top_n: int | None = Field(default=None, ge=1, le=MAX_TOP_N)
+    delivery: Literal["instant", "daily", "weekly"] | None = None
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=3)
+    webhook_url: WebhookUrl | None = None
+    email: Email | None = None
+    active: bool | None = None
+
+
+class SubscriptionOut(BaseModel):
+    id: int
+    organisation_id: int
+    label: str | None
+    kind: str
+    query: str | None
+    filters: dict[str, list[Any]]
+    rule: str
+    min_score: float | None
+    top_n: int | None
+    delivery: str
+    channels: list[str]
+    webhook_url: str | None
+    email: str | None
+    active: bool
+    created_at: UtcDateTime
+    version: int
+
+
+class SubscriptionCreated(SubscriptionOut):
+    webhook_secret: str | None = Field(
+        description="Standard Webhooks signing secret: shown only now (rotate it with /rotate-secret)."
+    )
+
+
+def subscription_out(row: Subscription, *, secret: str | None = None, created: bool = False) -> SubscriptionOut:
+    values = {
+        "id": row.id,
+        "organisation_id": row.organisation_id,
+        "label": row.label,
+        "kind": row.kind,
+        "query": row.query_text,
+        "filters": dict(row.filters or {}),
+        "rule": row.rule,
+        "min_score": row.min_score,
+        "top_n": row.top_n,
+        "delivery": row.delivery,
+        "channels": list(row.channels),
+        "webhook_url": row.webhook_url,
+        "email": row.email,
+        "active": row.active,
+        "created_at": row.created_at,
+        "version": row.version,
+    }
+    return SubscriptionCreated(**values, webhook_secret=secret) if created else SubscriptionOut(**values)
+
+
+class NeedRef(BaseModel):
+    id: int
+    title: str
+    party: str
+    status: str
+
+
+class NotificationOut(BaseModel):
+    """A need that satisfied one of your subscriptions, and why."""
+
+    id: int
+    subscription_id: int
+    need: NeedRef
+    offer_id: int | None = Field(description="Your offer that fits it (offers subscriptions).")
+    score: float
+    components: dict[str, float]
+    explanation: ExplanationOut
+    created_at: UtcDateTime
+    read_at: UtcDateTime | None
+
+
+def notification_out(row: Notification) -> NotificationOut:
+    need = row.need
+    return NotificationOut(
+        id=row.id,
+        subscription_id=row.subscription_id,
+        need=NeedRef(id=need.id, title=need.title, party=need.party, status=need.status),
+        offer_id=row.offer_id,
+        score=round(row.score, 6),
+        components={k: round(v, 6) for k, v in row.components.items()},
+        explanation=ExplanationOut(**row.explanation),
+        created_at=row.created_at,
+        read_at=row.read_at,
+    )
+
+
+class MarkRead(Input):
+    ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=500)
+
+
+class MarkedRead(BaseModel):
+    marked: int = Field(description="Notifications newly marked read.")
+
+
+class DeliveryOut(BaseModel):
+    """One message through one channel. ``dead``: given up after the retries (see ``last_error``)."""
+
+    id: int
+    uid: str = Field(description="The message id (webhook-id header): the same on every retry.")
+    subscription_id: int
+    channel: str
+    period: str
+    status: str
+    attempts: int
+    due_at: UtcDateTime
+    last_error: str | None
+    last_status: int | None
+    created_at: UtcDateTime
+    delivered_at: UtcDateTime | None
+
+
+def delivery_out(row: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        id=row.id,
+        uid=row.uid,
+        subscription_id=row.subscription_id,
+        channel=row.channel,
+        period=row.period,
+        status=row.status,
+        attempts=row.attempts,
+        due_at=row.due_at,
+        last_error=row.last_error,
+        last_status=row.last_status,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
     )
 
 

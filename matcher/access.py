@@ -18,6 +18,9 @@
   an offer could serve are for the offer's owners and the secretariat.
 - Organisations are a directory every signed-in caller may read; the secretariat/admins create and change them,
   and a provider may change its own organisation's details.
+- Subscriptions, their deliveries and the notification feed belong to a provider organisation: only its
+  providers create and change them; the secretariat/admins read them (and every dead-lettered delivery), may
+  delete a subscription and retry a delivery; to anyone else they do not exist.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from matcher.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from models.orm import Need, Offer, Organisation
+from models.orm import Need, Offer, Organisation, Subscription
 
 Role = Literal["anonymous", "party", "provider", "secretariat", "admin"]
 STAFF: Final = frozenset({"secretariat", "admin"})
@@ -184,3 +187,46 @@ def check_staff(principal: Principal, action: str) -> None:
     require_signed_in(principal)
     if not principal.is_staff:
         raise PermissionDeniedError(f"only the secretariat may {action}")
+
+
+# ------------------------------------------------------------------------------------ subscriptions
+
+
+def check_create_subscription(principal: Principal) -> int:
+    """The organisation a new subscription is for: only providers subscribe, for their own organisation."""
+    require_signed_in(principal)
+    if principal.role != "provider" or principal.organisation_id is None:
+        raise PermissionDeniedError("only providers subscribe to needs (a subscription follows an organisation)")
+    return principal.organisation_id
+
+
+def owns_subscription(principal: Principal, subscription: Subscription) -> bool:
+    return principal.role == "provider" and principal.organisation_id == subscription.organisation_id
+
+
+def check_read_subscription(
+    principal: Principal, subscription: Subscription | None, subscription_id: int
+) -> Subscription:
+    """Its organisation and the secretariat see a subscription; to anyone else it does not exist."""
+    require_signed_in(principal)
+    if subscription is None or not (principal.is_staff or owns_subscription(principal, subscription)):
+        raise NotFoundError(f"no subscription with id {subscription_id}")
+    return subscription
+
+
+def check_change_subscription(
+    principal: Principal, subscription: Subscription | None, subscription_id: int, *, deleting: bool = False
+) -> Subscription:
+    """Its organisation changes a subscription; the secretariat may also delete one (moderation)."""
+    subscription = check_read_subscription(principal, subscription, subscription_id)
+    if owns_subscription(principal, subscription) or (deleting and principal.is_staff):
+        return subscription
+    raise PermissionDeniedError(f"subscription {subscription_id} can only be changed by its organisation")
+
+
+def check_feed(principal: Principal) -> int:
+    """The organisation whose notification feed the caller reads (providers only)."""
+    require_signed_in(principal)
+    if principal.role != "provider" or principal.organisation_id is None:
+        raise PermissionDeniedError("only providers have a notification feed")
+    return principal.organisation_id

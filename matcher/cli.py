@@ -7,6 +7,7 @@ through the typer context.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -290,6 +291,39 @@ def serve_cmd(
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app_from_env"]
     args = [*command, "--host", bind_host, "--port", str(bind_port), "--workers", str(workers)]
     os.execve(sys.executable, args, env)  # noqa: S606
+
+
+@app.command("worker")
+def worker_cmd(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="Deliveries sent concurrently.")] = 4,
+) -> None:
+    """Deliver provider alerts from the outbox (webhooks, e-mail digests), retry failures, keep house.
+
+    Runs until SIGTERM or Ctrl-C. Run one or more next to the API; they share the work through the database.
+    """
+    from matcher.worker import DeliveryWorker
+
+    settings = _settings(ctx)
+    db = settings.open_database()
+    try:
+        if not migrate.is_current(db):
+            raise typer.BadParameter("the database schema is not current: run `pollinate db upgrade` first")
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        worker = DeliveryWorker(db, settings, threads=threads)
+        if once:
+            claimed = worker.drain()
+            out.print(f"{claimed} deliveries claimed, {worker.sent} delivered")
+            return
+        n = settings.notifications
+        out.print(
+            f"worker: database {_redacted(settings)}; polling every {n.poll_s:g} s, "
+            f"{n.max_attempts} attempts per delivery (Ctrl-C to stop)"
+        )
+        worker.run()
+    finally:
+        db.dispose()
 
 
 # ---------------------------------------------------------------------------------------------- users

@@ -4,6 +4,7 @@
 Exception
 ├── PollinateError                      base of everything Pollinate raises on purpose
 │   ├── InvalidInputError               bad input from a user or a file (HTTP 422)
+│   │   └── WebhookTargetError          a webhook URL that is not https or reaches a private address
 │   ├── NotFoundError                   no such record, or none the caller may see (HTTP 404)
 │   ├── ConflictError                   the record exists already or is still in use (HTTP 409)
 │   │   └── StaleVersionError           the record changed since the version the caller saw (HTTP 412)
@@ -11,7 +12,8 @@ Exception
 │   ├── AuthenticationError             no valid API key where one is required (HTTP 401)
 │   ├── PermissionDeniedError           the caller's role may not do this to this record (HTTP 403)
 │   ├── RateLimitedError                too many requests for this key; retry later (HTTP 429)
-│   └── NotReadyError                   the service cannot serve yet: schema, model or index (HTTP 503)
+│   ├── NotReadyError                   the service cannot serve yet: schema, model or index (HTTP 503)
+│   └── DeliveryError                   a webhook or e-mail delivery failed (worker only; ``retryable``)
 └── ValueError
     └── models.vocabularies.UnknownTermError
                                         a value outside a controlled vocabulary, with the closest valid
@@ -27,6 +29,7 @@ from models.vocabularies import UnknownTermError
 __all__ = [
     "AuthenticationError",
     "ConflictError",
+    "DeliveryError",
     "InvalidInputError",
     "NotFoundError",
     "NotReadyError",
@@ -36,6 +39,7 @@ __all__ = [
     "RateLimitedError",
     "StaleVersionError",
     "UnknownTermError",
+    "WebhookTargetError",
 ]
 
 
@@ -85,3 +89,19 @@ class RateLimitedError(PollinateError):
 
 class NotReadyError(PollinateError):
     """The service cannot serve yet (database schema, model or index not ready)."""
+
+
+class WebhookTargetError(InvalidInputError):
+    """A webhook target that may not be called: not https, unresolvable, or on a non-public address."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="webhook_url")
+
+
+class DeliveryError(PollinateError):
+    """A webhook or e-mail delivery failed; ``retryable`` is False when retrying cannot help."""
+
+    def __init__(self, message: str, *, retryable: bool = True, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status_code = status_code

@@ -8,6 +8,7 @@ offer most similar to the need, so a reviewer sees the evidence rather than a nu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from matcher.query import NeedQuery
 from models import vocabularies as vocab
@@ -32,6 +33,15 @@ class Explanation:
         """Everything as one paragraph."""
         quoted = " ".join(f"“{s}”" for s in self.evidence)
         return " ".join([self.summary, *self.reasons, *([f"Evidence: {quoted}"] if quoted else [])])
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored and served form (suggested matches, notifications)."""
+        return {
+            "summary": self.summary,
+            "reasons": list(self.reasons),
+            "evidence": list(self.evidence),
+            "text": self.text(),
+        }
 
 
 def _join(items: list[str]) -> str:

@@ -11,6 +11,7 @@ transaction.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,10 @@ class NeedPlan:
 
     values: dict[str, Any]
     query: NeedQuery
+
+    @property
+    def visibility(self) -> str:
+        return str(self.values.get("visibility") or "public")
 
 
 def plan_need(session: Session, principal: Principal, values: Mapping[str, Any]) -> NeedPlan:
@@ -196,6 +201,43 @@ def update_need(
 
 
 _EDITABLE = frozenset({"title", "description", "language", "visibility", "status"})
+# Changes after which subscriptions are matched again (a need that becomes public or reopens counts too).
+MATERIAL = frozenset({"title", "description", "targets", "assistance_types", "language", "visibility", "status"})
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePreview:
+    """A need as a change would leave it (to match subscriptions before the write transaction)."""
+
+    query: NeedQuery
+    visibility: str
+    status: str
+    material: bool
+
+
+def preview_update(
+    session: Session, principal: Principal, need_id: int, changes: Mapping[str, Any], *, version: int | None
+) -> UpdatePreview:
+    """The need after ``changes`` (checked like :func:`update_need`, without writing)."""
+    need = owned_need(session, principal, need_id)
+    check_version("need", need_id, need.version, version)
+    current = need_from_stored(need)
+    values = {name: changes.get(name, getattr(current, name)) for name in ("title", "description", "language")}
+    query = dataclasses.replace(
+        current,
+        **values,
+        targets=tuple(sorted(changes.get("targets", current.targets))),
+        assistance_types=tuple(sorted(changes.get("assistance_types", current.assistance_types))),
+    )
+    material = any(name in MATERIAL and changes[name] != _value(need, name) for name in changes)
+    return UpdatePreview(
+        query, changes.get("visibility", need.visibility), changes.get("status", need.status), material
+    )
+
+
+def _value(need: Need, name: str) -> Any:
+    value = getattr(need, name)
+    return sorted(value) if name in _TAGS else value
 
 
 def check_transition(principal: Principal, current: str, wanted: str) -> None:

@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from matcher.catalog import OfferCatalog
 from matcher.embedding_store import EmbeddingStore
 from matcher.errors import NotFoundError
 from matcher.explain import Explanation, explain
-from matcher.filters import FilterOutcome
+from matcher.filters import FilterOutcome, apply_filters
 from matcher.fusion import Weights, fuse
 from matcher.index import VectorIndex, make_index
 from matcher.language_bias import LanguageCentering
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 INDEX_FORMAT = 1
 # The model name that selects the deterministic hashing embedder (no model: for tests and smoke runs).
 HASHING_MODEL = "hashing"
+# Threshold searches (offers_scoring_at_least, saved-query alerts) fetch this many neighbours first, then widen.
+REVERSE_FIRST_DEPTH = 256
 _CENTERING_CACHE: dict[tuple[str, float], LanguageCentering] = {}
 
 
@@ -65,6 +67,7 @@ class Match:
         external_id: the offer's external id (given at import), if any.
         organisation: provider name.
         title: offer title.
+        organisation_id: database id of the provider.
         score: total score (the sum of ``components``).
         components: weighted contribution of each signal.
         explanation: why it was suggested.
@@ -77,6 +80,7 @@ class Match:
     score: float
     components: dict[str, float]
     explanation: Explanation
+    organisation_id: int
 
 
 @dataclass(slots=True)
@@ -401,6 +405,7 @@ class MatchService:
                     explanation=explain(
                         need, snapshot, evidence=evidence[j], penalised=penalised, stuffing=float(stuffing[j])
                     ),
+                    organisation_id=snapshot.organisation_id,
                 )
             )
         return MatchResult(matches, len(outcome.allowed), outcome.excluded, outcome.empty_reason)
@@ -476,6 +481,64 @@ class MatchService:
             )
             for score, need, components in scored[:k]
         ]
+
+    def offers_scoring_at_least(
+        self,
+        need: NeedQuery,
+        organisations: Collection[int],
+        *,
+        floor: float,
+        today: dt.date | None = None,
+    ) -> list[tuple[OfferSnapshot, float, dict[str, float]]]:
+        """Every eligible offer of ``organisations`` whose pair score for ``need`` is at least ``floor``.
+
+        The pair score is the one of :meth:`rank_needs` (the forward score without BM25 and feedback, which
+        depend on the rest of the catalogue), with the forward ranking's eligibility rules. It is exact: the
+        structured part of every allowed offer is computed first, which bounds the similarity an offer needs
+        to reach ``floor``; the vector search then widens until the next similarity is below that bound.
+        """
+        self.refresh()
+        query = self.query_vectors([need])[0]
+        used = self.weights.without("lexical")
+        with self._lock:
+            outcome = apply_filters(
+                self.catalog,
+                self.index.live_mask(),
+                MatchFilters(),
+                own_organisation=need.organisation_id,
+                inactive=self.settings.inactive,
+                at_capacity=self.settings.at_capacity,
+                today=today or dt.date.today(),
+            )
+            keep = np.isin(self.catalog.column("org_id")[outcome.allowed], np.asarray(list(organisations)))
+            allowed = outcome.allowed[keep]
+            if not len(allowed):
+                return []
+            signals = structured_signals(self.catalog, allowed, need)
+            signals["penalty"] = outcome.penalties[keep] + self.catalog.column("stuffing")[allowed]
+            signals["lexical"] = np.zeros(len(allowed), dtype=np.float32)
+            signals["semantic"] = np.zeros(len(allowed), dtype=np.float32)
+            rest, _ = fuse(signals, used)
+            rows = np.arange(len(allowed))
+            if used.semantic > 0:
+                bound = (floor - float(rest.max())) / used.semantic  # no offer below this similarity can qualify
+                depth = min(len(allowed), REVERSE_FIRST_DEPTH)
+                while True:
+                    similarity, positions = self.index.search(query[None, :], depth, allowed=allowed)
+                    if depth == len(allowed) or float(similarity[0, -1]) < bound:
+                        break
+                    depth = min(len(allowed), depth * 4)
+                found = positions[0] >= 0
+                rows = np.searchsorted(allowed, positions[0][found])
+                signals["semantic"][rows] = similarity[0][found]
+            totals, contributions = fuse(signals, used)
+            out = []
+            for row in rows[totals[rows] >= floor].tolist():
+                snapshot = self.catalog.snapshots[int(allowed[row])]
+                assert snapshot is not None
+                out.append((snapshot, float(totals[row]), {n: float(v[row]) for n, v in contributions.items()}))
+        out.sort(key=lambda item: (-item[1], item[0].id))
+        return out
 
     # ---------------------------------------------------------------------------------------- loading
 

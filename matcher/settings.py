@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.db import Database, sqlite_url
@@ -133,6 +133,74 @@ class ApiSettings(BaseModel):
     )
 
 
+class SmtpSettings(BaseModel):
+    """The mail server e-mail alerts and digests are sent through."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = Field(default=None, description="SMTP server; unset: e-mail channels are refused.")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    username: str | None = Field(default=None, description="SMTP login (none: no authentication).")
+    password: SecretStr | None = Field(default=None, description="SMTP password (never logged).")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="`starttls` (port 587), `ssl` (implicit TLS, port 465) or `none`."
+    )
+    sender: str = Field(default="Pollinate <alerts@pollinate.invalid>", description="From address.")
+    timeout_s: float = Field(default=20.0, gt=0, le=300, description="Connect and command timeout.")
+
+
+class NotificationSettings(BaseModel):
+    """Provider alerts: the outbox, the delivery worker, webhooks and e-mail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        max_length=500,
+        description="Base URL of the API as providers reach it (links in e-mails, unsubscribe).",
+    )
+    webhook_allow_http: bool = Field(
+        default=False, description="Accept `http://` webhook targets (production: keep `false`, https only)."
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Accept webhook targets on loopback, private or link-local addresses (tests only).",
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60, description="Webhook request timeout.")
+    max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Delivery attempts before a delivery is dead-lettered."
+    )
+    backoff_base_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="First retry delay; doubles per attempt up to the longest, each drawn between half and all "
+        "of it.",
+    )
+    backoff_max_s: float = Field(default=6 * 3600.0, gt=0, description="Longest retry delay.")
+    lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="A claimed delivery is retried by another worker if not finished within this time.",
+    )
+    poll_s: float = Field(default=2.0, gt=0, le=300, description="How often the worker looks for due deliveries.")
+    batch_size: int = Field(default=50, ge=1, le=1000, description="Deliveries claimed per worker round.")
+    instant_per_hour: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Instant alerts per subscription and hour; beyond it, alerts wait for the next hour, "
+        "sent together as one digest.",
+    )
+    digest_hour: int = Field(default=7, ge=0, le=23, description="Hour (UTC) daily and weekly digests go out.")
+    digest_weekday: int = Field(default=0, ge=0, le=6, description="Weekly digests' day (0 = Monday).")
+    max_subscriptions: int = Field(
+        default=50, ge=1, le=10_000, description="Subscriptions an organisation may hold."
+    )
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+
 class Settings(BaseSettings):
     """All of Pollinate's configuration."""
 
@@ -151,6 +219,7 @@ class Settings(BaseSettings):
     index: IndexSettings = Field(default_factory=IndexSettings)
     ranking: RankingSettings = Field(default_factory=RankingSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @property
     def database_url(self) -> str:
@@ -178,9 +247,19 @@ class Settings(BaseSettings):
         for name, field in cls.model_fields.items():
             annotation: Any = field.annotation
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                for sub, subfield in annotation.model_fields.items():
-                    env = f"POLLINATE_{name}__{sub}".upper()
-                    rows.append((env, repr(subfield.default), subfield.description or ""))
+                rows.extend(_section_rows(f"POLLINATE_{name}", annotation))
             else:
                 rows.append((f"POLLINATE_{name}".upper(), "(per-user data folder)", field.description or ""))
         return rows
+
+
+def _section_rows(prefix: str, section: type[BaseModel]) -> list[tuple[str, str, str]]:
+    """Rows of a settings section; a nested section (``notifications.smtp``) adds its own prefix."""
+    rows: list[tuple[str, str, str]] = []
+    for sub, subfield in section.model_fields.items():
+        annotation: Any = subfield.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(_section_rows(f"{prefix}__{sub}", annotation))
+        else:
+            rows.append((f"{prefix}__{sub}".upper(), repr(subfield.default), subfield.description or ""))
+    return rows

@@ -13,8 +13,7 @@ from models.repositories import SuggestedMatchRepository
 
 def explanation_json(match: Match) -> dict[str, Any]:
     """The stored and served form of an explanation."""
-    e = match.explanation
-    return {"summary": e.summary, "reasons": list(e.reasons), "evidence": list(e.evidence), "text": e.text()}
+    return match.explanation.as_json()
 
 
 def store_suggestions(

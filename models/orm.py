@@ -374,6 +374,135 @@ class IdempotencyRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now(), index=True)
 
 
+# ------------------------------------------------------------------------- subscriptions and alerts
+
+
+SUBSCRIPTION_KINDS = ("offers", "query")
+SUBSCRIPTION_RULES = ("min_score", "top_n")
+DELIVERY_PERIODS = ("instant", "daily", "weekly")
+CHANNELS = ("feed", "webhook", "email")
+DELIVERY_CHANNELS = ("webhook", "email")
+DELIVERY_STATUSES = ("pending", "delivered", "dead", "cancelled")
+QUERY_LEN = 2000
+EMAIL_LEN = 320
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class Subscription(Timestamped, Base):
+    """A provider organisation's standing request to hear about new needs.
+
+    ``kind`` ``offers`` follows the organisation's active offers ("needs my offers fit"); ``query`` follows a
+    saved free-text query. ``filters`` holds conditions on the need (``targets``, ``areas`` — countries or M49
+    areas the need's Party must be in —, ``assistance_types``, ``languages``). The rule is a minimum score or,
+    for ``offers``, "one of our offers would be among the top N providers for the need".
+
+    ``webhook_secret`` signs webhook deliveries (it must be readable to sign, so it is stored as is; it is
+    shown to the subscriber once). ``unsubscribe_token`` is the capability behind the e-mails' one-click
+    unsubscribe link: it can only deactivate this subscription.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SUBSCRIPTION_KINDS), name="kind"),
+        CheckConstraint(_in("rule", SUBSCRIPTION_RULES), name="rule"),
+        CheckConstraint(_in("delivery", DELIVERY_PERIODS), name="delivery"),
+        CheckConstraint("kind <> 'query' OR query_text IS NOT NULL", name="query_has_text"),
+        CheckConstraint("rule <> 'min_score' OR min_score IS NOT NULL", name="min_score_set"),
+        CheckConstraint("rule <> 'top_n' OR top_n IS NOT NULL", name="top_n_set"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    label: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    kind: Mapped[str] = mapped_column(String(8))
+    query_text: Mapped[str | None] = mapped_column(Text)
+    filters: Mapped[dict[str, list[Any]]] = mapped_column(JSON, default=dict)
+    rule: Mapped[str] = mapped_column(String(16))
+    min_score: Mapped[float | None] = mapped_column(Float)
+    top_n: Mapped[int | None] = mapped_column(Integer)
+    delivery: Mapped[str] = mapped_column(String(8))
+    channels: Mapped[list[str]] = mapped_column(JSON)
+    webhook_url: Mapped[str | None] = mapped_column(String(URL_LEN))
+    webhook_secret: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LEN))
+    active: Mapped[bool] = mapped_column(default=True, server_default="1")
+    unsubscribe_token: Mapped[str] = mapped_column(String(64), unique=True)
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)
+
+
+class Notification(Base):
+    """One need that satisfied one subscription: the in-app feed entry and the unit every delivery carries.
+
+    Written in the same transaction as the need (or its change), so an alert can never be lost between the
+    two; ``(subscription_id, need_id)`` is unique, so a need alerts a subscription at most once.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("subscription_id", "need_id", name="uq_notifications_subscription_need"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), index=True)
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id", ondelete="SET NULL"))
+    score: Mapped[float] = mapped_column(Float)
+    components: Mapped[dict[str, float]] = mapped_column(JSON)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    in_feed: Mapped[bool] = mapped_column(default=True, server_default="1")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now(), index=True)
+    read_at: Mapped[dt.datetime | None] = mapped_column()
+
+    need: Mapped[Need] = relationship(lazy="joined", innerjoin=True)
+
+
+class Delivery(Base):
+    """One message to send through one channel: a webhook call or an e-mail carrying one or more notifications.
+
+    The outbox. ``uid`` is the message's identity (the webhook-id, the e-mail's Message-ID): a retry or a
+    resend after a crash carries the same uid, so receivers can drop duplicates. A worker *claims* a due
+    delivery by setting ``leased_until`` and counting the attempt in one committed transaction, then sends;
+    a worker that dies mid-send leaves a lease that expires, and the delivery is sent again (at least once).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("channel", DELIVERY_CHANNELS), name="channel"),
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        Index("ix_deliveries_status_due_at", "status", "due_at"),
+        Index("ix_deliveries_subscription_id_channel", "subscription_id", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(40), unique=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    period: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12), default="pending", server_default="pending")
+    due_at: Mapped[dt.datetime] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    leased_until: Mapped[dt.datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    delivered_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class DeliveryItem(Base):
+    """A notification carried by a delivery (a digest carries several)."""
+
+    __tablename__ = "delivery_items"
+
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 # ------------------------------------------------------------------------------ embeddings and changes
 
 
@@ -418,6 +547,7 @@ class OfferDeletion(Base):
 
 
 OFFER_COUNTER = "offers"
+SUBSCRIPTION_COUNTER = "subscriptions"
 
 
 def _touches_offers(session: Session) -> tuple[list[Offer], list[Offer], list[int]]:
@@ -457,3 +587,25 @@ def _stamp_offer_changes(session: Session, _context: Any, _instances: Any) -> No
             .values(change_seq=seq)
             .execution_options(synchronize_session=False)
         )
+
+
+def bump_counter(session: Session, name: str) -> int:
+    """Increment a named counter (creating it at 1) and return its new value."""
+    value = session.execute(
+        update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+    ).scalar_one_or_none()
+    if value is None:
+        session.execute(insert(Counter).values(name=name, value=1))
+        value = 1
+    return int(value)
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_subscription_changes(session: Session, _context: Any, _instances: Any) -> None:
+    """Advance the subscriptions counter when subscriptions change (in-memory alert indexes reload on it)."""
+    touched = any(isinstance(o, Subscription) for o in session.new) or any(
+        isinstance(o, Subscription) for o in session.deleted
+    )
+    touched = touched or any(isinstance(o, Subscription) and session.is_modified(o) for o in session.dirty)
+    if touched:
+        bump_counter(session, SUBSCRIPTION_COUNTER)

@@ -550,3 +550,8 @@ class IdempotencyRepository:
             IdempotencyRecord.user_id == user_id, IdempotencyRecord.created_at < cutoff
         )
         return int(self.session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+    def purge_all_before(self, cutoff: dt.datetime) -> int:
+        """Forget every user's records older than ``cutoff`` (the worker's housekeeping); returns how many."""
+        stmt = delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
+        return int(self.session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
+from api.deps import AlertMatcherDep, DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
 from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, Q, RecordId, match_filter_params
 from api.schemas import (
     NeedCreate,
@@ -32,6 +32,7 @@ from api.security import (
     replay,
 )
 from matcher import needs
+from matcher.outbox import record_alerts
 from matcher.query import MatchFilters
 from matcher.suggestions import store_suggestions, stored_suggestions
 from models import vocabularies as vocab
@@ -51,22 +52,26 @@ def post_need(
     principal: SignedInDep,
     db: DatabaseDep,
     service: MatchServiceDep,
+    alerts: AlertMatcherDep,
     settings: SettingsDep,
     idem: IdempotencyDep,
     k: Annotated[int, Query(ge=1, le=100, description="How many providers to rank and store.")] = 10,
 ) -> JSONResponse:
     """Store the need and answer with it and its ranked providers, which are stored as its suggested matches
-    (with score components and explanations) for the secretariat to review."""
+    (with score components and explanations) for the secretariat to review. Providers whose subscriptions
+    the need satisfies are notified (written to the outbox in the same transaction as the need)."""
     hours = settings.api.idempotency_hours
     if (seen := replay(db, hours, principal, idem)) is not None:
         return seen
     with db.transaction(read_only=True) as session:
         plan = needs.plan_need(session, principal, body.model_dump(exclude_none=True))
     result = service.match(plan.query, k=k)
+    found = alerts.alerts(plan.query, visibility=plan.visibility, status="open", forward=result)
 
     def work(session):  # type: ignore[no-untyped-def]
         need = needs.create_need(session, plan)
         store_suggestions(session, need.id, result, model_id=service.store.model_id)
+        record_alerts(session, need, found, settings.notifications)
         payload = NeedPosted(need=need_out(need), ranking=ranking_out(result)).model_dump(mode="json")
         return 201, payload, {**etag(need.version), "Location": f"/v1/needs/{need.id}"}
 
@@ -126,12 +131,25 @@ def patch_need(
     body: NeedUpdate,
     principal: SignedInDep,
     db: DatabaseDep,
+    alerts: AlertMatcherDep,
+    settings: SettingsDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> NeedOut:
+    """A change to the text, targets, assistance types, language, visibility or status notifies the
+    subscriptions the changed need satisfies and did not satisfy before."""
     version = if_match_version(if_match, required=True)
+    changes = body.model_dump(exclude_unset=True)
+    with db.transaction(read_only=True) as session:
+        preview = needs.preview_update(session, principal, need_id, changes, version=version)
+    found = (
+        alerts.alerts(preview.query, visibility=preview.visibility, status=preview.status)
+        if preview.material
+        else []
+    )
     with db.transaction() as session:
-        need = needs.update_need(session, principal, need_id, body.model_dump(exclude_unset=True), version=version)
+        need = needs.update_need(session, principal, need_id, changes, version=version)
+        record_alerts(session, need, found, settings.notifications)
         out = need_out(need)
     response.headers.update(etag(out.version))
     return out

@@ -71,12 +71,23 @@ def unique(prefix: str = "") -> str:
     return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
-def api_settings(data_dir: Path, *, database_url: str | None = None, **rates: str) -> Settings:
+# Loopback webhook receivers started by tests are private http targets: allowed only by this explicit setting.
+TEST_NOTIFICATIONS: dict[str, Any] = {"webhook_allow_http": True, "webhook_allow_private": True}
+
+
+def api_settings(
+    data_dir: Path,
+    *,
+    database_url: str | None = None,
+    notifications: dict[str, Any] | None = None,
+    **rates: str,
+) -> Settings:
     """Settings on their own data directory and database, with generous rate limits unless given."""
     return Settings(
         data_dir=data_dir,
         database={"url": database_url or sqlite_url(data_dir / "pollinate.db")},
         api={**GENEROUS_RATES, **rates, "log_format": "console"},
+        notifications=notifications or {},
     )
 
 
@@ -102,6 +113,7 @@ class Api:
     client: TestClient
     db: Database
     keys: dict[str, str]
+    settings: Settings
     org_a: int
     org_b: int
     public_need: int = 0
@@ -150,6 +162,101 @@ class Api:
             session.flush()
             return org.id
 
+    # Alert records are written through the ORM: the fixture app only accepts https webhook targets on public
+    # addresses, which the service checks by resolving them (and there is no DNS in the test sandbox).
+
+    def new_subscription(self, *, organisation_id: int | None = None, webhook: bool = False, **values: Any) -> int:
+        """An active ``offers`` subscription (top 10, instant) of organisation A unless given; ``webhook`` adds
+        the webhook channel, its target and its signing secret to the in-app feed."""
+        import secrets  # imported here: the alert helpers leave the module's imports as they were
+
+        from matcher.webhooks import new_secret
+        from models.orm import Subscription
+
+        columns: dict[str, Any] = {
+            "organisation_id": organisation_id or self.org_a,
+            "label": unique("Fixture subscription "),
+            "kind": "offers",
+            "rule": "top_n",
+            "top_n": 10,
+            "delivery": "instant",
+            "channels": ["feed", "webhook"] if webhook else ["feed"],
+            "filters": {},
+            "webhook_url": "https://hooks.example.org/x" if webhook else None,
+            "webhook_secret": new_secret() if webhook else None,
+            "unsubscribe_token": secrets.token_urlsafe(32),
+            **values,
+        }
+        with self.db.transaction() as session:
+            subscription = Subscription(**columns)
+            session.add(subscription)
+            session.flush()
+            return subscription.id
+
+    def subscription_secrets(self, subscription_id: int) -> tuple[str, str | None] | None:
+        """(unsubscribe token, webhook signing secret) of a subscription, ``None`` once it is deleted."""
+        from models.orm import Subscription
+
+        with self.db.transaction(read_only=True) as session:
+            row = session.get(Subscription, subscription_id)
+            return None if row is None else (row.unsubscribe_token, row.webhook_secret)
+
+    def new_notification(self, subscription_id: int, *, need_id: int | None = None) -> int:
+        """An unread feed notification of the subscription about a need (a new public need unless given)."""
+        from models.orm import Notification, Subscription
+
+        need_id = need_id or self.new_need(title=unique("Notified need "))
+        with self.db.transaction() as session:
+            subscription = session.get(Subscription, subscription_id)
+            assert subscription is not None
+            notification = Notification(
+                subscription_id=subscription_id,
+                organisation_id=subscription.organisation_id,
+                need_id=need_id,
+                offer_id=None,
+                score=0.5,
+                components={"semantic": 0.4, "targets": 0.1},
+                explanation={
+                    "summary": "Fixture notification",
+                    "reasons": ["made by the test fixtures"],
+                    "evidence": [],
+                    "text": "Fixture notification: made by the test fixtures.",
+                },
+                in_feed=True,
+            )
+            session.add(notification)
+            session.flush()
+            return notification.id
+
+    def notification_read_at(self, notification_id: int) -> Any:
+        """When a notification was marked read (``None``: unread)."""
+        from models.orm import Notification
+
+        with self.db.transaction(read_only=True) as session:
+            row = session.get(Notification, notification_id)
+            assert row is not None
+            return row.read_at
+
+    def new_delivery(self, subscription_id: int, *, status: str = "dead", attempts: int = 8) -> int:
+        """A webhook delivery of the subscription (by default dead-lettered after 8 attempts)."""
+        from matcher.outbox import new_uid
+        from models.orm import Delivery, utcnow
+
+        with self.db.transaction() as session:
+            delivery = Delivery(
+                uid=new_uid(),
+                subscription_id=subscription_id,
+                channel="webhook",
+                period="instant",
+                status=status,
+                due_at=utcnow(),
+                attempts=attempts,
+                last_error="fixture: receiver answered 500" if status == "dead" else None,
+            )
+            session.add(delivery)
+            session.flush()
+            return delivery.id
+
 
 def app_routes(api: Api) -> set[tuple[str, str]]:
     """(method, path) of every route the app serves under /v1."""
@@ -160,9 +267,9 @@ def app_routes(api: Api) -> set[tuple[str, str]]:
     return found
 
 
-def start_api(tmp: Path) -> Iterator[Api]:
+def start_api(tmp: Path, *, notifications: dict[str, Any] | None = None) -> Iterator[Api]:
     """Seed the demo corpus, issue a key per role, start the app and post the fixture records through it."""
-    settings = api_settings(tmp)
+    settings = api_settings(tmp, notifications=notifications)
     db = settings.open_database()
     migrate.upgrade(db)
     seed_demo(db)
@@ -180,7 +287,7 @@ def start_api(tmp: Path) -> Iterator[Api]:
     }
     try:
         with running_app(settings) as client:
-            api = Api(client=client, db=db, keys=keys, org_a=org_a, org_b=org_b)
+            api = Api(client=client, db=db, keys=keys, org_a=org_a, org_b=org_b, settings=settings)
             posted = api.post("party_ken", "/v1/needs", json=NEED_BODY)
             assert posted.status_code == 201, posted.text
             api.public_need = posted.json()["need"]["id"]

@@ -881,6 +881,9 @@ def _route_requests(api: Api) -> list[tuple[str, str]]:
         "offer_id": api.offer_a,
         "organisation_id": api.org_a,
         "name": "targets",
+        "subscription_id": 1,
+        "delivery_id": 1,
+        "token": "t" * 43,
     }
     return sorted((method, path.format(**ids)) for method, path in app_routes(api))
 

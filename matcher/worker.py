@@ -1,0 +1,212 @@
+"""The delivery worker (``pollinate worker``): sends the outbox's due deliveries, retries, housekeeping.
+
+A separate process from the API. APScheduler runs two jobs: ``deliver`` every ``poll_s`` seconds (it drains
+every due delivery, a batch at a time: instant alerts, digests whose time has come, retries whose backoff has
+passed) and ``housekeeping`` every hour (expired idempotency records, old settled deliveries). Digests need no
+job of their own: each is a delivery due at its digest time, so a worker that was down at that time sends it
+when it comes back, and nothing depends on a timer having fired.
+
+Within a batch, deliveries are sent by a small thread pool (one slow webhook does not hold up the others);
+every delivery is settled in its own transaction as soon as it is sent. Any number of workers may run against
+one database (see :mod:`matcher.outbox` for claiming and at-least-once delivery).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from matcher import outbox
+from matcher.errors import DeliveryError
+from matcher.mail import SmtpMailer, render_digest
+from matcher.outbox import Cancelled, Message
+from matcher.settings import Settings
+from matcher.webhooks import WebhookPolicy, send_webhook
+from models.db import Database
+from models.orm import utcnow
+from models.outbox import DeliveryRepository
+from models.repositories import IdempotencyRepository
+
+log = logging.getLogger(__name__)
+
+SETTLED_RETENTION = dt.timedelta(days=30)
+
+
+class DeliveryWorker:
+    """Claims, sends and settles deliveries.
+
+    Args:
+        db: the database holding the outbox.
+        settings: all settings (``notifications`` for delivery, ``api`` for idempotency retention).
+        policy: webhook policy (default: from the settings).
+        mailer: e-mail sender (default: SMTP from the settings).
+        threads: deliveries sent concurrently.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        policy: WebhookPolicy | None = None,
+        mailer: SmtpMailer | None = None,
+        threads: int = 4,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.notifications = settings.notifications
+        self.policy = policy or WebhookPolicy.from_settings(self.notifications)
+        self.mailer = mailer or SmtpMailer(self.notifications.smtp)
+        self.threads = threads
+        self._rng = random.Random()  # noqa: S311 - retry jitter, not crypto
+        self._stop = threading.Event()
+        self.sent = 0
+
+    # ------------------------------------------------------------------------------------------ rounds
+
+    def run_once(self) -> int:
+        """Claim one batch of due deliveries and send it; returns how many were claimed."""
+        with self.db.transaction() as session:
+            ids = outbox.claim(session, self.notifications)
+        if not ids:
+            return 0
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(ids)), thread_name_prefix="deliver") as pool:
+            list(pool.map(self.deliver, ids))
+        return len(ids)
+
+    def drain(self) -> int:
+        """Send every due delivery (batch after batch) unless stopped; returns how many were claimed."""
+        total = 0
+        while not self._stop.is_set():
+            claimed = self.run_once()
+            total += claimed
+            if claimed < self.notifications.batch_size:
+                break
+        return total
+
+    def deliver(self, delivery_id: int) -> str | None:
+        """Send one claimed delivery and settle it; returns its new status."""
+        try:
+            with self.db.transaction(read_only=True) as session:
+                message = outbox.prepare(session, delivery_id, self.notifications)
+        except Exception:
+            log.exception("could not prepare delivery %d; it will be retried after its lease", delivery_id)
+            return None
+        if message is None:
+            return None
+        if isinstance(message, Cancelled):
+            return self._settle(message.delivery_id, message.attempt, cancelled=message.reason)
+        try:
+            status_code = self._send(message)
+        except DeliveryError as exc:
+            # The message names the target URL, which may embed a receiver's token: it goes to the delivery
+            # record (seen by the subscriber), not to the logs.
+            log.warning(
+                "delivery %s (%s) failed (status %s, retryable %s)",
+                message.uid,
+                message.channel,
+                exc.status_code,
+                exc.retryable,
+            )
+            return self._settle(message.delivery_id, message.attempt, error=exc)
+        except Exception as exc:  # a bug must not kill the worker; the delivery is retried
+            log.exception("delivery %s (%s) raised", message.uid, message.channel)
+            error = DeliveryError(f"unexpected error while sending: {type(exc).__name__}", retryable=True)
+            return self._settle(message.delivery_id, message.attempt, error=error)
+        self.sent += 1
+        log.info("delivered %s (%s)", message.uid, message.channel)
+        return self._settle(message.delivery_id, message.attempt, status_code=status_code)
+
+    def _send(self, message: Message) -> int | None:
+        if message.channel == "webhook":
+            assert message.body is not None
+            assert message.secret is not None
+            return send_webhook(
+                message.target,
+                secret=message.secret,
+                delivery_id=message.uid,
+                body=message.body,
+                policy=self.policy,
+            )
+        assert message.digest is not None
+        self.mailer.send(render_digest(message.digest, sender=self.notifications.smtp.sender))
+        return None
+
+    def _settle(
+        self,
+        delivery_id: int,
+        attempt: int,
+        *,
+        error: DeliveryError | None = None,
+        cancelled: str | None = None,
+        status_code: int | None = None,
+    ) -> str | None:
+        def work(session):  # type: ignore[no-untyped-def]
+            return outbox.settle(
+                session,
+                delivery_id,
+                attempt,
+                self.notifications,
+                error=error,
+                cancelled=cancelled,
+                status_code=status_code,
+                rng=self._rng,
+            )
+
+        result: str | None = self.db.run(work)
+        return result
+
+    def housekeeping(self) -> None:
+        """Forget expired idempotency records and deliveries settled long ago (notifications stay)."""
+        now = utcnow()
+        with self.db.transaction() as session:
+            records = IdempotencyRepository(session).purge_all_before(
+                now - dt.timedelta(hours=self.settings.api.idempotency_hours)
+            )
+            deliveries = DeliveryRepository(session).purge_delivered_before(now - SETTLED_RETENTION)
+        if records or deliveries:
+            log.info("housekeeping: %d idempotency records, %d settled deliveries removed", records, deliveries)
+
+    # -------------------------------------------------------------------------------------- process
+
+    def run(self, *, install_signals: bool = True, on_start: Callable[[], None] | None = None) -> None:
+        """Run until SIGTERM/SIGINT (or :meth:`stop`): deliver every ``poll_s``, housekeeping hourly."""
+        scheduler = BlockingScheduler(timezone=dt.UTC)
+        now = dt.datetime.now(dt.UTC)
+        scheduler.add_job(
+            self.drain,
+            "interval",
+            seconds=self.notifications.poll_s,
+            id="deliver",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now,
+        )
+        scheduler.add_job(self.housekeeping, "interval", hours=1, id="housekeeping", next_run_time=now)
+
+        def shutdown(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %d: finishing the current batch and stopping", signum)
+            self._stop.set()
+            scheduler.shutdown(wait=False)
+
+        if install_signals:
+            signal.signal(signal.SIGTERM, shutdown)
+            signal.signal(signal.SIGINT, shutdown)
+        self._scheduler = scheduler
+        if on_start is not None:
+            on_start()
+        scheduler.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        scheduler = getattr(self, "_scheduler", None)
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
