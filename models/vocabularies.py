@@ -295,3 +295,55 @@ def parse_target(value: object, *, field: str = "target") -> int:
 def parse_choice(field: str, value: object, choices: Iterable[str]) -> str:
     """Canonical spelling of ``value`` among ``choices`` (statuses, visibilities...)."""
     return _parse_choice(field, value, choices)
+
+
+# ------------------------------------------------------------------------------------- country groups
+# ``models/data/country_groups.csv`` (alpha3, ldc, sids, developed as 0/1), one row per country of m49.csv:
+# - ldc: the UN list of Least Developed Countries as of December 2024 (44 countries, after the graduations of
+#   Bhutan in December 2023 and Sao Tome and Principe in December 2024);
+# - sids: UN-OHRLLS's Small Island Developing States that are UN members (38, Bahrain included), plus the Cook
+#   Islands and Niue, which are Parties to the Convention in their own right; the other non-UN territories on
+#   the OHRLLS list are not, so they are left out;
+# - developed: the former UN M49 "developed regions" (M49 dropped the distinction in 2017): Europe, Northern
+#   America, Japan, Israel, Australia and New Zealand (with Australia's external territories). Cyprus and
+#   Türkiye sit in Western Asia, so M49 counted them as developing and so does this table.
+
+
+@cache
+def _country_groups() -> Mapping[str, frozenset[str]]:
+    """Each alpha-3 code mapped to the groups it belongs to (``"ldc"``, ``"sids"``, ``"developed"``)."""
+    out: dict[str, frozenset[str]] = {}
+    for row in csv.DictReader(_data_text("country_groups.csv").splitlines()):
+        out[row["alpha3"]] = frozenset(group for group in ("ldc", "sids", "developed") if row[group] == "1")
+    return out
+
+
+def _groups_of(alpha3: str) -> frozenset[str]:
+    return _country_groups()[parse_country(alpha3)]  # a KeyError means the table is missing a country
+
+
+def is_ldc(alpha3: str) -> bool:
+    """Whether a country is on the UN list of Least Developed Countries (as of December 2024).
+
+    Raises:
+        UnknownTermError: ``alpha3`` is not a country code.
+    """
+    return "ldc" in _groups_of(alpha3)
+
+
+def is_sids(alpha3: str) -> bool:
+    """Whether a country is a Small Island Developing State (UN members, the Cook Islands and Niue).
+
+    Raises:
+        UnknownTermError: ``alpha3`` is not a country code.
+    """
+    return "sids" in _groups_of(alpha3)
+
+
+def in_global_south(alpha3: str) -> bool:
+    """Whether a country is in the Global South: outside the former UN M49 "developed regions".
+
+    Raises:
+        UnknownTermError: ``alpha3`` is not a country code.
+    """
+    return "developed" not in _groups_of(alpha3)
