@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint typecheck imports unit test-all format clean
+.PHONY: help install demo test lint typecheck imports unit slow test-all format clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -15,7 +15,7 @@ install: $(VENV)/.installed ## Create .venv and install Pollinate with its dev t
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,distributed]'
 	touch $@
 
 demo: install ## Install, then serve the bundled demo corpus on http://127.0.0.1:8000 (embedded SQLite)
@@ -37,6 +37,10 @@ imports: install ## import-linter: the layering of STYLE.md (api -> matcher -> e
 # --nbmake runs each notebook in notebooks/ as one test item (in a fresh kernel, from the notebook's directory).
 unit: install ## pytest on SQLite and PostgreSQL (started on loopback by the suite) and the notebooks, not `slow`
 	@$(BIN)/pytest -m "not slow" --nbmake tests notebooks $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+slow: install ## Only the `slow` tests (crash and scale tests; CI runs them after `make test`)
+	@$(BIN)/pytest -m slow tests $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 test-all: install ## The whole suite including `slow` tests, and the notebooks

@@ -18,13 +18,16 @@ from fastapi import Depends, FastAPI
 from api.errors import install_error_handlers
 from api.logs import configure_logging, install_request_logging
 from api.routers import (
+    audit,
     health,
+    jobs,
     matching,
     me,
     needs,
     notifications,
     offers,
     organisations,
+    review,
     subscriptions,
     vocabularies,
 )
@@ -113,6 +116,9 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         matching.router,
         subscriptions.router,
         notifications.router,
+        jobs.router,
+        review.router,
+        audit.router,
     ):
         app.include_router(router, dependencies=[Depends(every_request)])
     return app

@@ -21,7 +21,9 @@ from pydantic import (
     field_validator,
 )
 
+from matcher import review
 from matcher.alerts import MAX_TOP_N
+from matcher.jobs import eta_seconds
 from matcher.records import (
     Areas,
     AssistanceType,
@@ -44,9 +46,13 @@ from matcher.suggestions import explanation_json
 from models import vocabularies as vocab
 from models.orm import (
     EMAIL_LEN,
+    NOTE_LEN,
     QUERY_LEN,
     URL_LEN,
+    AuditEvent,
     Delivery,
+    Job,
+    JobNeedDiff,
     Need,
     Notification,
     Offer,
@@ -628,6 +634,83 @@ def delivery_out(row: Delivery) -> DeliveryOut:
     )
 
 
+# ------------------------------------------------------------------------------------------ batch jobs
+
+
+class AssignmentOptions(Input):
+    """Capacity-aware assignment after the re-rank: providers per need under offer capacities."""
+
+    per_need: int = Field(default=3, ge=1, le=20, description="Providers assigned to a need at most.")
+    min_per_need: int = Field(default=1, ge=0, le=20, description="Providers every need gets where feasible.")
+    south_south: float = Field(default=0.0, ge=0, le=2, description="Bonus for a Global South provider and Party.")
+    ldc_sids: float = Field(default=0.0, ge=0, le=2, description="Bonus for the needs of LDCs and SIDS.")
+
+
+class JobCreate(Input):
+    """``rerank_all`` (every open need), ``rerank_needs`` (``need_ids``) or ``reembed`` (missing embeddings)."""
+
+    kind: Literal["rerank_all", "rerank_needs", "reembed"]
+    need_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(default_factory=list, max_length=10_000)
+    assignment: AssignmentOptions | None = None
+    k: int | None = Field(default=None, ge=1, le=100, description="Suggestions stored per need.")
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    params: dict[str, Any]
+    status: str
+    total: int | None
+    done: int
+    progress: float | None = Field(description="done / total")
+    eta_s: float | None = Field(description="Seconds left at the current pace.")
+    cancel_requested: bool
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
+    error: str | None
+    result: dict[str, Any]
+
+
+def job_out(row: Job) -> JobOut:
+    return JobOut(
+        id=row.id,
+        kind=row.kind,
+        params=dict(row.params or {}),
+        status=row.status,
+        total=row.total,
+        done=row.done,
+        progress=round(row.done / row.total, 4) if row.total else None,
+        eta_s=eta_seconds(row),
+        cancel_requested=row.cancel_requested,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        result=dict(row.result or {}),
+    )
+
+
+class JobDiffOut(BaseModel):
+    """What a re-rank changed for one need: offer ids that appeared or disappeared, [offer, old, new rank]."""
+
+    need_id: int
+    appeared: list[int]
+    disappeared: list[int]
+    moved: list[list[int]]
+    changed: bool
+
+
+def job_diff_out(row: JobNeedDiff) -> JobDiffOut:
+    return JobDiffOut(
+        need_id=row.need_id,
+        appeared=list(row.appeared),
+        disappeared=list(row.disappeared),
+        moved=[list(m) for m in row.moved],
+        changed=row.changed,
+    )
+
+
 # ------------------------------------------------------------------------------------------ listings
 
 
@@ -654,3 +737,130 @@ class VocabularyItem(BaseModel):
     value: str | int
     label: str
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+# -------------------------------------------------------------------------------------------- review
+
+DecisionAction = Literal["shortlist", "accept", "reject", "contact", "complete", "reopen"]
+RejectionReason = Literal[
+    "out_of_scope", "geography", "capacity", "conflict_of_interest", "quality", "duplicate", "other"
+]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NOTE_LEN)]
+
+
+class DecisionIn(Input):
+    """A review decision on a suggested match. ``reason`` is required to ``reject`` and refused otherwise."""
+
+    action: DecisionAction = Field(
+        description="shortlist, accept, reject, contact (the provider was contacted), complete, or reopen "
+        "(back to suggested)."
+    )
+    reason: RejectionReason | None = Field(default=None, description="Why the provider is rejected.")
+    note: Note | None = Field(default=None, description="Free text kept with the decision and in the audit log.")
+
+
+class MatchNeedOut(BaseModel):
+    id: int
+    title: str
+    party: str
+    region: str = Field(description="The Party's UN M49 sub-region.")
+    targets: list[int]
+    status: str
+    created_at: UtcDateTime
+
+
+class MatchOfferOut(BaseModel):
+    id: int
+    external_id: str | None
+    title: str
+    organisation: str
+    status: str
+
+
+class ReviewMatchOut(BaseModel):
+    """A suggested match as the secretariat reviews it: the need, the provider, why the ranker suggested it, and
+    the latest decision. ``version`` is its ETag (decisions need it in If-Match)."""
+
+    id: int
+    need: MatchNeedOut
+    offer: MatchOfferOut
+    rank: int
+    score: float
+    components: dict[str, float]
+    explanation: ExplanationOut
+    status: str
+    allowed_actions: list[str] = Field(description="The decisions the match's status allows now.")
+    reason: str | None
+    note: str | None
+    decided_by: int | None = Field(description="The user who made the latest decision.")
+    decided_at: UtcDateTime | None
+    version: int
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+def review_match_out(row: SuggestedMatch) -> ReviewMatchOut:
+    need, offer = row.need, row.offer
+    return ReviewMatchOut(
+        id=row.id,
+        need=MatchNeedOut(
+            id=need.id,
+            title=need.title,
+            party=need.party,
+            region=vocab.countries()[need.party].sub_region,
+            targets=need.targets,
+            status=need.status,
+            created_at=need.created_at,
+        ),
+        offer=MatchOfferOut(
+            id=offer.id,
+            external_id=offer.external_id,
+            title=offer.title,
+            organisation=offer.organisation.name,
+            status=offer.status,
+        ),
+        rank=row.rank,
+        score=round(row.score, 6),
+        components={k: round(v, 6) for k, v in row.components.items()},
+        explanation=ExplanationOut(**row.explanation),
+        status=row.status,
+        allowed_actions=review.allowed_actions(row.status),
+        reason=row.reason,
+        note=row.note,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class AuditEventOut(BaseModel):
+    """One change: who (``actor_*``; role ``system`` for imports and batch jobs), when, to which record, and
+    each changed field as ``[before, after]``."""
+
+    id: int
+    at: UtcDateTime
+    actor_user_id: int | None
+    actor_role: str
+    actor_label: str
+    entity: str
+    entity_id: int
+    action: str
+    changes: dict[str, list[Any]]
+    note: str | None
+
+
+def audit_event_out(row: AuditEvent) -> AuditEventOut:
+    return AuditEventOut(
+        id=row.id,
+        at=row.at,
+        actor_user_id=row.actor_user_id,
+        actor_role=row.actor_role,
+        actor_label=row.actor_label,
+        entity=row.entity,
+        entity_id=row.entity_id,
+        action=row.action,
+        changes=dict(row.changes),
+        note=row.note,
+    )

@@ -1,30 +1,41 @@
-"""``pollinate bench``: benchmarks, as speed figures for people to read (tests never assert timings).
+"""``pollinate bench``: benchmarks, as speed figures for people to read (tests never assert timings), and
+``pollinate embed``: the ONNX export of the embedding model and its quality gate.
 
-``bench_app`` is mounted on the main command line through a plugin entry point, so this module only
-defines it. Progress goes to stderr, so that ``--json`` output on stdout can be piped. Commands that need
-the configuration take the :class:`Settings` the main ``pollinate`` callback built (or build them from the
-environment when ``bench_app`` runs on its own).
+``bench_app`` and ``embed_app`` are mounted on the main command line through plugin entry points, so this
+module only defines them. Progress goes to stderr, so that ``--json`` output on stdout can be piped. Commands
+that need the configuration take the :class:`Settings` the main ``pollinate`` callback built (or build them
+from the environment when an app runs on its own).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
+from embeddings import Embedder
+from embeddings.onnx import Backend
 from evaluation.bench_api import api_cmd
-from evaluation.bench_embed import run_embed_benchmark
+from evaluation.bench_embed import run_backend_comparison, run_embed_benchmark
 from evaluation.bench_index import index_kinds, run_index_benchmark
+from evaluation.bench_jobs import jobs_cmd
+from evaluation.onnx_gate import export_cmd, gate_cmd
 from evaluation.options import command_settings, number_list
 from matcher.service import create_embedder
+from matcher.settings import Settings
 
-__all__ = ["bench_app"]
+__all__ = ["bench_app", "embed_app"]
 
 bench_app = typer.Typer(help="Benchmarks (speed figures, never test assertions).", no_args_is_help=True)
+embed_app = typer.Typer(
+    help="The embedding model's ONNX export (fp32, int8) and its quality gate against torch.", no_args_is_help=True
+)
+embed_app.command("export")(export_cmd)
+embed_app.command("gate")(gate_cmd)
 
 err = Console(stderr=True)
 out = Console()
@@ -36,7 +47,7 @@ def _bench() -> None:
     # A callback keeps every command a subcommand, whatever their number.
 
 
-def _emit(report: dict[str, Any], table: Table, *, as_json: bool, out_file: Path | None) -> None:
+def _emit(report: dict[str, Any], table: RenderableType, *, as_json: bool, out_file: Path | None) -> None:
     """Print the report as JSON or as a table, and write the JSON to ``out_file`` if asked."""
     text = json.dumps(report, indent=2)
     if out_file is not None:
@@ -137,6 +148,10 @@ def _index_table(report: dict[str, Any]) -> Table:
 # ------------------------------------------------------------------------------------------------ embed
 
 
+# Backends compared by default when the configured embedder is a real model.
+_COMPARED: tuple[Backend, ...] = ("torch", "onnx-fp32", "onnx-int8")
+
+
 @bench_app.command("embed")
 def embed_cmd(
     ctx: typer.Context,
@@ -145,26 +160,97 @@ def embed_cmd(
     texts: Annotated[
         int, typer.Option(min=1, help="Texts per run, rounded up to whole batches (the corpus is cycled).")
     ] = 64,
+    backends: Annotated[
+        str,
+        typer.Option(
+            help="Backends compared side by side, comma-separated (torch, onnx-fp32, onnx-int8); `auto`: all "
+            "three when the configured embedder is a real model; `none`: only the configured embedder."
+        ),
+    ] = "auto",
+    compare_texts: Annotated[
+        int, typer.Option(min=1, help="Texts per run and corpus in the side-by-side comparison (batch 32).")
+    ] = 128,
+    latency_queries: Annotated[
+        int, typer.Option(min=1, help="Timed single-text calls per backend in the comparison.")
+    ] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON report to this file.")
     ] = None,
 ) -> None:
-    """Texts per second of the configured embedder on the demo needs and offers, by batch size.
+    """Texts per second of the configured embedder by batch size, then torch vs ONNX fp32 vs ONNX int8.
 
     The embedder is called directly (no embedding cache), after one warm-up call; each corpus and batch size
-    is timed --repeats times. The default run takes about two minutes with the packaged model on 2 cores.
+    is timed --repeats times. Then, unless --backends none, the backends run side by side at batch 32 on short
+    texts (the demo titles) and on the demo needs and offers, and single-text calls are timed (p50, p99); the
+    ONNX models are exported first if missing. The default run takes 6 to 9 minutes on 2 shared cores (at one
+    thread, half of it in the comparison, mostly on the long texts).
     """
     batch_size_list = number_list(batch_sizes, "--batch-sizes", int)
     if min(batch_size_list) < 1:
         raise typer.BadParameter("batch sizes must be at least 1", param_hint="--batch-sizes")
+    requested = _backend_list(backends)
     settings = command_settings(ctx)
     _progress(f"loading the embedder {settings.embedding.model}")
     embedder = create_embedder(settings)
     report = run_embed_benchmark(
         embedder, batch_sizes=batch_size_list, n_texts=texts, repeats=repeats, progress=_progress
     )
-    _emit(report, _embed_table(report), as_json=as_json, out_file=out_file)
+    compared = _compared_backends(requested, embedder)
+    report["comparison"] = None
+    if compared:
+        embedders: dict[str, Embedder] = {}
+        for backend in compared:
+            if _backend_of(embedder) == backend:
+                embedders[backend] = embedder
+            else:
+                _progress(f"loading the {backend} embedder")
+                embedders[backend] = create_embedder(_with_backend(settings, backend))
+        report["comparison"] = run_backend_comparison(
+            embedders, n_texts=compare_texts, repeats=repeats, latency_queries=latency_queries, progress=_progress
+        )
+    tables: list[RenderableType] = [_embed_table(report)]
+    if report["comparison"] is not None:
+        tables.append(_comparison_table(report["comparison"]))
+    _emit(report, Group(*tables), as_json=as_json, out_file=out_file)
+
+
+def _backend_list(text: str) -> list[Backend] | None:
+    """``--backends`` as backend names; None for `auto`, an empty list for `none`."""
+    if text.strip() in ("auto", ""):
+        return None
+    if text.strip() == "none":
+        return []
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    known: tuple[str, ...] = get_args(Backend)[1:]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(known)}, or auto, none",
+            param_hint="--backends",
+        )
+    return [backend for backend in _COMPARED if backend in names]
+
+
+def _backend_of(embedder: Embedder) -> str | None:
+    """The backend name of a model embedder (None for anything else, e.g. the hashing embedder)."""
+    from embeddings.onnx import OnnxEmbedder
+    from embeddings.transformer import SentenceTransformerEmbedder
+
+    if isinstance(embedder, OnnxEmbedder):
+        return embedder.variant
+    return "torch" if isinstance(embedder, SentenceTransformerEmbedder) else None
+
+
+def _compared_backends(requested: list[Backend] | None, embedder: Embedder) -> list[Backend]:
+    """`auto` compares all three backends only when the configured embedder is one of them (a real model)."""
+    if requested is None:
+        return list(_COMPARED) if _backend_of(embedder) is not None else []
+    return requested
+
+
+def _with_backend(settings: Settings, backend: Backend) -> Settings:
+    return settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"backend": backend})})
 
 
 def _embed_table(report: dict[str, Any]) -> Table:
@@ -198,4 +284,39 @@ def _embed_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def _comparison_table(comparison: dict[str, Any]) -> Table:
+    reference = comparison["reference"]
+    corpora = list(comparison["corpora"])
+    omp = comparison["omp_num_threads"]
+    table = Table(
+        title=f"Backends side by side, batch {comparison['batch_size']}",
+        caption=f"texts/s: median of {comparison['repeats']} runs (spread in brackets); single text: "
+        f"{comparison['latency_queries']} calls on `{comparison['latency_corpus']}` texts; reference: issue 8 "
+        f"({reference['conditions']}), target int8 >= {reference['target_int8_texts_per_s']:,.0f}/s and "
+        f"p50 <= {reference['target_single_p50_ms']} ms; {comparison['cpu_count']} CPUs, "
+        f"OMP_NUM_THREADS={omp or 'unset'}",
+    )
+    table.add_column("backend")
+    table.add_column("threads", justify="right")
+    for name in corpora:
+        tokens = comparison["corpora"][name]["mean_tokens"]
+        header = f"{name} texts/s" + ("" if tokens is None else f"\n({tokens:.0f} tokens)")
+        table.add_column(header, justify="right")
+    for numeric in ("reference", "speedup", "single p50 ms", "single p99 ms"):
+        table.add_column(numeric, justify="right")
+    for row in comparison["backends"]:
+        reference_rate = row["reference_texts_per_s"]
+        table.add_row(
+            row["backend"],
+            "" if row["threads"] is None else str(row["threads"]),
+            *(f"{r['texts_per_s']:,.0f} ({r['spread']:.0%})" for r in row["results"]),
+            "" if reference_rate is None else f"{reference_rate:,.0f}",
+            f"{row['speedup']:.2f}x",
+            f"{row['single_p50_ms']:.2f}",
+            f"{row['single_p99_ms']:.2f}",
+        )
+    return table
+
+
 bench_app.command("api")(api_cmd)
+bench_app.command("jobs")(jobs_cmd)

@@ -21,6 +21,8 @@
 - Subscriptions, their deliveries and the notification feed belong to a provider organisation: only its
   providers create and change them; the secretariat/admins read them (and every dead-lettered delivery), may
   delete a subscription and retry a delivery; to anyone else they do not exist.
+- The review of suggested matches (the queue, a match, its decisions and their history), the audit log and
+  batch jobs are the secretariat's/admins' work: every other signed-in role is refused (403).
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ from matcher import accounts
 from matcher import seed as seed_module
 from matcher.bulk import Format, ImportReport, Kind, describe_validation_error, export_records, import_file
 from matcher.errors import PollinateError, UnknownTermError
+from matcher.jobs_cli import jobs_app
+from matcher.judgements import write_judgements
 from matcher.query import MatchFilters, NeedQuery
 from matcher.records import NeedRecord
 from matcher.service import Match, MatchResult, MatchService, create_embedder, need_from_record
@@ -48,6 +50,7 @@ users_app = typer.Typer(help="Users and their API keys (keys are shown once).", 
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
+app.add_typer(jobs_app, name="jobs")
 
 err = Console(stderr=True)
 out = Console()
@@ -208,13 +211,20 @@ def import_needs(
 @app.command("export")
 def export_cmd(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help="needs or offers")],
-    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    kind: Annotated[str, typer.Argument(help="needs, offers or judgements")],
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="File to write (default: stdout); for judgements, a directory."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv (needs and offers)")] = "jsonl",
 ) -> None:
-    """Export every need or offer in the gold-set format (re-importable)."""
+    """Export every need or offer in the gold-set format (re-importable), or the secretariat's review
+    decisions as a gold set (needs.jsonl, offers.jsonl, qrels.tsv) that `pollinate evaluate` reads."""
+    if kind == "judgements":
+        _export_judgements(ctx, out_path)
+        return
     if kind not in ("needs", "offers"):
-        raise typer.BadParameter(f"unknown kind {kind!r}; use needs or offers", param_hint="KIND")
+        raise typer.BadParameter(f"unknown kind {kind!r}; use needs, offers or judgements", param_hint="KIND")
     chosen = _format(fmt) or "jsonl"
     db = _settings(ctx).open_database()
     try:
@@ -226,6 +236,26 @@ def export_cmd(
     finally:
         db.dispose()
     err.print(f"exported {count} {kind}")
+
+
+def _export_judgements(ctx: typer.Context, directory: Path | None) -> None:
+    if directory is None:
+        raise typer.BadParameter("say where to write the gold set: --out DIR", param_hint="--out")
+    if directory.exists() and not directory.is_dir():
+        raise typer.BadParameter(f"{directory} is a file; give a directory", param_hint="--out")
+    db = _settings(ctx).open_database()
+    try:
+        with db.transaction(read_only=True) as session:
+            summary = write_judgements(session, directory)
+    except PollinateError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    err.print(
+        f"exported {summary.positive} accepted and {summary.negative} rejected pairs "
+        f"({summary.needs} needs, {summary.offers} offers) to {directory}"
+    )
 
 
 # ------------------------------------------------------------------------------------------ seed/serve

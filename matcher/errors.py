@@ -14,19 +14,24 @@ Exception
 │   ├── RateLimitedError                too many requests for this key; retry later (HTTP 429)
 │   ├── NotReadyError                   the service cannot serve yet: schema, model or index (HTTP 503)
 │   └── DeliveryError                   a webhook or e-mail delivery failed (worker only; ``retryable``)
-└── ValueError
-    └── models.vocabularies.UnknownTermError
-                                        a value outside a controlled vocabulary, with the closest valid
-                                        values (raised by the data layer, which imports nothing of ours;
-                                        inside input models it surfaces as a validation error)
+├── ValueError
+│   └── models.vocabularies.UnknownTermError
+│                                       a value outside a controlled vocabulary, with the closest valid
+│                                       values (raised by the data layer, which imports nothing of ours;
+│                                       inside input models it surfaces as a validation error)
+└── RuntimeError
+    └── models.orm.AppendOnlyError      a change or deletion of an audit event (always a bug: the audit
+                                        log is append-only; HTTP 500)
 ```
 """
 
 from __future__ import annotations
 
+from models.orm import AppendOnlyError
 from models.vocabularies import UnknownTermError
 
 __all__ = [
+    "AppendOnlyError",
     "AuthenticationError",
     "ConflictError",
     "DeliveryError",

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from matcher import access
+from matcher import access, audit
 from matcher.access import Principal
 from matcher.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StaleVersionError
 from matcher.query import NeedQuery
@@ -30,7 +30,16 @@ from models.repositories import NeedListing, NeedRepository, OrganisationReposit
 
 NEED_ORG_TYPE = "government_agency"
 OPEN_STATUSES = ("open", "under_review")
-# Status changes a Party may make to its own needs; the secretariat may set any status.
+# The life of a need: open -> under_review -> matched -> closed, or withdrawn; closed and withdrawn needs can be
+# reopened. The secretariat moves needs along these edges (its review decisions do too, ``matcher/review.py``).
+NEED_TRANSITIONS = {
+    "open": {"under_review", "matched", "withdrawn"},
+    "under_review": {"open", "matched", "withdrawn"},
+    "matched": {"under_review", "closed", "withdrawn"},
+    "closed": {"open"},
+    "withdrawn": {"open"},
+}
+# Status changes a Party may make to its own needs (a subset of NEED_TRANSITIONS).
 PARTY_TRANSITIONS = {
     "open": {"withdrawn"},
     "under_review": {"withdrawn"},
@@ -45,6 +54,7 @@ class NeedPlan:
 
     values: dict[str, Any]
     query: NeedQuery
+    principal: Principal | None = None  # who posts it (the audit log's actor)
 
     @property
     def visibility(self) -> str:
@@ -96,11 +106,13 @@ def plan_need(session: Session, principal: Principal, values: Mapping[str, Any])
         party=party,
         organisation_id=resolved.get("organisation_id"),
     )
-    return NeedPlan(resolved, query)
+    return NeedPlan(resolved, query, principal)
 
 
 def create_need(session: Session, plan: NeedPlan) -> Need:
     """Write a planned need (creating its requesting organisation if new)."""
+    if plan.principal is not None:
+        audit.act_as(session, plan.principal)
     values = dict(plan.values)
     organisation_id = values.pop("organisation_id", None)
     name = values.pop("requesting_organisation", None)
@@ -189,6 +201,7 @@ def update_need(
     check_version("need", need_id, need.version, version)
     if "status" in changes and changes["status"] != need.status:
         check_transition(principal, need.status, changes["status"])
+    audit.act_as(session, principal)
     for name, value in changes.items():
         if name in _TAGS:
             setattr(need, name, sorted(value))
@@ -241,19 +254,19 @@ def _value(need: Need, name: str) -> Any:
 
 
 def check_transition(principal: Principal, current: str, wanted: str) -> None:
-    """A Party moves its needs only along ``PARTY_TRANSITIONS``; the secretariat anywhere."""
-    if principal.is_staff:
-        return
-    allowed = PARTY_TRANSITIONS.get(current, set())
+    """A Party moves its needs only along ``PARTY_TRANSITIONS``; the secretariat along ``NEED_TRANSITIONS``."""
+    allowed = (NEED_TRANSITIONS if principal.is_staff else PARTY_TRANSITIONS).get(current, set())
     if wanted not in allowed:
         options = ", ".join(sorted(allowed)) or "none"
+        by = "" if principal.is_staff else " by its Party"
         raise InvalidInputError(
-            f"a need that is {current} cannot be set to {wanted} by its Party (allowed: {options})", field="status"
+            f"a need that is {current} cannot be set to {wanted}{by} (allowed: {options})", field="status"
         )
 
 
 def delete_need(session: Session, principal: Principal, need_id: int, *, version: int | None) -> None:
     need = owned_need(session, principal, need_id)
     check_version("need", need_id, need.version, version)
+    audit.act_as(session, principal)
     session.delete(need)
     session.flush()

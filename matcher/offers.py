@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from matcher import access
+from matcher import access, audit
 from matcher.access import Principal
 from matcher.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from matcher.filters import serving_places
@@ -35,6 +35,7 @@ def create_offer(session: Session, principal: Principal, values: Mapping[str, An
             "say which organisation offers this: give organisation_id", field="organisation_id"
         )
     access.check_create_offer(principal, organisation_id)
+    audit.act_as(session, principal)
     if OrganisationRepository(session).get(organisation_id) is None:
         raise NotFoundError(f"no organisation with id {organisation_id}")
     _check_serves_somewhere(values.get("regions_served", []), values.get("countries_served", []))
@@ -119,6 +120,7 @@ def update_offer(
     """Apply ``changes`` to an offer the caller owns (``status``: active, paused or expired)."""
     offer = owned_offer(session, principal, offer_id)
     check_version("offer", offer_id, offer.version, version)
+    audit.act_as(session, principal)
     for name, value in changes.items():
         if name in _TAGS:
             setattr(offer, name, sorted(value))
@@ -134,5 +136,6 @@ def update_offer(
 def delete_offer(session: Session, principal: Principal, offer_id: int, *, version: int | None) -> None:
     offer = owned_offer(session, principal, offer_id)
     check_version("offer", offer_id, offer.version, version)
+    audit.act_as(session, principal)
     session.delete(offer)
     session.flush()

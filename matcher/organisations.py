@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from matcher import access
+from matcher import access, audit
 from matcher.access import Principal
 from matcher.errors import ConflictError, InvalidInputError
 from matcher.needs import check_version
@@ -23,6 +23,7 @@ _EDITABLE = frozenset({"name", "org_type", "country", "website"})
 
 def create_organisation(session: Session, principal: Principal, values: Mapping[str, Any]) -> Organisation:
     access.check_staff(principal, "create organisations")
+    audit.act_as(session, principal)
     repo = OrganisationRepository(session)
     if repo.find(values["name"], values["country"]) is not None:
         raise ConflictError(f"{values['name']!r} ({values['country']}) exists already")
@@ -59,6 +60,7 @@ def update_organisation(
     repo = OrganisationRepository(session)
     organisation = access.check_change_organisation(principal, repo.get(organisation_id), organisation_id)
     check_version("organisation", organisation_id, organisation.version, version)
+    audit.act_as(session, principal)
     locked = [name for name in ("country", "org_type") if name in changes]
     if not principal.is_staff and locked:
         raise InvalidInputError(
@@ -85,5 +87,6 @@ def delete_organisation(
     check_version("organisation", organisation_id, organisation.version, version)
     if organisation_in_use(session, organisation_id):
         raise ConflictError(f"organisation {organisation_id} still has needs, offers or users; remove them first")
+    audit.act_as(session, principal)
     session.delete(organisation)
     session.flush()

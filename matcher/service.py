@@ -552,9 +552,26 @@ class MatchService:
 
 
 def create_embedder(settings: Settings) -> Embedder:
-    """The embedder configured in ``settings`` (the packaged sentence-transformers model by default)."""
+    """The embedder configured in ``settings`` (the packaged sentence-transformers model by default).
+
+    ``embedding.backend`` picks torch or an ONNX Runtime variant; ``auto`` follows the quality gate recorded
+    with the ONNX export (torch until ``pollinate embed gate`` has recorded a passing gate).
+    """
     if settings.embedding.model == HASHING_MODEL:
         return FakeEmbedder(dim=384)
+    from embeddings.onnx import OnnxEmbedder, choose_backend, export_dir
+
+    choice = choose_backend(settings.embedding.backend, export_dir(settings.cache_dir, settings.embedding.model))
+    log.info("embedding backend %s: %s", choice.backend, choice.reason)
+    if choice.backend != "torch":
+        return OnnxEmbedder.for_model(
+            settings.embedding.model,
+            settings.cache_dir,
+            variant=choice.backend,
+            batch_size=settings.embedding.batch_size,
+            long_text=settings.embedding.long_text,
+            threads=settings.embedding.threads,
+        )
     from embeddings.transformer import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(

@@ -51,7 +51,16 @@ class EmbeddingSettings(BaseModel):
     long_text: Literal["chunk", "truncate"] = Field(
         default="chunk", description="Texts longer than the model window: `chunk` and pool, or `truncate`."
     )
-    threads: int | None = Field(default=None, ge=1, description="torch threads per process (default: torch's).")
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="torch threads per process (default: torch's); ONNX Runtime threads per session (default 1).",
+    )
+    backend: Literal["auto", "torch", "onnx-fp32", "onnx-int8"] = Field(
+        default="auto",
+        description="`torch`, `onnx-fp32`, `onnx-int8` (exported on first use), or `auto`: int8 if its recorded "
+        "quality gate passed, else fp32 if its gate passed, else torch (`pollinate embed gate` records it).",
+    )
 
 
 class IndexSettings(BaseModel):
@@ -201,6 +210,30 @@ class NotificationSettings(BaseModel):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
 
+class JobSettings(BaseModel):
+    """Batch jobs (re-ranking, re-embedding) run by ``pollinate worker``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chunk_size: int = Field(
+        default=200, ge=1, le=10_000, description="Needs (or texts) per checkpoint: a killed job resumes there."
+    )
+    k: int = Field(default=10, ge=1, le=100, description="Suggestions stored per need by a re-rank.")
+    lease_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="A running job whose worker is silent this long is resumed."
+    )
+    poll_s: float = Field(default=5.0, gt=0, le=600, description="How often an idle worker looks for queued jobs.")
+    nightly_hour: int | None = Field(
+        default=None, ge=0, le=23, description="Hour (UTC) of the scheduled nightly re-rank of every open need."
+    )
+    executor: Literal["inprocess", "dask"] = Field(
+        default="inprocess", description="Where jobs embed and search: in the worker, or on a Dask cluster."
+    )
+    scheduler_address: str | None = Field(
+        default=None, max_length=300, description="Dask scheduler (`tcp://host:8786`) when the executor is `dask`."
+    )
+
+
 class Settings(BaseSettings):
     """All of Pollinate's configuration."""
 
@@ -220,6 +253,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = Field(default_factory=RankingSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     @property
     def database_url(self) -> str:

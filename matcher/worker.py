@@ -1,10 +1,15 @@
-"""The delivery worker (``pollinate worker``): sends the outbox's due deliveries, retries, housekeeping.
+"""The worker (``pollinate worker``): delivers alerts, runs batch jobs, keeps house.
 
-A separate process from the API. APScheduler runs two jobs: ``deliver`` every ``poll_s`` seconds (it drains
-every due delivery, a batch at a time: instant alerts, digests whose time has come, retries whose backoff has
-passed) and ``housekeeping`` every hour (expired idempotency records, old settled deliveries). Digests need no
-job of their own: each is a delivery due at its digest time, so a worker that was down at that time sends it
-when it comes back, and nothing depends on a timer having fired.
+A separate process from the API. APScheduler runs:
+
+- ``deliver`` every ``notifications.poll_s`` seconds: drains every due delivery, a batch at a time (instant
+  alerts, digests whose time has come, retries whose backoff has passed). Digests need no timer of their own:
+  each is a delivery due at its digest time, so a worker that was down then sends it when it comes back;
+- ``jobs`` every ``jobs.poll_s`` seconds: runs queued batch jobs (and resumes abandoned ones) one after the
+  other, see :mod:`matcher.jobs`; the model and the index are loaded the first time a job needs them;
+- ``nightly`` at ``jobs.nightly_hour`` (when set): queues a re-rank of every open need, unless one is queued
+  or running already;
+- ``housekeeping`` every hour: expired idempotency records, old settled deliveries.
 
 Within a batch, deliveries are sent by a small thread pool (one slow webhook does not hold up the others);
 every delivery is settled in its own transaction as soon as it is sent. Any number of workers may run against
@@ -26,12 +31,16 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from matcher import outbox
 from matcher.errors import DeliveryError
+from matcher.executors import make_executor
+from matcher.jobs import JobRunner
 from matcher.mail import SmtpMailer, render_digest
 from matcher.outbox import Cancelled, Message
+from matcher.service import MatchService, create_embedder
 from matcher.settings import Settings
 from matcher.webhooks import WebhookPolicy, send_webhook
 from models.db import Database
-from models.orm import utcnow
+from models.jobs import JobRepository
+from models.orm import Job, utcnow
 from models.outbox import DeliveryRepository
 from models.repositories import IdempotencyRepository
 
@@ -41,7 +50,7 @@ SETTLED_RETENTION = dt.timedelta(days=30)
 
 
 class DeliveryWorker:
-    """Claims, sends and settles deliveries.
+    """Claims, sends and settles deliveries; runs batch jobs.
 
     Args:
         db: the database holding the outbox.
@@ -49,6 +58,7 @@ class DeliveryWorker:
         policy: webhook policy (default: from the settings).
         mailer: e-mail sender (default: SMTP from the settings).
         threads: deliveries sent concurrently.
+        run_batch_jobs: also run batch jobs (and the nightly schedule).
     """
 
     def __init__(
@@ -59,6 +69,7 @@ class DeliveryWorker:
         policy: WebhookPolicy | None = None,
         mailer: SmtpMailer | None = None,
         threads: int = 4,
+        run_batch_jobs: bool = True,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -66,9 +77,12 @@ class DeliveryWorker:
         self.policy = policy or WebhookPolicy.from_settings(self.notifications)
         self.mailer = mailer or SmtpMailer(self.notifications.smtp)
         self.threads = threads
+        self.run_batch_jobs = run_batch_jobs
         self._rng = random.Random()  # noqa: S311 - retry jitter, not crypto
         self._stop = threading.Event()
         self.sent = 0
+        self._runner: JobRunner | None = None
+        self._runner_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------------ rounds
 
@@ -164,6 +178,39 @@ class DeliveryWorker:
         result: str | None = self.db.run(work)
         return result
 
+    # ------------------------------------------------------------------------------------------ jobs
+
+    def runner(self) -> JobRunner:
+        """The job runner, with the matching service started on first use (model and index load once)."""
+        with self._runner_lock:
+            if self._runner is None:
+                service = MatchService.from_settings(self.settings, self.db, create_embedder(self.settings))
+                service.start()
+                self._runner = JobRunner(
+                    service, self.settings.jobs, executor=make_executor(self.settings, service), stop=self._stop
+                )
+            return self._runner
+
+    def run_jobs(self) -> int:
+        """Run every claimable job, one after the other, until none is left or the worker stops."""
+        ran = 0
+        while not self._stop.is_set():
+            with self.db.transaction(read_only=True) as session:
+                pending = JobRepository(session).claimable(utcnow()) is not None
+            if not pending or self.runner().run_next() is None:
+                break
+            ran += 1
+        return ran
+
+    def queue_nightly(self) -> None:
+        """Queue the scheduled re-rank of every open need (not if one is queued or running)."""
+        with self.db.transaction() as session:
+            if JobRepository(session).unfinished("rerank_all"):
+                log.info("nightly re-rank skipped: one is queued or running")
+                return
+            job = JobRepository(session).add(Job(kind="rerank_all", params={"scheduled": True}))
+            log.info("nightly re-rank queued as job %d", job.id)
+
     def housekeeping(self) -> None:
         """Forget expired idempotency records and deliveries settled long ago (notifications stay)."""
         now = utcnow()
@@ -191,6 +238,18 @@ class DeliveryWorker:
             next_run_time=now,
         )
         scheduler.add_job(self.housekeeping, "interval", hours=1, id="housekeeping", next_run_time=now)
+        if self.run_batch_jobs:
+            scheduler.add_job(
+                self.run_jobs,
+                "interval",
+                seconds=self.settings.jobs.poll_s,
+                id="jobs",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now,
+            )
+            if self.settings.jobs.nightly_hour is not None:
+                scheduler.add_job(self.queue_nightly, "cron", hour=self.settings.jobs.nightly_hour, id="nightly")
 
         def shutdown(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %d: finishing the current batch and stopping", signum)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from sqlalchemy import (
@@ -37,7 +38,16 @@ from sqlalchemy import (
     insert,
     update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, relationship
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    relationship,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -287,19 +297,36 @@ class Offer(Timestamped, Base):
 
 
 MATCH_STATUSES = ("suggested", "shortlisted", "accepted", "rejected", "contacted", "completed")
+# Why the secretariat rejected a suggested provider (``SuggestedMatch.reason``; see ``matcher/review.py``).
+REJECTION_REASONS = (
+    "out_of_scope",
+    "geography",
+    "capacity",
+    "conflict_of_interest",
+    "quality",
+    "duplicate",
+    "other",
+)
+NOTE_LEN = 2000
 
 
 class SuggestedMatch(Timestamped, Base):
     """A provider suggested for a need by the ranker, with the score components and explanation it had then.
 
-    One row per (need, offer): re-ranking updates the suggestion in place; review decisions (``status`` other
-    than ``suggested``) belong to the secretariat's workflow.
+    One row per (need, offer): re-ranking updates the suggestion in place; review decisions (``status``,
+    ``reason``, ``note``, ``decided_*``) belong to the secretariat's workflow (``matcher/review.py``) and are
+    never touched by a re-rank. A rejected match has a reason (CHECK constraints, written by hand in migration
+    0006: Alembic's autogenerate does not compare them).
     """
 
     __tablename__ = "suggested_matches"
     __table_args__ = (
         UniqueConstraint("need_id", "offer_id", name="uq_suggested_matches_need_offer"),
         CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in MATCH_STATUSES) + ")", name="status"),
+        CheckConstraint(
+            "reason IS NULL OR reason IN (" + ", ".join(f"'{r}'" for r in REJECTION_REASONS) + ")", name="reason"
+        ),
+        CheckConstraint("status <> 'rejected' OR reason IS NOT NULL", name="rejected_has_reason"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -311,8 +338,14 @@ class SuggestedMatch(Timestamped, Base):
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
     model_id: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="suggested", server_default="suggested", index=True)
+    # The latest review decision (``matcher/review.py``); the audit log keeps every earlier one.
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+    reason: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(NOTE_LEN))
 
     offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True)
+    need: Mapped[Need] = relationship()
 
 
 # -------------------------------------------------------------------------------- users and API keys
@@ -503,6 +536,63 @@ class DeliveryItem(Base):
     )
 
 
+# ------------------------------------------------------------------------------------------ batch jobs
+
+
+JOB_KINDS = ("rerank_all", "rerank_needs", "reembed")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class Job(Base):
+    """A batch job run by ``pollinate worker``: re-rank open needs, re-rank given needs, or re-embed texts.
+
+    Work is done in chunks; each chunk's results, ``done`` and ``cursor`` (where to resume) are committed
+    together, so a worker killed mid-job leaves the job at a chunk boundary and another worker resumes it from
+    there once ``leased_until`` has passed: nothing is done twice or lost. ``attempt`` counts the claims; a
+    worker only writes while the job is still at the attempt it claimed.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+        CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+        Index("ix_jobs_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="queued", server_default="queued")
+    total: Mapped[int | None] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    started_at: Mapped[dt.datetime | None] = mapped_column()
+    resumed_at: Mapped[dt.datetime | None] = mapped_column()
+    done_at_resume: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    progressed_at: Mapped[dt.datetime | None] = mapped_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    leased_until: Mapped[dt.datetime | None] = mapped_column()
+    cancel_requested: Mapped[bool] = mapped_column(default=False, server_default="0")
+
+
+class JobNeedDiff(Base):
+    """What a re-rank changed in one need's suggestions: offers that appeared, disappeared or moved."""
+
+    __tablename__ = "job_need_diffs"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True, index=True)
+    appeared: Mapped[list[int]] = mapped_column(JSON, default=list)
+    disappeared: Mapped[list[int]] = mapped_column(JSON, default=list)
+    moved: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
+    changed: Mapped[bool] = mapped_column(default=False, server_default="0")
+
+
 # ------------------------------------------------------------------------------ embeddings and changes
 
 
@@ -609,3 +699,197 @@ def _stamp_subscription_changes(session: Session, _context: Any, _instances: Any
     touched = touched or any(isinstance(o, Subscription) and session.is_modified(o) for o in session.dirty)
     if touched:
         bump_counter(session, SUBSCRIPTION_COUNTER)
+
+
+# -------------------------------------------------------------------------------------------- audit log
+
+
+AUDIT_ENTITIES = ("need", "offer", "match", "organisation")
+AUDIT_ACTIONS = ("create", "update", "delete", "decision")
+# The ``session.info`` key of the actor that a session's changes are attributed to.
+AUDIT_ACTOR = "audit_actor"
+
+
+class AppendOnlyError(RuntimeError):
+    """An attempt to change or delete an audit event: the audit log is append-only (always a bug)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditActor:
+    """Whom the changes flushed by a session are attributed to, and why (``note``, e.g. "match 7: accept").
+
+    The services set one in ``session.info[AUDIT_ACTOR]`` (``matcher.audit.act_as``); changes made without one
+    are the system's (imports, batch jobs, the worker).
+    """
+
+    role: str
+    label: str
+    user_id: int | None = None
+    note: str | None = None
+
+
+SYSTEM_ACTOR = AuditActor(role="system", label="system")
+
+
+class AuditEvent(Base):
+    """One change to a need, an offer, an organisation, or the review of a suggested match.
+
+    ``changes`` maps each changed field to ``[before, after]`` (``before`` is null on create, ``after`` on
+    delete). Rows are written by the flush hook below, for every write path alike (API, CLI import, jobs), and
+    are never updated or deleted through the ORM. ``actor_user_id`` is deliberately not a foreign key: deleting
+    a user must not rewrite the log (``actor_label`` keeps the name).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        CheckConstraint(_in("entity", AUDIT_ENTITIES), name="entity"),
+        CheckConstraint(_in("action", AUDIT_ACTIONS), name="action"),
+        Index("ix_audit_events_entity_entity_id", "entity", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now(), index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_label: Mapped[str] = mapped_column(String(NAME_LEN))
+    entity: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    changes: Mapped[dict[str, list[Any]]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+# Audited classes by entity name, in the order a flush's events are written (a decision before its effects).
+_AUDITED: dict[type[Any], str] = {
+    SuggestedMatch: "match",
+    Need: "need",
+    Offer: "offer",
+    Organisation: "organisation",
+}
+# Identity and bookkeeping that every write changes: never part of ``changes``.
+_BOOKKEEPING = frozenset({"id", "version", "created_at", "updated_at", "change_seq"})
+# A match's rank, score and explanation are the ranker's and refreshed at every re-rank; only its review is
+# audited (creating and replacing suggestions is not: a ranking writes them by the dozen).
+_MATCH_FIELDS = ("status", "reason", "note")
+_FIELDS: dict[type[Any], tuple[tuple[str, ...], dict[str, TagList[Any]]]] = {}
+
+
+def _audited_fields(cls: type[Any]) -> tuple[tuple[str, ...], dict[str, TagList[Any]]]:
+    """The columns and the tag lists (by name) of an audited class whose changes are recorded."""
+    if cls not in _FIELDS:
+        if cls is SuggestedMatch:
+            _FIELDS[cls] = (_MATCH_FIELDS, {})
+        else:
+            columns = tuple(a.key for a in sa_inspect(cls).column_attrs if a.key not in _BOOKKEEPING)
+            _FIELDS[cls] = (columns, {n: v for n, v in vars(cls).items() if isinstance(v, TagList)})
+    return _FIELDS[cls]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready value (dates as ISO 8601)."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _tag_values(rows: Iterable[Any], tags: TagList[Any]) -> list[Any]:
+    return sorted(getattr(row, tags.value_attr) for row in rows)
+
+
+def _snapshot(obj: Any, *, deleted: bool) -> dict[str, list[Any]]:
+    """Every loaded audited value of a record being created (``[null, value]``) or deleted (``[value, null]``).
+
+    Only what is loaded is read: a flush hook must not trigger loads.
+    """
+    columns, tag_lists = _audited_fields(type(obj))
+    loaded = sa_inspect(obj).dict
+    values = {key: _plain(loaded[key]) for key in columns if loaded.get(key) is not None}
+    for name, tags in tag_lists.items():
+        if loaded.get(tags.relationship_name) is not None:
+            values[name] = _tag_values(loaded[tags.relationship_name], tags)
+    return {key: [value, None] if deleted else [None, value] for key, value in values.items()}
+
+
+def _changes(obj: Any) -> dict[str, list[Any]]:
+    """``{field: [before, after]}`` of a record's unflushed changes, tag lists included.
+
+    Tag lists are relationship rows: their history (rows kept, added, removed) gives the list before and after.
+    A column changed before it was ever loaded has no known ``before`` (null); records are loaded whole, so
+    this does not happen on Pollinate's own write paths.
+    """
+    columns, tag_lists = _audited_fields(type(obj))
+    state = sa_inspect(obj)
+    out: dict[str, list[Any]] = {}
+    for key in columns:
+        history = state.attrs[key].history
+        if history.added or history.deleted:
+            before = history.deleted[0] if history.deleted else None
+            after = history.added[0] if history.added else None
+            if before != after:
+                out[key] = [_plain(before), _plain(after)]
+    for name, tags in tag_lists.items():
+        history = state.attrs[tags.relationship_name].history
+        if history.added or history.deleted:
+            before = _tag_values((*history.unchanged, *history.deleted), tags)
+            after = _tag_values((*history.unchanged, *history.added), tags)
+            if before != after:
+                out[name] = [before, after]
+    return out
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_rewrites(session: Session, _context: Any, _instances: Any) -> None:
+    """The audit log is append-only: a flush that would change or delete an event fails."""
+    if any(isinstance(o, AuditEvent) for o in session.deleted) or any(
+        isinstance(o, AuditEvent) and session.is_modified(o) for o in session.dirty
+    ):
+        raise AppendOnlyError("audit events are append-only: they cannot be changed or deleted")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_audit_statements(state: ORMExecuteState) -> None:
+    """``UPDATE`` and ``DELETE`` statements on the audit log fail too (the ORM's bulk paths)."""
+    table = getattr(state.statement, "table", None)
+    if (state.is_update or state.is_delete) and getattr(table, "name", None) == AuditEvent.__tablename__:
+        raise AppendOnlyError("audit events are append-only: they cannot be changed or deleted")
+
+
+@event.listens_for(Session, "after_flush")
+def _record_audit_events(session: Session, _context: Any) -> None:
+    """Write one audit event per created, changed or deleted need, offer or organisation, and per review
+    decision on a match, attributed to the session's actor.
+
+    After the flush, because new records only then have their ids; the session's ``new``/``dirty``/``deleted``
+    and the attribute histories still describe what the flush wrote. The events are inserted with a Core
+    statement, which is allowed inside a flush and joins the same transaction.
+    """
+    actor = session.info.get(AUDIT_ACTOR, SYSTEM_ACTOR)
+    assert isinstance(actor, AuditActor)
+    found: list[tuple[Any, str, dict[str, list[Any]]]] = []
+    for obj in session.new:
+        if type(obj) in _AUDITED and not isinstance(obj, SuggestedMatch):
+            found.append((obj, "create", _snapshot(obj, deleted=False)))
+    for obj in session.dirty:
+        if type(obj) in _AUDITED and (changes := _changes(obj)):
+            found.append((obj, "decision" if isinstance(obj, SuggestedMatch) else "update", changes))
+    for obj in session.deleted:
+        if type(obj) in _AUDITED and not isinstance(obj, SuggestedMatch):
+            found.append((obj, "delete", _snapshot(obj, deleted=True)))
+    if not found:
+        return
+    order = list(_AUDITED)
+    found.sort(key=lambda f: (order.index(type(f[0])), f[0].id))
+    now = utcnow()
+    rows = [
+        {
+            "at": now,
+            "actor_user_id": actor.user_id,
+            "actor_role": actor.role,
+            "actor_label": actor.label,
+            "entity": _AUDITED[type(obj)],
+            "entity_id": obj.id,
+            "action": action,
+            "changes": changes,
+            "note": actor.note,
+        }
+        for obj, action, changes in found
+    ]
+    session.connection().execute(insert(AuditEvent), rows)

@@ -11,14 +11,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, case, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from models import vocabularies as vocab
 from models.orm import (
     OFFER_COUNTER,
     ApiKey,
+    AuditEvent,
     Counter,
     Embedding,
     IdempotencyRecord,
@@ -473,12 +475,13 @@ class SuggestedMatchRepository:
         return list(self.session.scalars(stmt))
 
     def replace_suggestions(self, need_id: int, rows: Sequence[SuggestedMatch]) -> None:
-        """Store a new ranking: suggestions still awaiting review are replaced; reviewed ones are kept (their
-        rank and score are refreshed when the offer is ranked again)."""
+        """Store a new ranking: suggestions never reviewed are replaced; reviewed ones are kept (their rank and
+        score are refreshed when the offer is ranked again), reopened ones too, so that their history stays
+        attached to a match that exists."""
         current = {m.offer_id: m for m in self.for_need(need_id)}
         incoming = {m.offer_id for m in rows}
         for offer_id, match in current.items():
-            if offer_id not in incoming and match.status == "suggested":
+            if offer_id not in incoming and match.status == "suggested" and match.decided_at is None:
                 self.session.delete(match)
         for row in rows:
             existing = current.get(row.offer_id)
@@ -493,6 +496,181 @@ class SuggestedMatchRepository:
                     row.model_id,
                 )
         self.session.flush()
+
+    def get(self, match_id: int) -> SuggestedMatch | None:
+        return self.session.get(SuggestedMatch, match_id)
+
+    def count_for_need(self, need_id: int, statuses: Iterable[str], *, excluding: int) -> int:
+        """How many of the need's matches, other than ``excluding``, are in one of ``statuses``."""
+        stmt = select(func.count()).where(
+            SuggestedMatch.need_id == need_id,
+            SuggestedMatch.status.in_(tuple(statuses)),
+            SuggestedMatch.id != excluding,
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+    def review_queue(
+        self, listing: ReviewListing, *, sort: str, limit: int, offset: int
+    ) -> tuple[list[SuggestedMatch], int]:
+        """A page of matches (with their needs) in ``sort`` order, and how many match ``listing``.
+
+        ``sort``: one of ``REVIEW_SORTS``; ties go to the higher score, then to the older match.
+        """
+        where = _review_conditions(listing)
+        joined = select(func.count()).select_from(SuggestedMatch).join(Need, SuggestedMatch.need_id == Need.id)
+        total = self.session.scalar(joined.where(*where)) or 0
+        stmt = (
+            select(SuggestedMatch)
+            .join(Need, SuggestedMatch.need_id == Need.id)
+            .where(*where)
+            .order_by(_review_order(sort), SuggestedMatch.score.desc(), SuggestedMatch.id)
+            .limit(limit)
+            .offset(offset)
+            .options(selectinload(SuggestedMatch.need))
+        )
+        return list(self.session.scalars(stmt)), int(total)
+
+    def in_statuses(self, statuses: Iterable[str]) -> list[SuggestedMatch]:
+        """Every match in one of ``statuses`` (with its need), by need then offer."""
+        stmt = (
+            select(SuggestedMatch)
+            .where(SuggestedMatch.status.in_(tuple(statuses)))
+            .order_by(SuggestedMatch.need_id, SuggestedMatch.offer_id)
+            .options(selectinload(SuggestedMatch.need))
+        )
+        return list(self.session.scalars(stmt))
+
+
+# The orders of the review queue: a key, ascending, or descending with a leading "-". A need's age ascends from
+# the newest need; a need's region is its Party's sub-region; its target is the lowest KMGBF target it names.
+REVIEW_SORTS = ("score", "-score", "need_age", "-need_age", "region", "-region", "target", "-target")
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewListing:
+    """Conditions of the review queue; empty values mean "no condition"."""
+
+    statuses: tuple[str, ...] = ()
+    need_statuses: tuple[str, ...] = ()
+    parties: tuple[str, ...] = ()
+    targets: tuple[int, ...] = ()
+    need_id: int | None = None
+    offer_id: int | None = None
+
+
+def _review_conditions(f: ReviewListing) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.statuses:
+        where.append(SuggestedMatch.status.in_(f.statuses))
+    if f.need_statuses:
+        where.append(Need.status.in_(f.need_statuses))
+    if f.parties:
+        where.append(Need.party.in_(f.parties))
+    if f.targets:
+        where.append(exists().where(NeedTarget.need_id == Need.id, NeedTarget.target.in_(f.targets)))
+    if f.need_id is not None:
+        where.append(SuggestedMatch.need_id == f.need_id)
+    if f.offer_id is not None:
+        where.append(SuggestedMatch.offer_id == f.offer_id)
+    return where
+
+
+def _review_order(sort: str) -> ColumnElement[Any]:
+    key = sort.removeprefix("-")
+    descending = sort.startswith("-")
+    column: ColumnElement[Any]
+    if key == "score":
+        column = SuggestedMatch.score.expression
+    elif key == "need_age":
+        column = Need.created_at.expression
+        descending = not descending  # the youngest need has the smallest age and the latest creation time
+    elif key == "region":
+        regions = {code: country.sub_region for code, country in vocab.countries().items()}
+        column = case(regions, value=Need.party, else_="")
+    elif key == "target":
+        column = select(func.min(NeedTarget.target)).where(NeedTarget.need_id == Need.id).scalar_subquery()
+    else:
+        raise ValueError(f"unknown review order {sort!r}; one of {', '.join(REVIEW_SORTS)}")
+    return column.desc() if descending else column.asc()
+
+
+# ------------------------------------------------------------------------------------------ audit log
+
+
+@dataclass(frozen=True, slots=True)
+class AuditListing:
+    """Conditions on audit events; ``None`` means "no condition". ``since`` is inclusive, ``until`` exclusive
+    (naive times are UTC)."""
+
+    entity: str | None = None
+    entity_id: int | None = None
+    actor_user_id: int | None = None
+    action: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """A time in UTC (naive: taken as UTC). SQLite stores times as UTC text without a zone and compares text,
+    so a bound time in another zone would compare wrongly."""
+    try:
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    except OverflowError:  # within hours of year 1 or 9999: before or after every event
+        return (dt.datetime.min if value.year == 1 else dt.datetime.max).replace(tzinfo=dt.UTC)
+
+
+def _audit_conditions(f: AuditListing) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.entity is not None:
+        where.append(AuditEvent.entity == f.entity)
+    if f.entity_id is not None:
+        where.append(AuditEvent.entity_id == f.entity_id)
+    if f.actor_user_id is not None:
+        where.append(AuditEvent.actor_user_id == f.actor_user_id)
+    if f.action is not None:
+        where.append(AuditEvent.action == f.action)
+    if f.since is not None:
+        where.append(AuditEvent.at >= _utc(f.since))
+    if f.until is not None:
+        where.append(AuditEvent.at < _utc(f.until))
+    return where
+
+
+class AuditRepository:
+    """The append-only audit log (written by the ORM's flush hook; read here)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def listing(self, listing: AuditListing, *, limit: int, offset: int) -> tuple[list[AuditEvent], int]:
+        """A page of events, newest first (ids grow with time), and how many match."""
+        where = _audit_conditions(listing)
+        total = self.session.scalar(select(func.count()).select_from(AuditEvent).where(*where)) or 0
+        stmt = select(AuditEvent).where(*where).order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
+        return list(self.session.scalars(stmt)), int(total)
+
+    def iter_newest_first(self, listing: AuditListing, *, batch_size: int = 500) -> Iterator[AuditEvent]:
+        """Every matching event, newest first, ``batch_size`` at a time (for exports of any size)."""
+        where = _audit_conditions(listing)
+        last_id: int | None = None
+        while True:
+            keyset = [AuditEvent.id < last_id] if last_id is not None else []
+            stmt = select(AuditEvent).where(*where, *keyset).order_by(AuditEvent.id.desc()).limit(batch_size)
+            batch = list(self.session.scalars(stmt))
+            if not batch:
+                return
+            yield from batch
+            last_id = batch[-1].id
+            self.session.expunge_all()
+
+    def for_entity(self, entity: str, entity_id: int) -> list[AuditEvent]:
+        """The history of one record, oldest first."""
+        stmt = (
+            select(AuditEvent)
+            .where(AuditEvent.entity == entity, AuditEvent.entity_id == entity_id)
+            .order_by(AuditEvent.id)
+        )
+        return list(self.session.scalars(stmt))
 
 
 # ------------------------------------------------------------------------------------ users and keys

@@ -27,6 +27,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         503: "Not ready: database, schema, model or index",
     }.items()
 }
+# For routes that answer something other than JSON (HTML, CSV): their errors are still JSON, and say so.
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {**spec, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+    for status, spec in ERRORS.items()
+}
 
 # Database ids are 32-bit on every backend: larger numbers are refused as input, not sent to the database.
 MAX_ID = 2_147_483_647

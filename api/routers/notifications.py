@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
 
 from api.deps import DatabaseDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, RecordId
+from api.routers.common import ERRORS, JSON_ERRORS, LIMIT, OFFSET, RecordId
 from api.schemas import DeliveryOut, MarkedRead, MarkRead, NotificationOut, PageOut, delivery_out, notification_out
 from api.security import SignedInDep, rate_limited
 from matcher import deliveries, feed, subscriptions
@@ -18,12 +18,6 @@ from models import vocabularies as vocab
 from models.orm import DELIVERY_STATUSES
 
 router = APIRouter(prefix="/v1", tags=["notifications"], responses=ERRORS)
-
-# The unsubscribe routes answer HTML pages, their errors JSON like every route: say so in the OpenAPI document.
-JSON_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {**spec, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
-    for status, spec in ERRORS.items()
-}
 
 Token = Annotated[str, Path(min_length=20, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 

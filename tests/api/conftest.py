@@ -257,6 +257,42 @@ class Api:
             session.flush()
             return delivery.id
 
+    # Suggested matches are written through the ORM, as the ranker stores them (without ranking anything).
+
+    def new_job(self, *, status: str = "queued") -> int:
+        """A re-rank job of the fixture need, queued (or already cancelled)."""
+        from models.orm import Job
+
+        with self.db.transaction() as session:
+            job = Job(kind="rerank_needs", params={"need_ids": [self.public_need]}, status=status)
+            session.add(job)
+            session.flush()
+            return job.id
+
+    def new_match(self, *, need_id: int | None = None, offer_id: int | None = None, score: float = 0.5) -> int:
+        """A suggested match of a new public need of Kenya (unless given) with offer A (unless given)."""
+        from models.orm import SuggestedMatch
+
+        need_id = need_id or self.new_need(title=unique("Reviewed need "))
+        with self.db.transaction() as session:
+            match = SuggestedMatch(
+                need_id=need_id,
+                offer_id=offer_id or self.offer_a,
+                rank=1,
+                score=score,
+                components={"semantic": score},
+                explanation={
+                    "summary": "Fixture match",
+                    "reasons": ["made by the test fixtures"],
+                    "evidence": [],
+                    "text": "Fixture match: made by the test fixtures.",
+                },
+                model_id="fixture",
+            )
+            session.add(match)
+            session.flush()
+            return match.id
+
 
 def app_routes(api: Api) -> set[tuple[str, str]]:
     """(method, path) of every route the app serves under /v1."""

@@ -12,7 +12,9 @@ out from the spec (the table and rules in ``matcher.access``'s docstring), not c
   create and change them; the staff read them, may delete a subscription and retry a delivery, but neither
   subscribe nor have a feed; to anyone else they do not exist (404). Listings that follow an organisation (its
   subscriptions, its deliveries, its feed) are refused to Parties (403): they act for no organisation;
-- the unsubscribe link of an e-mail needs no key: its token is the credential, for anyone who holds it.
+- the unsubscribe link of an e-mail needs no key: its token is the credential, for anyone who holds it;
+- the review queue, suggested matches (their decisions and history) and the audit log are the staff's: every
+  other signed-in role is refused (403), whatever the record.
 
 Every refused request must leave the record as it was (re-read by the secretariat); every accepted write must
 have its effect. ``test_the_matrix_covers_every_route`` fails when a route is added without matrix entries.
@@ -22,7 +24,8 @@ offers of organisation A (owner: ``provider_a``), organisation A itself (in use)
 for posts, the body names Kenya / organisation A (``for_KEN``, ``for_org_a``) or leaves them to the key (``own``).
 Alert records of organisation A (written through the ORM, see ``Api.new_subscription``): a feed-only (``sub_a``)
 or webhook (``webhook_sub_a``) subscription, a feed ``notification_a``, a ``dead_delivery_a`` and the unsubscribe
-``token_a`` of a subscription (or an ``unknown_token``).
+``token_a`` of a subscription (or an ``unknown_token``). A ``match`` is a fresh suggested match
+(``Api.new_match``).
 """
 
 from __future__ import annotations
@@ -173,6 +176,20 @@ CASES = [
     Case("POST", "/v1/unsubscribe/{token}", "token_a", statuses(200)),
     Case("GET", "/v1/unsubscribe/{token}", "unknown_token", statuses(404)),
     Case("POST", "/v1/unsubscribe/{token}", "unknown_token", statuses(404)),
+    # Review and audit: the secretariat's work; every other signed-in role is refused (403), whatever the record.
+    Case("GET", "/v1/review/queue", NO_TARGET, owners(200, others=403)),
+    Case("GET", "/v1/matches/{match_id}", "match", owners(200, others=403)),
+    Case("POST", "/v1/matches/{match_id}/decision", "match", owners(200, others=403)),
+    Case("GET", "/v1/matches/{match_id}/history", "match", owners(200, others=403)),
+    Case("GET", "/v1/audit", NO_TARGET, owners(200, others=403)),
+    Case("GET", "/v1/audit.csv", NO_TARGET, owners(200, others=403)),
+    # Batch jobs: the secretariat's and admins' (403 for everyone else signed in).
+    Case("POST", "/v1/jobs", NO_TARGET, owners(201, others=403)),
+    Case("GET", "/v1/jobs", NO_TARGET, owners(200, others=403)),
+    Case("GET", "/v1/jobs/{job_id}", "queued_job", owners(200, others=403)),
+    Case("GET", "/v1/jobs/{job_id}/diffs", "queued_job", owners(200, others=403)),
+    Case("POST", "/v1/jobs/{job_id}/cancel", "queued_job", owners(200, others=403)),
+    Case("POST", "/v1/jobs/{job_id}/retry", "cancelled_job", owners(200, others=403)),
 ]
 
 # Routes that create records (found again by the marker in their name or title).
@@ -262,6 +279,10 @@ def arrange(api: Api, alerts: Alerts, case: Case) -> dict[str, Any]:
         return {"token": found[0], "subscription_id": subscription_id}
     if target == "unknown_token":
         return {"token": secrets.token_urlsafe(32)}
+    if target == "match":
+        return {"match_id": api.new_match()}
+    if target in ("queued_job", "cancelled_job"):
+        return {"job_id": api.new_job(status=target.removesuffix("_job"))}
     return {"name": "targets"}
 
 
@@ -288,6 +309,10 @@ def request_body(case: Case, api: Api, params: Mapping[str, Any], marker: str) -
         return {"text": "wetland mapping and protected area design", "k": 3}
     if key == ("POST", "/v1/me/notifications/read"):
         return {"ids": [params["notification_id"]]}
+    if key == ("POST", "/v1/jobs"):
+        return {"kind": "rerank_needs", "need_ids": [api.public_need]}
+    if key == ("POST", "/v1/matches/{match_id}/decision"):
+        return {"action": "shortlist", "note": f"Matrix {marker}"}
     return None
 
 
@@ -309,6 +334,14 @@ def observe(api: Api, case: Case, params: Mapping[str, Any], marker: str) -> Any
         return api.notification_read_at(params["notification_id"])
     if "subscription_id" in params:
         return observe_subscription(api, params["subscription_id"])
+    if "match_id" in params:
+        response = api.get("secretariat", f"/v1/matches/{params['match_id']}")
+        return response.status_code, response.json()
+    if "job_id" in params:
+        response = api.get("secretariat", f"/v1/jobs/{params['job_id']}")
+        return response.status_code, response.json()
+    if (case.method, case.route) == ("POST", "/v1/jobs"):  # no text search: how many jobs there are
+        return api.get("secretariat", "/v1/jobs").json()["total"]
     for name, collection in (("need_id", "needs"), ("offer_id", "offers"), ("organisation_id", "organisations")):
         if name in params:
             response = api.get("secretariat", f"/v1/{collection}/{params[name]}")
@@ -332,7 +365,15 @@ def check_effect(
     api: Api, role: str, case: Case, before: Any, after: Any, marker: str, response: httpx.Response
 ) -> None:
     """An accepted write did what it says."""
-    if (case.method, case.route) == ("POST", "/v1/subscriptions"):
+    if (case.method, case.route) == ("POST", "/v1/jobs"):
+        assert after == before + 1
+        assert response.json()["status"] == "queued"
+    elif case.route.startswith("/v1/jobs/"):
+        wanted = {"cancel": ("queued", "cancelled"), "retry": ("cancelled", "queued")}[
+            case.route.rsplit("/", 1)[-1]
+        ]
+        assert (before[1]["status"], after[1]["status"]) == wanted
+    elif (case.method, case.route) == ("POST", "/v1/subscriptions"):
         own = getattr(api, PROVIDER_ORGS[role])
         assert (before, after) == ([], [own])
         assert response.json()["organisation_id"] == own
@@ -348,6 +389,10 @@ def check_effect(
         assert marker in changed
     elif (action := case.route.rsplit("/", 1)[-1]) in NEW_STATUS:
         assert after[1]["status"] == NEW_STATUS[action]
+    elif action == "decision":
+        assert (before[1]["status"], after[1]["status"]) == ("suggested", "shortlisted")
+        assert marker in after[1]["note"]
+        assert after[1]["version"] == before[1]["version"] + 1
     elif action == "rotate-secret":
         (token, old_secret), (_, new_secret) = before[2], after[2]
         assert response.json()["webhook_secret"] == new_secret
@@ -403,6 +448,10 @@ def check_read(api: Api, alerts: Alerts, role: str, case: Case, response: httpx.
         assert response.headers["content-type"].startswith("text/html")
         assert f'action="/v1/unsubscribe/{alerts.token_a}"' in response.text
         return
+    if case.route == "/v1/audit.csv":
+        assert response.headers["content-type"].startswith("text/csv")
+        assert response.text.startswith("at,actor,")
+        return
     body = response.json()
     staff = role in STAFF
     if case.route == "/v1/me":
@@ -450,6 +499,16 @@ def check_read(api: Api, alerts: Alerts, role: str, case: Case, response: httpx.
         assert {n["subscription_id"] for n in items} <= own_subscriptions(api, role)
         assert (alerts.notification_a in ids) == (role == "provider_a")
         assert (alerts.notification_b in ids) == (role == "provider_b")
+    elif case.route == "/v1/review/queue":
+        assert {m["status"] for m in body["items"]} <= {"suggested", "shortlisted"}
+        assert body["total"] >= len(body["items"]) > 0
+    elif case.route == "/v1/matches/{match_id}":
+        assert response.headers["ETag"] == f'"{body["version"]}"'
+        assert body["status"] == "suggested"
+    elif case.route.endswith("/history"):
+        assert body == []  # a fresh match: nothing decided yet
+    elif case.route == "/v1/audit":
+        assert body["total"] >= len(body["items"]) > 0
     elif case.route == "/v1/deliveries":
         items = every_item(api, role, case.route)
         ids = {d["id"] for d in items}
@@ -481,6 +540,8 @@ def test_route_role_record(api: Api, alerts: Alerts, case: Case, role: str) -> N
     headers = {}
     if case.method == "PATCH":
         headers["If-Match"] = api.etag(path)
+    elif case.route.endswith("/decision"):  # a decision names the version of the match it decides on
+        headers["If-Match"] = api.etag(path.removesuffix("/decision"))
     before = observe(api, case, params, marker)
     url = f"{path}?{case.query}" if case.query else path
 

@@ -883,7 +883,9 @@ def _route_requests(api: Api) -> list[tuple[str, str]]:
         "name": "targets",
         "subscription_id": 1,
         "delivery_id": 1,
+        "job_id": 1,
         "token": "t" * 43,
+        "match_id": 1,
     }
     return sorted((method, path.format(**ids)) for method, path in app_routes(api))
 
