@@ -33,6 +33,7 @@ from api.routers import (
 )
 from api.security import BodySizeLimit, RateLimits, every_request
 from embeddings import Embedder
+from embeddings.batching import MicroBatcher
 from matcher.accounts import KeyVerifier
 from matcher.alerts import AlertMatcher
 from matcher.service import MatchService, create_embedder
@@ -41,6 +42,16 @@ from models import migrate
 from models.db import Database
 
 log = logging.getLogger("pollinate.api")
+
+
+def serving_embedder(settings: Settings) -> Embedder:
+    """The configured embedder, micro-batched: concurrent requests share model calls, and a full queue
+    answers 503 with Retry-After instead of growing (``embeddings/batching.py``)."""
+    model = create_embedder(settings)
+    wait = settings.embedding.micro_batch_wait_ms
+    if wait <= 0:
+        return model
+    return MicroBatcher(model, max_batch=32, max_wait_ms=wait, max_queue=settings.embedding.max_queue)
 
 
 class ServiceHolder:
@@ -63,7 +74,7 @@ class ServiceHolder:
                 if not migrate.is_current(self.db):
                     log.warning("database schema is not current; run `pollinate db upgrade`")
                     return None
-                model = self.embedder if self.embedder is not None else create_embedder(self.settings)
+                model = self.embedder if self.embedder is not None else serving_embedder(self.settings)
                 service = MatchService.from_settings(self.settings, self.db, model)
                 service.start()
                 self.alerts = AlertMatcher(service)

@@ -27,6 +27,7 @@ from matcher.errors import (
     PollinateError,
     PreconditionRequiredError,
     RateLimitedError,
+    ServiceBusyError,
     StaleVersionError,
     UnknownTermError,
 )
@@ -43,6 +44,7 @@ STATUS_BY_ERROR: dict[type[PollinateError], tuple[int, str]] = {
     AuthenticationError: (401, "unauthenticated"),
     PermissionDeniedError: (403, "forbidden"),
     RateLimitedError: (429, "rate_limited"),
+    ServiceBusyError: (503, "busy"),
     NotReadyError: (503, "not_ready"),
 }
 _CODE_BY_STATUS = {
@@ -70,7 +72,7 @@ async def _pollinate_error(_request: Request, exc: Exception) -> JSONResponse:
     for error_type, (status, code) in STATUS_BY_ERROR.items():
         if isinstance(exc, error_type):
             headers: dict[str, str] = {}
-            if isinstance(exc, RateLimitedError):
+            if isinstance(exc, RateLimitedError | ServiceBusyError):
                 headers["Retry-After"] = str(exc.retry_after)
             if isinstance(exc, AuthenticationError):
                 headers["WWW-Authenticate"] = "Bearer"

@@ -15,6 +15,8 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from embeddings import Embedder
+from embeddings.batching import SaturatedError
+from matcher.errors import ServiceBusyError
 from matcher.texts import detect_language
 from models.db import Database
 from models.repositories import EmbeddingRepository
@@ -64,7 +66,10 @@ class EmbeddingStore:
             for start in range(0, len(missing), self.batch_size):
                 chunk = missing[start : start + self.batch_size]
                 chunk_texts = [by_hash[h] for h in chunk]
-                vectors = self.embedder.embed(chunk_texts)
+                try:
+                    vectors = self.embedder.embed(chunk_texts)
+                except SaturatedError as exc:
+                    raise ServiceBusyError(str(exc), retry_after=exc.retry_after) from exc
                 items = [
                     (h, vectors[i].astype("<f4").tobytes(), detect_language(t))
                     for i, (h, t) in enumerate(zip(chunk, chunk_texts, strict=True))

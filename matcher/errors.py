@@ -13,6 +13,7 @@ Exception
 │   ├── PermissionDeniedError           the caller's role may not do this to this record (HTTP 403)
 │   ├── RateLimitedError                too many requests for this key; retry later (HTTP 429)
 │   ├── NotReadyError                   the service cannot serve yet: schema, model or index (HTTP 503)
+│   │   └── ServiceBusyError            too many requests waiting for the model; retry later (503 + Retry-After)
 │   └── DeliveryError                   a webhook or e-mail delivery failed (worker only; ``retryable``)
 ├── ValueError
 │   └── models.vocabularies.UnknownTermError
@@ -42,6 +43,7 @@ __all__ = [
     "PollinateError",
     "PreconditionRequiredError",
     "RateLimitedError",
+    "ServiceBusyError",
     "StaleVersionError",
     "UnknownTermError",
     "WebhookTargetError",
@@ -110,3 +112,11 @@ class DeliveryError(PollinateError):
         super().__init__(message)
         self.retryable = retryable
         self.status_code = status_code
+
+
+class ServiceBusyError(NotReadyError):
+    """Too many requests are waiting for the embedding model; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

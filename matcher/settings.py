@@ -56,6 +56,15 @@ class EmbeddingSettings(BaseModel):
         ge=1,
         description="torch threads per process (default: torch's); ONNX Runtime threads per session (default 1).",
     )
+    micro_batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=100,
+        description="API: how long a request's texts wait for concurrent ones to share a model call (0: off).",
+    )
+    max_queue: int = Field(
+        default=64, ge=1, le=10_000, description="API: requests waiting for the model beyond which it answers 503."
+    )
     backend: Literal["auto", "torch", "onnx-fp32", "onnx-int8"] = Field(
         default="auto",
         description="`torch`, `onnx-fp32`, `onnx-int8` (exported on first use), or `auto`: int8 if its recorded "

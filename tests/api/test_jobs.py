@@ -76,3 +76,27 @@ def test_only_the_staff_run_jobs(api: Api, role: str) -> None:
     assert api.post(role, "/v1/jobs", json={"kind": "rerank_all"}).status_code == 403
     assert api.get(role, "/v1/jobs").status_code == 403
     assert api.post("anonymous", "/v1/jobs", json={"kind": "rerank_all"}).status_code == 401
+
+
+def test_a_saturated_model_answers_503_with_retry_after(api: Api) -> None:
+    from embeddings.batching import SaturatedError
+
+    service = api.client.app.state.services.service  # type: ignore[attr-defined]
+    original = service.store.embedder
+
+    class Saturated:
+        model_id, dim = original.model_id, original.dim
+
+        def embed(self, texts: object) -> object:
+            raise SaturatedError("64 embedding requests are already waiting; try again shortly", retry_after=1)
+
+    service.store.embedder = Saturated()
+    try:
+        response = api.post(
+            "party_ken", "/v1/match", json={"text": "a text never embedded before: mangroves " * 2}
+        )
+    finally:
+        service.store.embedder = original
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "1"
+    assert response.json()["error"] == "busy"
