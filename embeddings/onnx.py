@@ -47,9 +47,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.base import l2_normalise
+from embeddings.chunking import embed_pooled, sentence_chunks
 
 # The torch backend's sentence splitter and model id: the ONNX backend must chunk and name models exactly as it.
-from embeddings.transformer import _SENTENCE_END, PACKAGED_MODEL, _model_version, packaged_model_path
+from embeddings.transformer import PACKAGED_MODEL, _model_version, packaged_model_path
 
 __all__ = [
     "GATE_MIN_COSINE",
@@ -571,18 +572,7 @@ class OnnxEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.long_text == "truncate":
             return self._encode(list(texts))
-        pieces: list[str] = []
-        owners: list[int] = []
-        weights: list[int] = []
-        for i, text in enumerate(texts):
-            for chunk, tokens in self._chunks(text):
-                pieces.append(chunk)
-                owners.append(i)
-                weights.append(tokens)
-        vectors = self._encode(pieces)
-        pooled = np.zeros((len(texts), self.dim), dtype=np.float32)
-        np.add.at(pooled, np.asarray(owners), vectors * np.asarray(weights, dtype=np.float32)[:, None])
-        return l2_normalise(pooled)
+        return embed_pooled(texts, dim=self.dim, chunks=self._chunks, encode=self._encode)
 
     def _encode(self, texts: list[str]) -> NDArray[np.float32]:
         """Mean-pooled, L2-normalised vectors; batches longest first (as the torch backend) to pad little."""
@@ -602,25 +592,5 @@ class OnnxEmbedder:
         return l2_normalise(out)
 
     def _chunks(self, text: str) -> list[tuple[str, int]]:
-        """Split ``text`` into sentence-aligned chunks that fit the window, with their token counts.
-
-        The torch backend's algorithm, step for step (a test checks both give the same chunks).
-        """
-        budget = self.max_tokens - 2  # [CLS] and [SEP]
-        total = self.token_count(text) - 2
-        if total <= budget:
-            return [(text, max(total, 1))]
-        chunks: list[tuple[str, int]] = []
-        current: list[str] = []
-        current_tokens = 0
-        for sentence in _SENTENCE_END.split(text):
-            tokens = self.token_count(sentence) - 2
-            if current and current_tokens + tokens > budget:
-                chunks.append((" ".join(current), current_tokens))
-                current, current_tokens = [], 0
-            # A single sentence longer than the window is left to truncation, as in the torch backend.
-            current.append(sentence)
-            current_tokens += tokens
-        if current:
-            chunks.append((" ".join(current), current_tokens))
-        return chunks
+        """Sentence-aligned chunks of ``text`` that fit the window, with their token counts."""
+        return sentence_chunks(text, max_tokens=self.max_tokens, token_count=self.token_count)

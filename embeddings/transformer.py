@@ -15,7 +15,6 @@ than one vector per text (0.868 vs 0.869 with structured signals; 0.666 vs 0.723
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,9 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.base import l2_normalise
+from embeddings.chunking import embed_pooled, sentence_chunks
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 
 
 def packaged_model_path() -> Path:
@@ -109,18 +108,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.long_text == "truncate":
             return self._encode(list(texts))
-        pieces: list[str] = []
-        owners: list[int] = []
-        weights: list[int] = []
-        for i, text in enumerate(texts):
-            for chunk, tokens in self._chunks(text):
-                pieces.append(chunk)
-                owners.append(i)
-                weights.append(tokens)
-        vectors = self._encode(pieces)
-        pooled = np.zeros((len(texts), self.dim), dtype=np.float32)
-        np.add.at(pooled, np.asarray(owners), vectors * np.asarray(weights, dtype=np.float32)[:, None])
-        return l2_normalise(pooled)
+        return embed_pooled(texts, dim=self.dim, chunks=self._chunks, encode=self._encode)
 
     def _encode(self, texts: list[str]) -> NDArray[np.float32]:
         """``SentenceTransformer.encode`` split in two: tokenization under the lock, the forward pass outside.
@@ -142,23 +130,5 @@ class SentenceTransformerEmbedder:
         return l2_normalise(out)
 
     def _chunks(self, text: str) -> list[tuple[str, int]]:
-        """Split ``text`` into sentence-aligned chunks that fit the window, with their token counts."""
-        budget = self.max_tokens - 2  # [CLS] and [SEP]
-        total = self.token_count(text) - 2
-        if total <= budget:
-            return [(text, max(total, 1))]
-        chunks: list[tuple[str, int]] = []
-        current: list[str] = []
-        current_tokens = 0
-        for sentence in _SENTENCE_END.split(text):
-            tokens = self.token_count(sentence) - 2
-            if current and current_tokens + tokens > budget:
-                chunks.append((" ".join(current), current_tokens))
-                current, current_tokens = [], 0
-            # A single sentence longer than the window is left to the model's truncation: rare, and still
-            # represented by its first 254 word pieces.
-            current.append(sentence)
-            current_tokens += tokens
-        if current:
-            chunks.append((" ".join(current), current_tokens))
-        return chunks
+        """Sentence-aligned chunks of ``text`` that fit the window, with their token counts."""
+        return sentence_chunks(text, max_tokens=self.max_tokens, token_count=self.token_count)
