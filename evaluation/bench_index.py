@@ -24,12 +24,13 @@ Recall
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import sys
 import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import faiss
@@ -37,9 +38,10 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from matcher.index import ExactIndex, IndexKind, VectorIndex, make_index
+from evaluation.bench_api import offer_like_vectors
+from matcher.index import ExactIndex, IndexKind, PlannedIndex, PlannerConfig, VectorIndex, make_index
 
-__all__ = ["index_kinds", "run_index_benchmark"]
+__all__ = ["check_arguments", "index_kinds", "run_index_benchmark"]
 
 # Untimed searches before each timed series: first calls pay for page faults and lazy initialisation.
 _WARMUP_QUERIES = 3
@@ -53,6 +55,16 @@ _REFERENCE_BATCH = 32
 
 # The kind whose results are the truth for recall.
 _REFERENCE_KIND = "exact"
+
+
+# The kinds built on PlannedIndex, and how each searches.
+_PLANNED_KINDS = ("auto", "hnsw")
+
+
+def _planned_config(kind: str, planner: PlannerConfig) -> PlannerConfig:
+    if kind == "hnsw":
+        return dataclasses.replace(planner, planned=False, scale_ef=False, fallback=False)
+    return planner
 
 
 def index_kinds() -> tuple[IndexKind, ...]:
@@ -70,11 +82,17 @@ def run_index_benchmark(
     n_queries: int = 200,
     seed: int = 0,
     kinds: Sequence[str] | None = None,
+    sentence_vectors: Mapping[str, NDArray[np.float32]] | None = None,
+    planner: PlannerConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Time single-query searches of each index kind for every (size, selectivity).
 
-    For each size, every kind is built once from the same random unit vectors. For each selectivity, one
+    For each size, every kind is built once from the same vectors: offer-like vectors synthesised from real
+    sentence embeddings when ``sentence_vectors`` is given (:func:`evaluation.bench_api.offer_like_vectors`;
+    the queries are drawn the same way), random unit vectors otherwise (on which any graph index recalls
+    poorly: they have no structure). The ``auto`` (planner) and ``hnsw`` (plain HNSW + selector) kinds are
+    built with their graph (in the foreground) and share it when both run. For each selectivity, one
     random allowed set of that fraction of the positions (at least one) serves the whole query batch;
     selectivity 1.0 means no filter. Recall@k is measured against exact (NumPy) search, tie-tolerant (see the
     module docstring).
@@ -87,13 +105,18 @@ def run_index_benchmark(
         n_queries: Timed queries per (size, selectivity, kind).
         seed: Seed of the vectors, queries and filters.
         kinds: Index kinds to time; None for every kind the engine offers (:func:`index_kinds`).
+        sentence_vectors: Real embeddings of :func:`evaluation.bench_api.pool_sentences` (then ``dim`` must be
+            theirs), or None for random vectors.
+        planner: Configuration of the ``auto`` and ``hnsw`` kinds (default :class:`PlannerConfig`); its
+            ``background`` is ignored (graphs are built before timing).
         progress: Called with a short message as each step starts (the CLI prints them).
 
     Returns:
         A JSON-serialisable report: ``dim``, ``k``, ``n_queries``, ``seed``, ``kinds``, ``sizes``,
         ``selectivities``, ``threads``, ``omp_num_threads_at_start`` (the serving setting is "1"),
         ``cpu_count``, ``recall_tolerance``; ``results``, one entry per (size, selectivity, kind) with
-        ``median_ms``, ``p99_ms``, ``recall_at_k``, ``build_s``, ``memory_mb`` (approximate: vectors plus
+        ``median_ms``, ``p99_ms``, ``recall_at_k``, ``plan`` (``exact`` or ``graph`` for the planned kinds,
+        else None), ``build_s`` (with the graph), ``memory_mb`` (approximate: vectors plus
         bookkeeping) and ``rss_mb`` (resident memory the build added, measured; None where the platform does
         not tell); ``speedups``, one entry per (size, selectivity, kind other than exact) with
         ``exact median_ms / kind median_ms`` when exact ran; ``wall_s`` and ``peak_rss_mb`` (the whole
@@ -102,13 +125,12 @@ def run_index_benchmark(
     Raises:
         ValueError: A size, selectivity, k or query count out of range, or an unknown kind.
     """
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"sizes must be positive integers; got {list(sizes)}")
-    if not selectivities or not all(0 < s <= 1 for s in selectivities):
-        raise ValueError(f"selectivities must be in (0, 1]; got {list(selectivities)}")
-    if k < 1 or n_queries < 1:
-        raise ValueError(f"k and n_queries must be at least 1; got k={k}, n_queries={n_queries}")
-    chosen = _checked_kinds(kinds)
+    chosen = check_arguments(sizes=sizes, selectivities=selectivities, k=k, n_queries=n_queries, kinds=kinds)
+    if sentence_vectors is not None and len(next(iter(sentence_vectors.values()))) != dim:
+        raise ValueError(
+            f"dim {dim} differs from the sentence vectors' ({len(next(iter(sentence_vectors.values())))})"
+        )
+    config = dataclasses.replace(planner or PlannerConfig(), background=False)
     started = time.perf_counter()
     omp_at_start = os.environ.get("OMP_NUM_THREADS")
     # Serving runs one thread per search. The variable only reaches thread pools not yet started (and child
@@ -127,6 +149,8 @@ def run_index_benchmark(
             n_queries=n_queries,
             seed=seed,
             kinds=chosen,
+            sentence_vectors=sentence_vectors,
+            planner=config,
             say=progress or (lambda _message: None),
         )
     return {
@@ -135,6 +159,8 @@ def run_index_benchmark(
         "n_queries": n_queries,
         "seed": seed,
         "kinds": list(chosen),
+        "vectors": "random" if sentence_vectors is None else "minilm-sentences",
+        "planner": dataclasses.asdict(config),
         "sizes": list(sizes),
         "selectivities": list(selectivities),
         "threads": 1,
@@ -146,6 +172,26 @@ def run_index_benchmark(
         "wall_s": round(time.perf_counter() - started, 2),
         "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def check_arguments(
+    *, sizes: Sequence[int], selectivities: Sequence[float], k: int, n_queries: int, kinds: Sequence[str] | None
+) -> tuple[IndexKind, ...]:
+    """Validate the arguments of :func:`run_index_benchmark` (before any slow preparation).
+
+    Returns:
+        The kinds to run, in engine order.
+
+    Raises:
+        ValueError: A size, selectivity, k or query count out of range, or an unknown kind.
+    """
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"sizes must be positive integers; got {list(sizes)}")
+    if not selectivities or not all(0 < s <= 1 for s in selectivities):
+        raise ValueError(f"selectivities must be in (0, 1]; got {list(selectivities)}")
+    if k < 1 or n_queries < 1:
+        raise ValueError(f"k and n_queries must be at least 1; got k={k}, n_queries={n_queries}")
+    return _checked_kinds(kinds)
 
 
 def _checked_kinds(kinds: Sequence[str] | None) -> tuple[IndexKind, ...]:
@@ -168,6 +214,8 @@ def _run(
     n_queries: int,
     seed: int,
     kinds: Sequence[IndexKind],
+    sentence_vectors: Mapping[str, NDArray[np.float32]] | None,
+    planner: PlannerConfig,
     say: Callable[[str], None],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
@@ -176,8 +224,12 @@ def _run(
     speedups: list[dict[str, Any]] = []
     for size in sizes:
         say(f"size {size:,}: generating {size:,} x {dim} vectors")
-        vectors = _unit_vectors(rng, size, dim)
-        queries = _unit_vectors(rng, n_queries, dim)
+        if sentence_vectors is None:
+            vectors = _unit_vectors(rng, size, dim)
+            queries = _unit_vectors(rng, n_queries, dim)
+        else:
+            vectors = offer_like_vectors(sentence_vectors, size, rng)
+            queries = offer_like_vectors(sentence_vectors, n_queries, rng)
         ids = np.arange(1, size + 1, dtype=np.int64)  # database keys start at 1
         _prime_memory(vectors)
         indexes: dict[str, VectorIndex] = {}
@@ -187,9 +239,15 @@ def _run(
             say(f"size {size:,}: building {kind}")
             rss_before = _rss_bytes()
             started = time.perf_counter()
-            index = make_index(kind, dim)
-            index.add(ids, vectors)
-            build_s[kind] = time.perf_counter() - started
+            shared = next((i for i in indexes.values() if isinstance(i, PlannedIndex) and i.graph_size), None)
+            index: VectorIndex
+            if kind in _PLANNED_KINDS and shared is not None:
+                index = shared.sharing(_planned_config(kind, planner))  # the same graph, searched another way
+                build_s[kind] = build_s[next(name for name, built in indexes.items() if built is shared)]
+            else:
+                index = make_index(kind, dim, planner=planner)
+                index.add(ids, vectors)  # builds the graph too (planner.background is False)
+                build_s[kind] = time.perf_counter() - started
             rss_after = _rss_bytes()
             rss_mb[kind] = (
                 None if rss_before is None or rss_after is None else max(0, rss_after - rss_before) / 2**20
@@ -220,6 +278,11 @@ def _run(
                         "kind": name,
                         "median_ms": round(medians[name], 4),
                         "p99_ms": round(float(np.percentile(latencies_ms, 99)), 4),
+                        "plan": (
+                            index.plan(k, allowed if allowed is not None else None)
+                            if isinstance(index, PlannedIndex)
+                            else None
+                        ),
                         "recall_at_k": _recall(
                             found,
                             expected,

@@ -221,7 +221,7 @@ def evaluate(
     model: str,
     ranking: RankingSettings | None = None,
     configs: Sequence[str] | None = None,
-    index_kind: str = "flat",
+    index_kind: str = "auto",
     bootstrap_resamples: int = 10_000,
     seed: int = 0,
     progress: Progress | None = None,

@@ -9,13 +9,16 @@ from it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.db import Database, sqlite_url
+
+if TYPE_CHECKING:
+    from matcher.index import PlannerConfig
 
 
 def _default_data_dir() -> Path:
@@ -77,10 +80,52 @@ class IndexSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["flat", "exact"] = Field(default="flat", description="`flat` (FAISS) or `exact` (NumPy).")
+    kind: Literal["auto", "flat", "hnsw", "exact"] = Field(
+        default="auto",
+        description="`auto`: exact search for small or selective searches, an HNSW graph above (the planner); "
+        "`flat`: FAISS exact search only; `hnsw`: the graph for every search (benchmark comparison); `exact`: "
+        "NumPy.",
+    )
     compact_ratio: float = Field(
         default=0.2, gt=0, lt=1, description="Compact the index when this share of positions is deleted."
     )
+    exact_max: int = Field(
+        default=20_000, ge=0, description="`auto`: searches allowing at most this many offers are exact."
+    )
+    flat_max: int = Field(
+        default=200_000, ge=0, description="`auto`: unfiltered searches stay exact below this many offers."
+    )
+    hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW links per node (M).")
+    ef_construction: int = Field(default=40, ge=8, le=1_024, description="HNSW build breadth (efConstruction).")
+    ef_search: int = Field(
+        default=128, ge=8, le=8_192, description="HNSW efSearch of an unfiltered search; filters scale it up."
+    )
+    ef_max: int = Field(default=2_048, ge=8, le=65_536, description="Upper bound of the scaled efSearch.")
+    rebuild_ratio: float = Field(
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="Rebuild the HNSW graph (in the background) when offers added or deleted since its build "
+        "exceed this share of it.",
+    )
+    build_threads: int = Field(
+        default=0, ge=0, le=256, description="Threads of an HNSW graph build (0: every core)."
+    )
+
+    def planner(self) -> PlannerConfig:
+        """The index planner's configuration."""
+        from matcher.index import PlannerConfig  # here: settings are read by commands that never load FAISS
+
+        return PlannerConfig(
+            exact_max=self.exact_max,
+            flat_max=self.flat_max,
+            m=self.hnsw_m,
+            ef_construction=self.ef_construction,
+            ef_search=self.ef_search,
+            ef_max=self.ef_max,
+            rebuild_ratio=self.rebuild_ratio,
+            build_threads=self.build_threads,
+        )
 
 
 class RankingSettings(BaseModel):

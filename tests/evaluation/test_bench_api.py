@@ -39,6 +39,7 @@ from models.repositories import CatalogRepository, EmbeddingRepository
 
 RESULT_FIELDS = {
     "size",
+    "micro_batching",
     "concurrency",
     "requests",
     "ok",
@@ -72,12 +73,21 @@ def hashing(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     return Settings()
 
 
-def assert_complete(report: dict[str, Any], sizes: list[int], concurrency: list[int], n_requests: int) -> None:
-    """One row per (size, concurrency), every request answered with k providers, ordered latencies."""
-    assert [(r["size"], r["concurrency"]) for r in report["results"]] == [
-        (size, clients) for size in sizes for clients in concurrency
+def assert_complete(
+    report: dict[str, Any],
+    sizes: list[int],
+    concurrency: list[int],
+    n_requests: int,
+    modes: tuple[bool, ...] = (True,),
+) -> None:
+    """One row per (size, micro-batching, concurrency), every request answered with k providers, ordered
+    latencies."""
+    assert [(r["size"], r["micro_batching"], r["concurrency"]) for r in report["results"]] == [
+        (size, mode, clients) for size in sizes for mode in modes for clients in concurrency
     ]
-    assert [(s["size"], s["offers_indexed"]) for s in report["setups"]] == [(size, size) for size in sizes]
+    assert [(s["size"], s["micro_batching"], s["offers_indexed"]) for s in report["setups"]] == [
+        (size, mode, size) for size in sizes for mode in modes
+    ]
     for setup in report["setups"]:
         assert setup["write_s"] >= 0 and setup["server_start_s"] > 0
     for row in report["results"]:
@@ -269,6 +279,7 @@ def test_a_server_that_cannot_start_is_reported_with_its_log(hashing: Settings, 
         ({"n_requests": 0}, "requests"),
         ({"workers": 0}, "workers"),
         ({"k": 101}, "k"),
+        ({"micro_batching": ()}, "micro_batching"),
     ],
 )
 def test_benchmark_refuses_bad_arguments(hashing: Settings, arguments: dict[str, Any], message: str) -> None:
@@ -298,7 +309,7 @@ def test_cli_prints_the_report_as_json(app: typer.Typer, hashing: Settings, tmp_
     result = CliRunner().invoke(app, [*args, "--json", "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert_complete(report, [200], [2], 6)
+    assert_complete(report, [200], [2], 6, modes=(True, False))  # by default, micro-batching on and off
     assert report["model_id"] == "fake-hashing-384"
     assert json.loads(out.read_text(encoding="utf-8")) == report
     assert "starting the server" in result.stderr
@@ -306,12 +317,16 @@ def test_cli_prints_the_report_as_json(app: typer.Typer, hashing: Settings, tmp_
 
 def test_cli_prints_a_table(app: typer.Typer, hashing: Settings) -> None:
     args = ["api", "--sizes", "100", "--concurrency", "1", "--requests", "3", "--warmup", "0"]
-    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, [*args, "--micro-batching", "off"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "median" in result.stdout and "req/s" in result.stdout and "100 indexed" in result.stdout
+    assert "batching off" in result.stdout and "batching on" not in result.stdout
 
 
-@pytest.mark.parametrize(("option", "value"), [("--sizes", "0"), ("--sizes", "1e4"), ("--concurrency", "")])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--sizes", "0"), ("--sizes", "1e4"), ("--concurrency", ""), ("--micro-batching", "maybe")],
+)
 def test_cli_refuses_bad_lists(app: typer.Typer, hashing: Settings, option: str, value: str) -> None:
     result = CliRunner().invoke(app, ["api", option, value])
     assert result.exit_code == 2

@@ -23,6 +23,7 @@ RESULT_FIELDS = {
     "median_ms",
     "p99_ms",
     "recall_at_k",
+    "plan",
     "build_s",
     "memory_mb",
     "rss_mb",
@@ -33,7 +34,7 @@ def assert_complete(
     report: dict[str, Any],
     sizes: list[int],
     selectivities: list[float],
-    kinds: tuple[str, ...] = ("flat", "exact"),
+    kinds: tuple[str, ...] = index_kinds(),
 ) -> None:
     """Every kind for every (size, selectivity), exact recall, and a speedup for each pair and non-exact kind."""
     pairs = {(size, selectivity) for size in sizes for selectivity in selectivities}
@@ -44,7 +45,11 @@ def assert_complete(
     assert len(report["results"]) == len(kinds) * len(pairs)
     for row in report["results"]:
         assert set(row) == RESULT_FIELDS
-        assert row["recall_at_k"] == 1.0, row  # every kind is exact
+        if row["kind"] == "hnsw":  # approximate by design: the comparison the planner improves on
+            assert 0 <= row["recall_at_k"] <= 1 and row["plan"] == "graph"
+        else:  # exact kinds, and the planner on indexes this small (below its exact threshold)
+            assert row["recall_at_k"] == 1.0, row
+            assert row["plan"] == ("exact" if row["kind"] == "auto" else None)
         assert 0 <= row["median_ms"] <= row["p99_ms"]
         assert 1 <= row["allowed"] <= row["size"]
         assert row["memory_mb"] > 0 and row["build_s"] >= 0
@@ -65,7 +70,7 @@ def test_every_kind_the_engine_offers_is_benchmarked_by_default() -> None:
     assert_complete(report, [50], [1.0], index_kinds())
 
 
-def test_benchmark_reports_both_kinds_with_exact_recall() -> None:
+def test_benchmark_reports_every_kind_with_recall() -> None:
     messages: list[str] = []
     report = run_index_benchmark(
         sizes=(500, 64), selectivities=(1.0, 0.1, 0.001), dim=16, k=10, n_queries=5, progress=messages.append
@@ -129,7 +134,7 @@ def test_recall_tolerates_ties_but_not_disallowed_or_repeated_positions() -> Non
         ({"selectivities": (0.0,)}, "selectivities"),
         ({"selectivities": (1.5,)}, "selectivities"),
         ({"k": 0}, "k and n_queries"),
-        ({"kinds": ("hnsw",)}, "unknown index kinds"),
+        ({"kinds": ("ivf",)}, "unknown index kinds"),
         ({"kinds": ()}, "unknown index kinds"),
     ],
 )
@@ -138,7 +143,11 @@ def test_benchmark_refuses_bad_arguments(arguments: dict[str, Any], message: str
         run_index_benchmark(**arguments)
 
 
-ARGS = ["index", "--sizes", "300,40", "--selectivities", "1,0.05", "--queries", "4", "--k", "5", "--dim", "16"]
+ARGS = [
+    "index",
+    *("--sizes", "300,40", "--selectivities", "1,0.05", "--queries", "4", "--k", "5", "--dim", "16"),
+    *("--vectors", "random"),
+]
 
 
 def test_cli_prints_the_json_report(tmp_path: Path) -> None:
@@ -166,12 +175,42 @@ def test_cli_benchmarks_the_kinds_asked_for() -> None:
     assert_complete(json.loads(result.stdout), [300, 40], [1.0, 0.05], ("flat",))
 
 
+def test_cli_synthesises_offer_like_vectors_from_the_embedded_sentence_pool() -> None:
+    arguments = ["index", "--sizes", "400", "--selectivities", "1,0.5", "--queries", "3", "--json"]
+    result = CliRunner().invoke(bench_app, arguments, env={"POLLINATE_EMBEDDING__MODEL": "hashing"})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["vectors"] == "minilm-sentences" and report["dim"] == 384  # the embedder's, not --dim's
+    assert report["planner"]["exact_max"] == 20_000
+    assert_complete(report, [400], [1.0, 0.5], index_kinds())
+
+
+def test_the_planner_kinds_share_one_graph_and_report_their_plan() -> None:
+    from matcher.index import PlannerConfig
+
+    planner = PlannerConfig(exact_max=50, flat_max=100, scan_per_ef=0)
+    report = run_index_benchmark(
+        sizes=(600,), selectivities=(1.0, 0.05), dim=16, n_queries=4, kinds=("auto", "hnsw"), planner=planner
+    )
+    plans = {(r["selectivity"], r["kind"]): r["plan"] for r in report["results"]}
+    assert plans == {
+        (1.0, "auto"): "graph",
+        (0.05, "auto"): "exact",
+        (1.0, "hnsw"): "graph",
+        (0.05, "hnsw"): "graph",
+    }
+    builds = {r["build_s"] for r in report["results"]}
+    assert len(builds) == 1  # hnsw searched the graph auto built
+    assert report["planner"]["background"] is False  # graphs are built before timing
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         (["--sizes", "10k"], "--sizes"),
         (["--selectivities", "0"], "selectivities must be in"),
-        (["--kinds", "hnsw"], "unknown index kinds"),
+        (["--kinds", "ivf"], "unknown index kinds"),
+        (["--vectors", "glove"], "choose minilm or random"),
     ],
 )
 def test_cli_refuses_bad_options(arguments: list[str], message: str) -> None:

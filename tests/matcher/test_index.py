@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import matcher.index as index_module
-from matcher.index import ExactIndex, FaissIndex, VectorIndex, make_index
+from matcher.index import ExactIndex, FaissIndex, PlannedIndex, VectorIndex, make_index
 
-KINDS = ("flat", "exact")
+# "auto" (the planner) with its default configuration searches these small indexes exactly, so it must
+# agree with the reference exactly; tests/matcher/test_index_planner.py covers its HNSW path.
+KINDS = ("auto", "flat", "exact")
 ATOL = 1e-5
 
 
@@ -30,7 +32,7 @@ def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> NDArray[np.float
 
 
 def built(kind: str, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> VectorIndex:
-    index = make_index("flat" if kind == "flat" else "exact", vectors.shape[1])
+    index = make_index(kind, vectors.shape[1])  # type: ignore[arg-type]
     index.add(ids, vectors)
     return index
 
@@ -157,21 +159,22 @@ def play(scenario: Scenario) -> tuple[list[VectorIndex], NDArray[np.float32], ND
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios)
 def test_faiss_top_k_equals_exact_top_k(scenario: Scenario) -> None:
-    (flat, exact), queries, allowed, k = play(scenario)
-    np.testing.assert_array_equal(flat.ids, exact.ids)
-    np.testing.assert_array_equal(flat.live_mask(), exact.live_mask())
-    assert len(flat) == len(exact)
+    (*others, exact), queries, allowed, k = play(scenario)
     expected = exact.search(queries, k, allowed=allowed)
-    actual = flat.search(queries, k, allowed=allowed)
-    assert_same_top_k(expected, actual)
-    assert_consistent(flat, queries, actual, allowed)
     assert_consistent(exact, queries, expected, allowed)
+    for index in others:
+        np.testing.assert_array_equal(index.ids, exact.ids)
+        np.testing.assert_array_equal(index.live_mask(), exact.live_mask())
+        assert len(index) == len(exact)
+        actual = index.search(queries, k, allowed=allowed)
+        assert_same_top_k(expected, actual)
+        assert_consistent(index, queries, actual, allowed)
 
 
 @settings(max_examples=100, deadline=None)
 @given(scenario=scenarios)
 def test_exact_index_equals_a_full_sort(scenario: Scenario) -> None:
-    (_, exact), queries, allowed, k = play(scenario)
+    (*_, exact), queries, allowed, k = play(scenario)
     live = exact.live_mask()
     candidates = np.flatnonzero(live) if allowed is None else np.unique(allowed)[live[np.unique(allowed)]]
     scores, positions = exact.search(queries, k, allowed=allowed)
@@ -244,15 +247,16 @@ def test_ties_are_broken_by_lower_position(kind: str, allowed: NDArray[np.int64]
 def test_both_selector_paths_agree_with_exact(rng: np.random.Generator, share: float) -> None:
     vectors = unit_vectors(rng, 2000, 16)
     ids = np.arange(2000, dtype=np.int64)
-    flat, exact = (built(kind, ids, vectors) for kind in KINDS)
-    for index in (flat, exact):
+    *others, exact = (built(kind, ids, vectors) for kind in KINDS)
+    for index in (*others, exact):
         index.remove(ids[::50])
     queries = unit_vectors(rng, 25, 16)  # >= 20 queries: FAISS's BLAS path when unfiltered
     allowed = np.sort(rng.choice(2000, max(1, int(share * 2000)), replace=False))
     for candidate in (allowed, None):
-        assert_same_top_k(
-            exact.search(queries, 10, allowed=candidate), flat.search(queries, 10, allowed=candidate)
-        )
+        for index in others:
+            assert_same_top_k(
+                exact.search(queries, 10, allowed=candidate), index.search(queries, 10, allowed=candidate)
+            )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -464,8 +468,10 @@ def test_bad_input_is_refused_clearly(kind: str, call: Any, message: str) -> Non
 def test_make_index() -> None:
     assert isinstance(make_index("flat", 8), FaissIndex)
     assert isinstance(make_index("exact", 8), ExactIndex)
-    with pytest.raises(ValueError, match="unknown index kind 'hnsw'"):
-        make_index("hnsw", 8)  # type: ignore[arg-type]
+    assert isinstance(make_index("auto", 8), PlannedIndex) and make_index("auto", 8).config.planned  # type: ignore[attr-defined]
+    assert not make_index("hnsw", 8).config.planned  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="unknown index kind 'ivf'"):
+        make_index("ivf", 8)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="dim must be a positive integer"):
         make_index("flat", 0)
 
