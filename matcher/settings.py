@@ -90,7 +90,7 @@ class IndexSettings(BaseModel):
         default=0.2, gt=0, lt=1, description="Compact the index when this share of positions is deleted."
     )
     exact_max: int = Field(
-        default=20_000, ge=0, description="`auto`: searches allowing at most this many offers are exact."
+        default=10_000, ge=0, description="`auto`: searches allowing at most this many offers are exact."
     )
     flat_max: int = Field(
         default=200_000, ge=0, description="`auto`: unfiltered searches stay exact below this many offers."

@@ -181,7 +181,7 @@ def test_cli_synthesises_offer_like_vectors_from_the_embedded_sentence_pool() ->
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["vectors"] == "minilm-sentences" and report["dim"] == 384  # the embedder's, not --dim's
-    assert report["planner"]["exact_max"] == 20_000
+    assert report["planner"]["exact_max"] == 10_000
     assert_complete(report, [400], [1.0, 0.5], index_kinds())
 
 

@@ -1,6 +1,6 @@
 """The selectivity planner (``PlannedIndex``): exact below the threshold, HNSW above it with recall >= 0.95.
 
-The thresholds are scaled down (hundreds of vectors instead of 20k) so that both paths run on a small index.
+The thresholds are scaled down (hundreds of vectors instead of 10k) so that both paths run on a small index.
 Vectors are clustered and queries are near stored vectors, like real embeddings of offers and needs: on
 uniformly random vectors any graph index has poor recall, and that is not what the planner is tuned for.
 """
