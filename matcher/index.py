@@ -55,6 +55,12 @@ Planner
     vectors (``IndexHNSWFlat`` storage), so the planned index needs about twice the memory of the flat one
     plus 256 bytes per vector of links.
 
+    ``save`` writes the graph once per build to its own FAISS file beside the index file (named by a build
+    id the index file records), and ``load`` memory-maps it (``IO_FLAG_MMAP_IFC``) instead of rebuilding:
+    worker processes loading the same file share its pages. Measured at 300k offers, two processes: load 1 to
+    3 s instead of a 55 s build; the second process's resident set was 546 MB shared (the graph) + 507 MB
+    private (the flat vectors and the links).
+
 Threads
     Serving uses one OpenMP thread per search and takes its parallelism from concurrent requests: on 2 cores,
     FAISS with 2 OpenMP threads made single queries 2-3x *slower*. The process sets ``OMP_NUM_THREADS=1``
@@ -87,6 +93,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -122,6 +129,8 @@ _NORM_TOLERANCE = 1e-3
 log = logging.getLogger(__name__)
 
 _FILE_FORMAT = "pollinate-vector-index"
+# The arrays every index file has; implementations may add their own (the planner: its graph's).
+_CORE_ARRAYS = frozenset({"format", "version", "kind", "dim", "count", "vectors", "ids", "live", "metadata"})
 _FILE_VERSION = 1
 
 
@@ -577,8 +586,17 @@ class _BaseIndex(ABC, Generic[_StorageT]):
                 "ids": snapshot.ids,
                 "live": snapshot.live,
                 "metadata": np.array(metadata_json),
+                **self._saved_beside(snapshot, path),
             }
             _write_atomically(path, arrays)
+            self._after_save(snapshot, path)
+
+    def _saved_beside(self, snapshot: _Snapshot[_StorageT], path: Path) -> dict[str, Any]:
+        """Hook: write companion files of ``path`` and return extra arrays for the index file."""
+        return {}
+
+    def _after_save(self, snapshot: _Snapshot[_StorageT], path: Path) -> None:
+        """Hook run once the index file is in place (companion files it no longer names can go)."""
 
     @classmethod
     def load(cls, path: Path, **options: Any) -> tuple[Self, dict[str, Any]]:
@@ -608,6 +626,7 @@ class _BaseIndex(ABC, Generic[_StorageT]):
             ids = np.ascontiguousarray(data["ids"], dtype=np.int64)
             live = np.ascontiguousarray(data["live"], dtype=np.bool_)
             metadata = json.loads(str(data["metadata"]))
+            extras = {name: data[name] for name in data.files if name not in _CORE_ARRAYS}
         if vectors.shape != (count, dim) or ids.shape != (count,) or live.shape != (count,):
             raise ValueError(
                 f"{path} is inconsistent: count={count}, dim={dim}, vectors {vectors.shape}, "
@@ -621,11 +640,11 @@ class _BaseIndex(ABC, Generic[_StorageT]):
             storage = index._append(index._snapshot, vectors)
             index._snapshot = index._snapshot_of(ids, live, storage)
             index._position_of = dict(zip(live_ids.tolist(), np.flatnonzero(live).tolist(), strict=True))
-        index._loaded()
+        index._loaded(path, extras)
         return index, metadata
 
-    def _loaded(self) -> None:
-        """Hook run once ``load`` has filled the index (the planner starts building its graph there)."""
+    def _loaded(self, path: Path, extras: Mapping[str, NDArray[Any]]) -> None:
+        """Hook run once ``load`` has filled the index, with the file's arrays beyond the shared format."""
 
 
 def _write_atomically(path: Path, arrays: Mapping[str, Any]) -> None:
@@ -886,6 +905,7 @@ class _Graph:
     positions: NDArray[np.int64]  # label -> current position, -1 once compacted away
     labels: NDArray[np.int64]  # position -> label, -1 for positions added since the build
     identity: bool  # label i is position i for every node (built without tombstones, never renumbered)
+    build_id: str  # names the graph's file once saved (a renumbered graph keeps it: same FAISS graph)
 
     def label_of(self, positions: NDArray[np.int64]) -> NDArray[np.int64]:
         """Label of each position, -1 for positions outside the graph."""
@@ -905,7 +925,7 @@ class _Graph:
         mapped = np.flatnonzero(positions >= 0)
         labels[positions[mapped]] = mapped
         identity = mapped.size == positions.size and bool(np.array_equal(positions, np.arange(positions.size)))
-        return _Graph(self.hnsw, positions, labels, identity)
+        return _Graph(self.hnsw, positions, labels, identity, self.build_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1094,8 +1114,54 @@ class PlannedIndex(_BaseIndex[_Stores]):
         self._maintain()
         return kept
 
-    def _loaded(self) -> None:
+    def _saved_beside(self, snapshot: _Snapshot[_Stores], path: Path) -> dict[str, Any]:
+        """Write the graph to its own FAISS file beside ``path`` (once per build: it never changes)."""
+        graph = snapshot.storage.graph
+        if graph is None:
+            return {}
+        target = _graph_path(path, graph.build_id)
+        if not target.exists():
+            temporary = target.with_name(f".{target.name}.tmp")
+            try:
+                faiss.write_index(graph.hnsw, str(temporary))
+                os.replace(temporary, target)
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
+        return {"graph_id": np.array(graph.build_id), "graph_positions": graph.positions}
+
+    def _after_save(self, snapshot: _Snapshot[_Stores], path: Path) -> None:
+        graph = snapshot.storage.graph
+        keep = None if graph is None else _graph_path(path, graph.build_id).name
+        for stale in path.parent.glob(f"{path.name}.*.hnsw"):
+            if stale.name != keep:
+                stale.unlink(missing_ok=True)
+
+    def _loaded(self, path: Path, extras: Mapping[str, NDArray[Any]]) -> None:
+        """Map the saved graph if the file names one (worker processes then share its pages), else build."""
+        if "graph_id" in extras:
+            try:
+                build_id = str(extras["graph_id"])
+                self._map_graph(_graph_path(path, build_id), build_id, extras["graph_positions"])
+            except Exception:  # a missing or damaged graph file is rebuilt, never trusted
+                log.warning("HNSW graph beside %s unreadable; rebuilding it", path, exc_info=True)
         self._maintain()
+
+    def _map_graph(self, file: Path, build_id: str, saved_positions: NDArray[Any]) -> None:
+        # IO_FLAG_MMAP_IFC maps the graph's vectors from the file read-only: processes loading the same file
+        # share those pages (the links are read into memory). The graph is never written to after its build.
+        hnsw = faiss.read_index(str(file), faiss.IO_FLAG_MMAP_IFC)
+        positions = np.ascontiguousarray(saved_positions, dtype=np.int64)
+        with self._lock:
+            snapshot = self._snapshot
+            if hnsw.d != self.dim or hnsw.ntotal != positions.size or positions.max(initial=-1) >= snapshot.size:
+                raise ValueError(f"{file} does not match the index ({hnsw.ntotal} nodes, dim {hnsw.d})")
+            labels = np.full(snapshot.size, -1, np.int64)
+            mapped = np.flatnonzero(positions >= 0)
+            labels[positions[mapped]] = mapped
+            identity = mapped.size == positions.size and bool(np.array_equal(positions, np.arange(positions.size)))
+            graph = _Graph(hnsw, positions, labels, identity, build_id)
+            self._snapshot = dataclasses.replace(snapshot, storage=_Stores(snapshot.storage.flat, graph))
 
     def stale_share(self) -> float:
         """Share of the graph that is out of date: vectors added since its build, plus its deleted nodes."""
@@ -1155,7 +1221,9 @@ class PlannedIndex(_BaseIndex[_Stores]):
         del vectors
         labels = np.full(snapshot.size, -1, np.int64)
         labels[positions] = np.arange(positions.size)
-        graph = _Graph(hnsw, positions, labels, identity=positions.size == snapshot.size)
+        graph = _Graph(
+            hnsw, positions, labels, identity=positions.size == snapshot.size, build_id=uuid.uuid4().hex
+        )
         with self._lock:
             if self._compactions != compactions:
                 return False
@@ -1181,6 +1249,11 @@ class PlannedIndex(_BaseIndex[_Stores]):
         builder = self._builder
         if builder is not None:
             builder.join(timeout)
+
+
+def _graph_path(index_path: Path, build_id: str) -> Path:
+    """The FAISS file of a planned index's graph, beside the index file."""
+    return index_path.with_name(f"{index_path.name}.{build_id}.hnsw")
 
 
 def make_index(kind: IndexKind, dim: int, *, planner: PlannerConfig | None = None) -> VectorIndex:

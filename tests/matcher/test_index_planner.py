@@ -244,3 +244,33 @@ def test_efsearch_grows_as_the_filter_narrows() -> None:
     assert config.ef_for(10, 0.1) > config.ef_for(10, 0.2) >= 64
     assert config.ef_for(10, 1e-6) == 2_048
     assert PlannerConfig(ef_search=64, scale_ef=False).ef_for(10, 0.01) == 64
+
+
+def test_a_saved_graph_is_mapped_back_not_rebuilt(tmp_path: Path) -> None:
+    rng = np.random.default_rng(15)
+    vectors = clustered(rng, 2_000)
+    config = PlannerConfig(exact_max=100, flat_max=1_000, background=False, scan_per_ef=0)
+    planned = PlannedIndex(DIM, config)
+    planned.add(np.arange(2_000), vectors)
+    planned.remove(np.arange(0, 2_000, 50))  # dead nodes: the saved map must keep excluding them
+    path = tmp_path / "offers.npz"
+    planned.save(path, {})
+    graphs = list(tmp_path.glob("offers.npz.*.hnsw"))
+    assert len(graphs) == 1
+
+    loaded, _ = load_index("auto", path, planner=config)
+    assert isinstance(loaded, PlannedIndex)
+    assert loaded.graph_builds == 0 and loaded.graph_size == 2_000  # mapped from the file
+    queries = near(rng, vectors, 20)
+    np.testing.assert_array_equal(planned.search(queries, 10)[1], loaded.search(queries, 10)[1])
+    assert not np.isin(loaded.ids[loaded.search(queries, 10)[1]], np.arange(0, 2_000, 50)).any()
+
+    # A new graph replaces the old file at the next save; a damaged file is rebuilt, never trusted.
+    loaded.add(np.arange(5_000, 5_400), clustered(rng, 400))
+    assert loaded.graph_builds == 1
+    loaded.save(path, {})
+    (replaced,) = tmp_path.glob("offers.npz.*.hnsw")
+    assert replaced != graphs[0]
+    replaced.write_bytes(b"not a faiss index")
+    reloaded, _ = load_index("auto", path, planner=config)
+    assert isinstance(reloaded, PlannedIndex) and reloaded.graph_builds == 1 and reloaded.graph_size == 2_360
