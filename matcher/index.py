@@ -1093,6 +1093,16 @@ class PlannedIndex(_BaseIndex[_Stores]):
     # -------------------------------------------------------------------------------- graph upkeep
 
     @property
+    def graph_state(self) -> str:
+        """For operators: ``building`` while a graph build runs, else what the planner searches."""
+        if self._builder is not None and self._builder.is_alive():
+            return "building"
+        graph = self._snapshot.storage.graph
+        if graph is None:
+            return "exact only" if not self.config.graph_useful(len(self)) else "not built"
+        return f"ready: {graph.positions.size} nodes, {self.stale_share():.0%} stale"
+
+    @property
     def graph_size(self) -> int:
         """Nodes of the current graph (0 when there is none yet)."""
         graph = self._snapshot.storage.graph

@@ -273,3 +273,15 @@ def test_a_saved_graph_is_mapped_back_not_rebuilt(tmp_path: Path) -> None:
     replaced.write_bytes(b"not a faiss index")
     reloaded, _ = load_index("auto", path, planner=config)
     assert isinstance(reloaded, PlannedIndex) and reloaded.graph_builds == 1 and reloaded.graph_size == 2_360
+
+
+def test_graph_state_tells_operators_what_searches_use() -> None:
+    rng = np.random.default_rng(16)
+    config = PlannerConfig(exact_max=500, flat_max=1_000, background=False)
+    planned = PlannedIndex(DIM, config)
+    planned.add(np.arange(400), clustered(rng, 400))
+    assert planned.graph_state == "exact only"
+    planned.add(np.arange(400, 1_500), clustered(rng, 1_100))
+    assert planned.graph_state == "ready: 1500 nodes, 0% stale"
+    planned.remove(np.arange(100))
+    assert planned.graph_state == "ready: 1500 nodes, 7% stale"
