@@ -1198,13 +1198,14 @@ class PlannedIndex(_BaseIndex[_Stores]):
             self._builder.start()
 
     def _build_in_background(self) -> None:
-        try:
-            self.build_graph()
-        except Exception:  # a failed build leaves the previous graph (or exact search) in place
-            log.exception("building the HNSW graph failed; searches stay on the previous graph or exact")
-            return
-        if self.stale_share() > self.config.rebuild_ratio and self.config.graph_useful(len(self)):
-            self._build_in_background()
+        # Writes during a build (a catch-up adding offers in chunks) leave the new graph stale: go again
+        # until it is fresh enough. Each build covers everything live at its start, so this ends.
+        while self.config.graph_useful(len(self)) and self.stale_share() > self.config.rebuild_ratio:
+            try:
+                self.build_graph()
+            except Exception:  # a failed build leaves the previous graph (or exact search) in place
+                log.exception("building the HNSW graph failed; searches stay on the previous graph or exact")
+                return
 
     def build_graph(self) -> bool:
         """Build an HNSW graph over the live vectors now and publish it (searches keep running meanwhile).
