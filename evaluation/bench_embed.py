@@ -252,7 +252,8 @@ def run_backend_comparison(
         ``cpu_count``, ``omp_num_threads`` (the environment variable, None when unset); ``corpora`` (per corpus
         ``texts``, ``mean_chars``, ``mean_tokens``); ``reference`` (issue 8's texts/s per backend on short texts
         and the int8 targets); ``backends``, one entry per embedder with ``backend``, ``model_id``,
-        ``embedder``, ``threads``, ``results`` (one row per corpus, as in :func:`run_embed_benchmark`),
+        ``embedder``, ``threads``, ``recipe`` (the ONNX export recipe, None for other embedders), ``results``
+        (one row per corpus, as in :func:`run_embed_benchmark`),
         ``short_texts_per_s`` (the first corpus), ``single_p50_ms``, ``single_p99_ms``,
         ``reference_texts_per_s`` and ``speedup`` (short texts/s over the first backend's); ``wall_s``.
 
@@ -304,6 +305,7 @@ def run_backend_comparison(
                 "model_id": embedder.model_id,
                 "embedder": type(embedder).__name__,
                 "threads": _threads(embedder),
+                "recipe": getattr(embedder, "recipe", None),
                 "results": results,
                 "short_texts_per_s": results[0]["texts_per_s"],
                 "single_p50_ms": round(float(p50), 3),

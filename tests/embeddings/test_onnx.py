@@ -26,6 +26,7 @@ import evaluation.cli
 import evaluation.onnx_gate
 from embeddings import Embedder, FakeEmbedder, l2_normalise
 from embeddings.onnx import (
+    EXPORT_RECIPE,
     GATE_FILE,
     MANIFEST_FILE,
     MODEL_FILES,
@@ -38,6 +39,7 @@ from embeddings.onnx import (
     choose_backend,
     export_dir,
     export_model,
+    int8_fp32_nodes,
     read_gate,
     read_manifest,
     write_gate,
@@ -103,7 +105,8 @@ def clone_export(source: Export, data_dir: Path) -> Path:
 
 
 def cosines(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
-    return np.einsum("ij,ij->i", a, b)
+    values: NDArray[np.float32] = np.einsum("ij,ij->i", a, b)
+    return values
 
 
 # ------------------------------------------------------------------------------------------------ vectors
@@ -201,8 +204,10 @@ def test_export_writes_both_variants_and_is_kept(
     for variant in VARIANTS:
         path = manifest.path(onnx_export.directory, variant)
         assert path.stat().st_size == manifest.files[variant]["bytes"]
-    # int8 weights: the quantised file is smaller (the word-embedding table stays fp32).
-    assert manifest.files["onnx-int8"]["bytes"] < 0.7 * manifest.files["onnx-fp32"]["bytes"]
+    # int8 weights: the quantised file is smaller (the word-embedding table and the feed-forward output
+    # projections stay fp32).
+    assert manifest.files["onnx-int8"]["bytes"] < 0.8 * manifest.files["onnx-fp32"]["bytes"]
+    assert manifest.recipe == EXPORT_RECIPE
     assert export_model(PACKAGED_MODEL, onnx_export.directory) == manifest  # complete: not exported again
     assert onnx_export.directory.parent == onnx_export.data_dir / "cache" / "onnx"
 
@@ -211,6 +216,44 @@ def test_an_interrupted_export_does_not_count(onnx_export: Export, tmp_path: Pat
     directory = clone_export(onnx_export, tmp_path)
     assert read_manifest(directory) is not None
     (directory / MODEL_FILES["onnx-int8"]).unlink()
+    assert read_manifest(directory) is None
+    with pytest.raises(FileNotFoundError, match="pollinate embed export"):
+        OnnxEmbedder(directory)
+
+
+def test_int8_keeps_the_feed_forward_output_projections_in_fp32(onnx_export: Export) -> None:
+    import onnx
+
+    graph = onnx.load(str(onnx_export.manifest.path(onnx_export.directory, "onnx-int8")), load_external_data=False)
+    kinds: dict[str, list[str]] = {}
+    for node in graph.graph.node:
+        kinds.setdefault(node.op_type, []).append(node.name)
+    kept = onnx_export.manifest.int8_fp32_nodes
+    assert kept == [f"/transformer/encoder/layer.{i}/output/dense/MatMul" for i in range(6)]
+    # The six kept projections plus the 12 activation-by-activation attention products stay MatMul; the other
+    # 30 weight MatMuls (query, key, value, attention output and feed-forward input of 6 layers) are int8.
+    assert set(kept) <= set(kinds["MatMul"]) and len(kinds["MatMul"]) == 6 + 12
+    assert len(kinds["MatMulInteger"]) == 30
+
+
+def test_the_int8_recipe_refuses_a_graph_without_the_nodes_it_keeps() -> None:
+    names = [("MatMul", "/transformer/encoder/layer.0/output/dense/MatMul"), ("Gather", "/x/output/dense/MatMul")]
+    assert int8_fp32_nodes(names) == ["/transformer/encoder/layer.0/output/dense/MatMul"]
+    with pytest.raises(ValueError, match="node names changed"):
+        int8_fp32_nodes([("MatMul", "/encoder/layer.0/ffn/out/MatMul"), ("Gather", names[1][1])])
+
+
+def test_an_export_of_another_recipe_is_no_export(onnx_export: Export, tmp_path: Path) -> None:
+    """A change of recipe re-exports: the old files, and the gate recorded on them, no longer count."""
+    directory = clone_export(onnx_export, tmp_path)
+    write_gate(directory, gate_record(directory, int8=True, fp32=True))
+    assert choose_backend("auto", directory).backend == "onnx-int8"
+    data = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+    (directory / MANIFEST_FILE).write_text(json.dumps({**data, "recipe": "older"}), encoding="utf-8")
+    assert read_manifest(directory) is None
+    assert choose_backend("auto", directory).backend == "torch"
+    del data["recipe"], data["int8_fp32_nodes"]  # a manifest written before the recipe was recorded
+    (directory / MANIFEST_FILE).write_text(json.dumps(data), encoding="utf-8")
     assert read_manifest(directory) is None
     with pytest.raises(FileNotFoundError, match="pollinate embed export"):
         OnnxEmbedder(directory)
@@ -341,7 +384,7 @@ def fake_export(tmp_path: Path) -> Path:
     """An export folder with a manifest and placeholder files: enough for the backend choice."""
     directory = tmp_path / "export"
     directory.mkdir()
-    files = {}
+    files: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS:
         (directory / MODEL_FILES[variant]).write_bytes(variant.encode())
         files[variant] = {"file": MODEL_FILES[variant], "bytes": len(variant), "sha256": f"sha-{variant}"}
@@ -357,6 +400,8 @@ def fake_export(tmp_path: Path) -> Path:
         exported_at="2026-01-01T00:00:00+00:00",
         export_s=1.0,
         quantise_s=1.0,
+        recipe=EXPORT_RECIPE,
+        int8_fp32_nodes=[],
     )
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest.__dict__), encoding="utf-8")
     return directory
@@ -456,7 +501,7 @@ def test_gate_command_prints_figures_and_records_the_gate(gated_data: Path) -> N
     for words in ("mean cosine", "top-10 overlap", "onnx-fp32", "onnx-int8", "PASS", "FAIL", "onnx-fp32"):
         assert words in result.stdout
     record = read_gate(gated_data)
-    assert record is not None and record.dataset == str(DEMO_DIR.resolve())
+    assert record is not None and record.dataset == str(DEMO_DIR.resolve()) and record.recipe == EXPORT_RECIPE
     assert record.results["onnx-fp32"].passed and not record.results["onnx-int8"].passed
     assert choose_backend("auto", gated_data).backend == "onnx-fp32"
 
@@ -517,6 +562,7 @@ def test_backend_comparison_reports_every_backend_side_by_side() -> None:
         assert all(r["texts"] == 8 and r["calls"] == 2 for r in row["results"])
         assert row["short_texts_per_s"] == row["results"][0]["texts_per_s"] > 0
         assert 0 < row["single_p50_ms"] <= row["single_p99_ms"]
+        assert row["recipe"] is None  # only ONNX embedders have an export recipe
     assert report["backends"][0]["speedup"] == 1.0
     assert report["backends"][1]["reference_texts_per_s"] == 1450.0
     assert report["reference"]["target_int8_texts_per_s"] == 1200.0
