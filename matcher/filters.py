@@ -11,6 +11,7 @@ results, and how many), or which eligibility rule excluded every remaining offer
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -128,21 +129,47 @@ def apply_filters(
     today: dt.date,
 ) -> FilterOutcome:
     """Allowed positions for a need: live, passing every filter, and eligible (see ``EXCLUSION_REASONS``)."""
+    outcomes = apply_filters_batch(
+        catalog,
+        live,
+        filters,
+        organisations=[own_organisation],
+        inactive=inactive,
+        at_capacity=at_capacity,
+        today=today,
+    )
+    return outcomes[own_organisation]
+
+
+def apply_filters_batch(
+    catalog: OfferCatalog,
+    live: NDArray[np.bool_],
+    filters: MatchFilters,
+    *,
+    organisations: Iterable[int | None],
+    inactive: Policy,
+    at_capacity: Policy,
+    today: dt.date,
+) -> dict[int | None, FilterOutcome]:
+    """:func:`apply_filters` for the needs of several requesting organisations (``None``: no organisation).
+
+    The filters and eligibility rules are evaluated once over the catalogue; each organisation's outcome then
+    only drops its own offers. Outcomes of organisations owning no allowed offer share the arrays of the
+    ``None`` outcome (read them, never write to them).
+    """
     masks = filter_masks(catalog, filters)
     passing = live.copy()
     for mask in masks.values():
         passing &= mask
     matching = int(passing.sum())
 
-    problems: dict[str, NDArray[np.bool_]] = {}
-    if own_organisation is not None:
-        problems["own_organisation"] = catalog.column("org_id") == own_organisation
     status = catalog.column("status")
-    problems["paused"] = status == STATUS_CODES["paused"]
-    problems["expired"] = catalog.expired(today)
     capacity = catalog.column("capacity")
-    problems["at_capacity"] = (capacity != UNLIMITED) & (capacity <= 0)
-    always_excluded = {"own_organisation"}
+    problems: dict[str, NDArray[np.bool_]] = {
+        "paused": status == STATUS_CODES["paused"],
+        "expired": catalog.expired(today),
+        "at_capacity": (capacity != UNLIMITED) & (capacity <= 0),
+    }
     policies = {"paused": inactive, "expired": inactive, "at_capacity": at_capacity}
 
     eligible = passing.copy()
@@ -153,16 +180,34 @@ def apply_filters(
         count = int(hit.sum())
         if not count:
             continue
-        if reason in always_excluded or policies.get(reason) == "exclude":
+        if policies[reason] == "exclude":
             eligible &= ~problem
             excluded[reason] = count
         else:
             penalties[hit] += 1.0
     allowed = np.flatnonzero(eligible).astype(np.int64)
-    outcome = FilterOutcome(allowed, penalties[allowed], matching, excluded)
-    if not len(allowed):
-        outcome.empty_reason = _why_empty(live, masks, matching, excluded)
-    return outcome
+    allowed_penalties = penalties[allowed]
+
+    # Own offers are always excluded, counted among the offers passing the filters (an own paused offer
+    # counts as both), and reported first.
+    org_ids = catalog.column("org_id")
+    owners, owned = np.unique(org_ids[passing], return_counts=True)
+    passing_counts = dict(zip(owners.tolist(), owned.tolist(), strict=True))
+    allowed_orgs = org_ids[allowed]
+    outcomes: dict[int | None, FilterOutcome] = {}
+    for organisation in dict.fromkeys(organisations):
+        own = passing_counts.get(organisation, 0) if organisation is not None else 0
+        if own:
+            keep = allowed_orgs != organisation
+            outcome = FilterOutcome(
+                allowed[keep], allowed_penalties[keep], matching, {"own_organisation": own, **excluded}
+            )
+        else:
+            outcome = FilterOutcome(allowed, allowed_penalties, matching, dict(excluded))
+        if not len(outcome.allowed):
+            outcome.empty_reason = _why_empty(live, masks, matching, outcome.excluded)
+        outcomes[organisation] = outcome
+    return outcomes
 
 
 def _why_empty(
@@ -192,11 +237,16 @@ def geography_levels(catalog: OfferCatalog, positions: NDArray[np.int64], party:
     """How directly each offer serves the party's country: 3 = the country or its sub-region, 2 = its region,
     1 = Global only, 0 = not at all."""
     sub, region, glob = vocab.areas_of(party)
-    areas = catalog.column("areas")[positions]
+    every = len(positions) == catalog.size  # every position, sorted: read the column, no gather, no np.isin
+    areas = catalog.column("areas") if every else catalog.column("areas")[positions]
     levels = np.zeros(len(positions), dtype=np.float32)
     levels[(areas & np.uint64(1 << AREA_BITS[glob])) != 0] = 1
     levels[(areas & np.uint64(1 << AREA_BITS[region])) != 0] = 2
     direct = (areas & np.uint64(1 << AREA_BITS[sub])) != 0
-    direct |= np.isin(positions, catalog.positions_serving_country(party))
+    serving = catalog.positions_serving_country(party)
+    if every:
+        direct |= catalog.mask_of(serving)
+    else:
+        direct |= np.isin(positions, serving)
     levels[direct] = 3
     return levels

@@ -10,7 +10,9 @@ all sharing positions — in step with the database:
 - **before each match**: one tiny query reads the offer change sequence; if offers changed, only those are
   re-read (and re-embedded only if their text changed).
 
-``match(need)`` is ``match_batch([need])[0]``: needs are embedded together.
+``match(need)`` is ``match_batch([need])[0]``: needs are embedded together and ranked together
+(``Ranker.rank_batch``: filters, BM25 and retrieval once per batch), and the explanations' evidence sentences
+are read from the embedding cache in one go; every need gets the result it would get alone.
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ from matcher.errors import NotFoundError
 from matcher.explain import Explanation, explain
 from matcher.filters import FilterOutcome, apply_filters
 from matcher.fusion import Weights, fuse
-from matcher.index import VectorIndex, make_index
+from matcher.index import PlannerConfig, VectorIndex, load_index, make_index
 from matcher.language_bias import LanguageCentering
 from matcher.lexical import LexicalIndex
 from matcher.query import MatchFilters, NeedQuery
 from matcher.ranking import Ranked, Ranker
 from matcher.records import NeedRecord
-from matcher.scoring import structured_signals
+from matcher.scoring import SignalCache, structured_signals
 from matcher.seed import DEMO_NEEDS, DEMO_OFFERS
 from matcher.settings import RankingSettings, Settings
 from matcher.texts import record_text, sentences
@@ -135,9 +137,10 @@ class MatchService:
         db: the database.
         embedder: the sentence embedder.
         ranking: ranking settings (weights, eligibility policies, centring, retrieval depth).
-        index_kind: ``"flat"`` (FAISS) or ``"exact"`` (NumPy).
+        index_kind: ``"auto"`` (the planner), ``"flat"`` (FAISS exact), ``"hnsw"`` or ``"exact"`` (NumPy).
         index_path: where the index is saved (``None``: in memory only).
         compact_ratio: compact the index when this share of its positions is deleted.
+        planner: the ``auto`` index's planner configuration (default :class:`PlannerConfig`).
     """
 
     def __init__(
@@ -146,9 +149,10 @@ class MatchService:
         embedder: Embedder,
         *,
         ranking: RankingSettings | None = None,
-        index_kind: str = "flat",
+        index_kind: str = "auto",
         index_path: Path | None = None,
         compact_ratio: float = 0.2,
+        planner: PlannerConfig | None = None,
     ) -> None:
         self.db = db
         self.store = EmbeddingStore(db, embedder)
@@ -157,12 +161,15 @@ class MatchService:
         self.index_kind = index_kind
         self.index_path = index_path
         self.compact_ratio = compact_ratio
+        self.planner = planner
         self._lock = threading.RLock()
         self.centering = self._fit_centering()
-        self.index: VectorIndex = make_index(index_kind, embedder.dim)  # type: ignore[arg-type]
+        self.index: VectorIndex = make_index(index_kind, embedder.dim, planner=planner)  # type: ignore[arg-type]
         self.catalog = OfferCatalog()
         self.lexical = LexicalIndex()
         self.seq = -1  # offer change sequence the in-memory view reflects (-1: not loaded)
+        self._signals: SignalCache | None = None
+        self._signals_key: tuple[int, int, int] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database, embedder: Embedder) -> MatchService:
@@ -174,6 +181,7 @@ class MatchService:
             index_kind=settings.index.kind,
             index_path=settings.index_dir / f"offers-{settings.index.kind}.npz",
             compact_ratio=settings.index.compact_ratio,
+            planner=settings.index.planner(),
         )
 
     # ------------------------------------------------------------------------------------ catalogue sync
@@ -226,7 +234,7 @@ class MatchService:
         if self.index_path is None or not self.index_path.exists():
             return None
         try:
-            index, meta = type(self.index).load(self.index_path)
+            index, meta = load_index(self.index_kind, self.index_path, planner=self.planner)  # type: ignore[arg-type]
         except Exception:  # a corrupt or foreign file is rebuilt, never trusted
             log.warning("index file %s unreadable; rebuilding", self.index_path, exc_info=True)
             return None
@@ -236,7 +244,7 @@ class MatchService:
         return index, int(meta.get("change_seq", -1))
 
     def _reset(self) -> None:
-        self.index = make_index(self.index_kind, self.store.dim)  # type: ignore[arg-type]
+        self.index = make_index(self.index_kind, self.store.dim, planner=self.planner)  # type: ignore[arg-type]
         self.catalog = OfferCatalog()
         self.lexical = LexicalIndex()
         self.seq = -1
@@ -367,28 +375,35 @@ class MatchService:
                 at_capacity=self.settings.at_capacity,
                 feedback_depth=self.settings.feedback_depth,
                 feedback_weight=self.settings.feedback_weight,
+                signals=self._signal_cache(),
             )
-            ranked = [
-                ranker.rank(queries[i], need, k=k, weights=used, filters=filters, today=today)
-                for i, need in enumerate(needs)
-            ]
+            ranked = ranker.rank_batch(queries, needs, k=k, weights=used, filters=filters, today=today)
             snapshots = [[self.catalog.snapshots[int(p)] for p in r.positions] for r in ranked]
             stuffing = [self.catalog.column("stuffing")[r.positions] for r in ranked]
+        if explain_matches:
+            evidence = self._evidence(queries, snapshots)
+        else:
+            evidence = [[() for _ in group] for group in snapshots]
         for i, need in enumerate(needs):
-            results.append(self._result(need, queries[i], ranked[i], snapshots[i], stuffing[i], explain_matches))
+            results.append(self._result(need, ranked[i], snapshots[i], stuffing[i], evidence[i]))
         return results
+
+    def _signal_cache(self) -> SignalCache:
+        """Per-party and per-language signal values, shared by batches while the catalogue is unchanged."""
+        key = (id(self.catalog), self.seq, self.catalog.size)
+        if self._signals is None or self._signals_key != key:
+            self._signals, self._signals_key = SignalCache(self.catalog), key
+        return self._signals
 
     def _result(
         self,
         need: NeedQuery,
-        query: NDArray[np.float32],
         ranked: Ranked,
         snapshots: list[OfferSnapshot | None],
         stuffing: NDArray[np.float32],
-        explain_matches: bool,
+        evidence: list[tuple[str, ...]],
     ) -> MatchResult:
         outcome: FilterOutcome = ranked.outcome
-        evidence = self._evidence(query, snapshots) if explain_matches else [() for _ in snapshots]
         matches = []
         for j, snapshot in enumerate(snapshots):
             assert snapshot is not None
@@ -411,23 +426,33 @@ class MatchService:
         return MatchResult(matches, len(outcome.allowed), outcome.excluded, outcome.empty_reason)
 
     def _evidence(
-        self, query: NDArray[np.float32], snapshots: list[OfferSnapshot | None]
-    ) -> list[tuple[str, ...]]:
-        """The offer sentences most similar to the need (sentence embeddings are cached like any text)."""
+        self, queries: NDArray[np.float32], snapshots: list[list[OfferSnapshot | None]]
+    ) -> list[list[tuple[str, ...]]]:
+        """Per need and offer, the offer sentences most similar to the need.
+
+        Sentence embeddings are cached like any text; the batch's distinct sentences are read in one go.
+        Similarities are computed in float64 so that a need quotes the same sentences alone and in a batch.
+        """
         count = self.settings.evidence_sentences
-        per_offer = [sentences(s.description) if s is not None else [] for s in snapshots]
-        flat = [sentence for group in per_offer for sentence in group]
-        if not count or not flat:
-            return [() for _ in snapshots]
-        vectors, languages = self.store.get(flat)
-        similarity = self.centering.apply(vectors, languages) @ query
-        out: list[tuple[str, ...]] = []
-        start = 0
-        for group in per_offer:
-            sims = similarity[start : start + len(group)]
-            best = sorted(np.argsort(-sims, kind="stable")[:count].tolist())  # keep the offer's own order
-            out.append(tuple(group[b] for b in best))
-            start += len(group)
+        per_need = [[sentences(s.description) if s is not None else [] for s in group] for group in snapshots]
+        distinct = list(dict.fromkeys(s for groups in per_need for group in groups for s in group))
+        if not count or not distinct:
+            return [[() for _ in group] for group in snapshots]
+        vectors, languages = self.store.get(distinct)
+        centred = self.centering.apply(vectors, languages).astype(np.float64)
+        row_of = {sentence: row for row, sentence in enumerate(distinct)}
+        out: list[list[tuple[str, ...]]] = []
+        for i, groups in enumerate(per_need):
+            flat = [row_of[s] for group in groups for s in group]
+            similarity = centred[flat] @ queries[i].astype(np.float64)
+            quoted: list[tuple[str, ...]] = []
+            start = 0
+            for group in groups:
+                sims = similarity[start : start + len(group)]
+                best = sorted(np.argsort(-sims, kind="stable")[:count].tolist())  # keep the offer's own order
+                quoted.append(tuple(group[b] for b in best))
+                start += len(group)
+            out.append(quoted)
         return out
 
     # ---------------------------------------------------------------------------------------- reverse

@@ -274,7 +274,7 @@ def test_the_dask_executor_gives_the_in_process_suggestions(db_path: Path, tmp_p
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        executor = DaskExecutor(settings, client)
+        executor = DaskExecutor(settings, client, min_partition=1)  # several partitions per chunk
         JobRunner(make_service(db), SMALL_CHUNKS, executor=executor).run_next()
         workers_used = client.run(lambda: __import__("matcher.executors").executors._SERVICES.__len__())
     assert sum(workers_used.values()) >= 1  # the ranking did run on the cluster
