@@ -39,7 +39,15 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from evaluation.bench_api import offer_like_vectors
-from matcher.index import ExactIndex, IndexKind, PlannedIndex, PlannerConfig, VectorIndex, make_index
+from matcher.index import (
+    ExactIndex,
+    IndexKind,
+    PlannedIndex,
+    PlannerConfig,
+    VectorIndex,
+    make_index,
+    planner_for,
+)
 
 __all__ = ["check_arguments", "index_kinds", "run_index_benchmark"]
 
@@ -55,16 +63,6 @@ _REFERENCE_BATCH = 32
 
 # The kind whose results are the truth for recall.
 _REFERENCE_KIND = "exact"
-
-
-# The kinds built on PlannedIndex, and how each searches.
-_PLANNED_KINDS = ("auto", "hnsw")
-
-
-def _planned_config(kind: str, planner: PlannerConfig) -> PlannerConfig:
-    if kind == "hnsw":
-        return dataclasses.replace(planner, planned=False, scale_ef=False, fallback=False)
-    return planner
 
 
 def index_kinds() -> tuple[IndexKind, ...]:
@@ -241,8 +239,9 @@ def _run(
             started = time.perf_counter()
             shared = next((i for i in indexes.values() if isinstance(i, PlannedIndex) and i.graph_size), None)
             index: VectorIndex
-            if kind in _PLANNED_KINDS and shared is not None:
-                index = shared.sharing(_planned_config(kind, planner))  # the same graph, searched another way
+            config = planner_for(kind, planner)
+            if config is not None and shared is not None:
+                index = shared.sharing(config)  # the same graph, searched another way
                 build_s[kind] = build_s[next(name for name, built in indexes.items() if built is shared)]
             else:
                 index = make_index(kind, dim, planner=planner)

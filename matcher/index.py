@@ -114,6 +114,7 @@ __all__ = [
     "VectorIndex",
     "load_index",
     "make_index",
+    "planner_for",
 ]
 
 IndexKind = Literal["auto", "flat", "hnsw", "exact"]
@@ -1310,10 +1311,18 @@ def _index_class(kind: str) -> type[PlannedIndex] | type[FaissIndex] | type[Exac
         raise ValueError(f"unknown index kind {kind!r}; choose one of {sorted(_KINDS)}") from None
 
 
-def _index_options(kind: str, planner: PlannerConfig | None) -> dict[str, Any]:
+def planner_for(kind: str, planner: PlannerConfig | None = None) -> PlannerConfig | None:
+    """The configuration an index of ``kind`` searches with (None for the kinds without a planner).
+
+    ``hnsw`` is plain HNSW + selector: the graph for every search, a fixed efSearch, no fallback.
+    """
     if kind == "auto":
-        return {"config": planner or PlannerConfig()}
+        return planner or PlannerConfig()
     if kind == "hnsw":
-        plain = dataclasses.replace(planner or PlannerConfig(), planned=False, scale_ef=False, fallback=False)
-        return {"config": plain}
-    return {}
+        return dataclasses.replace(planner or PlannerConfig(), planned=False, scale_ef=False, fallback=False)
+    return None
+
+
+def _index_options(kind: str, planner: PlannerConfig | None) -> dict[str, Any]:
+    config = planner_for(kind, planner)
+    return {} if config is None else {"config": config}
