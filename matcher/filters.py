@@ -191,8 +191,15 @@ def apply_filters_batch(
     # Own offers are always excluded, counted among the offers passing the filters (an own paused offer
     # counts as both), and reported first.
     org_ids = catalog.column("org_id")
-    owners, owned = np.unique(org_ids[passing], return_counts=True)
-    passing_counts = dict(zip(owners.tolist(), owned.tolist(), strict=True))
+    passing_orgs = org_ids[passing]
+    wanted = [o for o in dict.fromkeys(organisations) if o is not None]
+    if len(wanted) <= _FEW_ORGANISATIONS:
+        # One comparison pass per organisation: a single match (the API) would otherwise sort every passing
+        # offer's organisation (4 ms of a 40 ms match at 100k offers).
+        passing_counts = {o: int(np.count_nonzero(passing_orgs == o)) for o in wanted}
+    else:
+        owners, owned = np.unique(passing_orgs, return_counts=True)
+        passing_counts = dict(zip(owners.tolist(), owned.tolist(), strict=True))
     allowed_orgs = org_ids[allowed]
     outcomes: dict[int | None, FilterOutcome] = {}
     for organisation in dict.fromkeys(organisations):
@@ -208,6 +215,10 @@ def apply_filters_batch(
             outcome.empty_reason = _why_empty(live, masks, matching, outcome.excluded)
         outcomes[organisation] = outcome
     return outcomes
+
+
+# Up to this many organisations in a batch, own offers are counted by comparison rather than by sorting.
+_FEW_ORGANISATIONS = 8
 
 
 def _why_empty(
