@@ -76,7 +76,7 @@ from rich.table import Table
 
 from embeddings import Embedder, l2_normalise
 from evaluation.bench_embed import demo_texts
-from evaluation.options import command_settings, number_list
+from evaluation.options import command_settings, emit_report, number_list
 from matcher import accounts
 from matcher.bulk import ImportReport, RecordWriter, iter_rows, validate_row
 from matcher.embedding_store import text_hash
@@ -1071,7 +1071,6 @@ def run_api_benchmark(
 # ------------------------------------------------------------------------------------------ the command
 
 _err = Console(stderr=True)
-_out = Console()
 
 
 def api_cmd(
@@ -1132,15 +1131,7 @@ def api_cmd(
     except RuntimeError as exc:
         _err.print(f"[red]{exc}[/red]", markup=False)
         raise typer.Exit(1) from exc
-    text = json.dumps(report, indent=2)
-    if out_file is not None:
-        out_file.write_text(text + "\n", encoding="utf-8")
-    if as_json:
-        typer.echo(text)  # plain stdout: a rich console would highlight and wrap the JSON
-    else:
-        _out.print(_table(report))
-        if out_file is not None:
-            _out.print(f"JSON report written to {out_file}")
+    emit_report(report, _table(report), as_json=as_json, out_file=out_file)
     if any(row["errors"] for row in report["results"]):
         _print_failures(report)
         raise typer.Exit(1)

@@ -63,7 +63,6 @@ that both runs agree.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -92,7 +91,7 @@ from evaluation.bench_api import (
     synthetic_offers,
 )
 from evaluation.bench_index import _rss_bytes
-from evaluation.options import command_settings
+from evaluation.options import command_settings, emit_report
 from matcher import jobs
 from matcher.access import Principal
 from matcher.bulk import ImportReport, RecordWriter
@@ -655,7 +654,6 @@ def _work_directory(keep: Path | None) -> Iterator[Path]:
 # ------------------------------------------------------------------------------------------ the command
 
 _err = Console(stderr=True)
-_out = Console()
 
 
 def jobs_cmd(
@@ -698,15 +696,7 @@ def jobs_cmd(
     except RuntimeError as exc:
         _err.print(f"[red]{exc}[/red]", markup=False)
         raise typer.Exit(1) from exc
-    text = json.dumps(report, indent=2)
-    if out_file is not None:
-        out_file.write_text(text + "\n", encoding="utf-8")
-    if as_json:
-        typer.echo(text)  # plain stdout: a rich console would highlight and wrap the JSON
-        return
-    _out.print(_table(report))
-    if out_file is not None:
-        _out.print(f"JSON report written to {out_file}")
+    emit_report(report, _table(report), as_json=as_json, out_file=out_file)
 
 
 def _table(report: dict[str, Any]) -> Table:

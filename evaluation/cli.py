@@ -9,7 +9,6 @@ from the environment when an app runs on its own).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
@@ -24,7 +23,7 @@ from evaluation.bench_embed import run_backend_comparison, run_embed_benchmark
 from evaluation.bench_index import check_arguments, index_kinds, run_index_benchmark
 from evaluation.bench_jobs import jobs_cmd
 from evaluation.onnx_gate import export_cmd, gate_cmd
-from evaluation.options import command_settings, number_list
+from evaluation.options import command_settings, emit_report, number_list
 from matcher.service import create_embedder
 from matcher.settings import Settings
 
@@ -38,27 +37,12 @@ embed_app.command("export")(export_cmd)
 embed_app.command("gate")(gate_cmd)
 
 err = Console(stderr=True)
-out = Console()
 
 
 @bench_app.callback()
 def _bench() -> None:
     """Benchmarks (speed figures, never test assertions)."""
     # A callback keeps every command a subcommand, whatever their number.
-
-
-def _emit(report: dict[str, Any], table: RenderableType, *, as_json: bool, out_file: Path | None) -> None:
-    """Print the report as JSON or as a table, and write the JSON to ``out_file`` if asked."""
-    text = json.dumps(report, indent=2)
-    if out_file is not None:
-        out_file.write_text(text + "\n", encoding="utf-8")
-    if as_json:
-        # Plain stdout: a rich console would highlight and wrap the JSON.
-        typer.echo(text)
-        return
-    out.print(table)
-    if out_file is not None:
-        out.print(f"JSON report written to {out_file}")
 
 
 def _progress(message: str) -> None:
@@ -134,7 +118,7 @@ def index_cmd(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    _emit(report, _index_table(report), as_json=as_json, out_file=out_file)
+    emit_report(report, _index_table(report), as_json=as_json, out_file=out_file)
 
 
 def _index_table(report: dict[str, Any]) -> Table:
@@ -241,7 +225,7 @@ def embed_cmd(
     tables: list[RenderableType] = [_embed_table(report)]
     if report["comparison"] is not None:
         tables.append(_comparison_table(report["comparison"]))
-    _emit(report, Group(*tables), as_json=as_json, out_file=out_file)
+    emit_report(report, Group(*tables), as_json=as_json, out_file=out_file)
 
 
 def _backend_list(text: str) -> list[Backend] | None:

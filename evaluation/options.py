@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from matcher.settings import Settings
 
 _err = Console(stderr=True)
+_out = Console()
 
 
 def command_settings(ctx: typer.Context) -> Settings:
@@ -39,3 +42,17 @@ def number_list(
     if positive and min(values) <= 0:
         raise typer.BadParameter(f"expected positive numbers; got {text!r}", param_hint=option)
     return values
+
+
+def emit_report(report: dict[str, Any], table: RenderableType, *, as_json: bool, out_file: Path | None) -> None:
+    """Print a benchmark report as JSON or as a table, and write the JSON to ``out_file`` if asked."""
+    text = json.dumps(report, indent=2)
+    if out_file is not None:
+        out_file.write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        # Plain stdout: a rich console would highlight and wrap the JSON.
+        typer.echo(text)
+        return
+    _out.print(table)
+    if out_file is not None:
+        _out.print(f"JSON report written to {out_file}")
