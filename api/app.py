@@ -34,9 +34,9 @@ from api.routers import (
 from api.security import BodySizeLimit, RateLimits, every_request
 from embeddings import Embedder
 from embeddings.batching import MicroBatcher
-from matcher.accounts import KeyVerifier
-from matcher.alerts import AlertMatcher
-from matcher.service import MatchService, create_embedder
+from matcher.access.accounts import KeyVerifier
+from matcher.alerts.reverse import AlertMatcher
+from matcher.engine.service import MatchService, create_embedder
 from matcher.settings import Settings
 from models import migrate
 from models.db import Database

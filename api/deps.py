@@ -7,9 +7,9 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
-from matcher.alerts import AlertMatcher
+from matcher.alerts.reverse import AlertMatcher
+from matcher.engine.service import MatchService
 from matcher.errors import InvalidInputError, NotReadyError, UnknownTermError
-from matcher.service import MatchService
 from matcher.settings import Settings
 from models.db import Database
 

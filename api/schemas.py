@@ -21,10 +21,10 @@ from pydantic import (
     field_validator,
 )
 
-from matcher import review
-from matcher.alerts import MAX_TOP_N
-from matcher.jobs import eta_seconds
-from matcher.records import (
+from matcher.alerts.reverse import MAX_TOP_N
+from matcher.engine.service import Match, MatchResult, NeedMatch
+from matcher.jobs.batch import eta_seconds
+from matcher.records.interchange import (
     Areas,
     AssistanceType,
     AssistanceTypes,
@@ -41,8 +41,8 @@ from matcher.records import (
     Title,
     Website,
 )
-from matcher.service import Match, MatchResult, NeedMatch
-from matcher.suggestions import explanation_json
+from matcher.review import workflow as review
+from matcher.review.suggestions import explanation_json
 from models import vocabularies as vocab
 from models.orm import (
     EMAIL_LEN,

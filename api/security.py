@@ -32,8 +32,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import DatabaseDep
-from matcher.access import ANONYMOUS, Principal, require_signed_in
-from matcher.accounts import KeyVerifier
+from matcher.access.accounts import KeyVerifier
+from matcher.access.rules import ANONYMOUS, Principal, require_signed_in
 from matcher.errors import AuthenticationError, InvalidInputError, PreconditionRequiredError, RateLimitedError
 from matcher.settings import ApiSettings
 from models.db import Database

@@ -18,13 +18,13 @@ from rich.table import Table
 
 from embeddings import Embedder
 from embeddings.onnx import Backend
-from evaluation.bench_api import api_cmd, pool_sentences
-from evaluation.bench_embed import run_backend_comparison, run_embed_benchmark
-from evaluation.bench_index import check_arguments, index_kinds, run_index_benchmark
-from evaluation.bench_jobs import jobs_cmd
+from evaluation.bench.api import api_cmd, pool_sentences
+from evaluation.bench.embed import run_backend_comparison, run_embed_benchmark
+from evaluation.bench.index import check_arguments, index_kinds, run_index_benchmark
+from evaluation.bench.jobs import jobs_cmd
 from evaluation.onnx_gate import export_cmd, gate_cmd
 from evaluation.options import command_settings, emit_report, number_list
-from matcher.service import create_embedder
+from matcher.engine.service import create_embedder
 from matcher.settings import Settings
 
 __all__ = ["bench_app", "embed_app"]

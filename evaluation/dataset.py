@@ -24,9 +24,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from matcher.bulk import Kind, RowError, describe_validation_error, iter_rows, validate_row
 from matcher.errors import InvalidInputError
-from matcher.records import NeedRecord, OfferRecord
+from matcher.records.bulk import Kind, RowError, describe_validation_error, iter_rows, validate_row
+from matcher.records.interchange import NeedRecord, OfferRecord
 
 __all__ = ["GoldSet", "GoldSetError", "Judgement", "load_gold_set"]
 

@@ -17,7 +17,7 @@ from evaluation.dataset import GoldSetError, load_gold_set
 from evaluation.harness import DEFAULT_CONFIG, HEADLINE, MEASURES, Evaluation, default_configs, evaluate
 from evaluation.options import command_settings
 from evaluation.report import write_outputs
-from matcher.service import create_embedder
+from matcher.engine.service import create_embedder
 
 __all__ = ["evaluate_cmd"]
 

@@ -39,10 +39,10 @@ from scipy import stats
 
 from embeddings import Embedder
 from evaluation.dataset import GoldSet
-from matcher.bulk import ImportReport, RecordWriter
-from matcher.fusion import Weights
-from matcher.query import MatchFilters, NeedQuery
-from matcher.service import MatchResult, MatchService, need_from_record, weights_from
+from matcher.engine.fusion import Weights
+from matcher.engine.query import MatchFilters, NeedQuery
+from matcher.engine.service import MatchResult, MatchService, need_from_record, weights_from
+from matcher.records.bulk import ImportReport, RecordWriter
 from matcher.settings import RankingSettings
 from models import migrate
 from models.db import Database, sqlite_url

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models.db import Database, sqlite_url
 
 if TYPE_CHECKING:
-    from matcher.index import PlannerConfig
+    from matcher.engine.index import PlannerConfig
 
 
 def _default_data_dir() -> Path:
@@ -114,7 +114,7 @@ class IndexSettings(BaseModel):
 
     def planner(self) -> PlannerConfig:
         """The index planner's configuration."""
-        from matcher.index import PlannerConfig  # here: settings are read by commands that never load FAISS
+        from matcher.engine.index import PlannerConfig  # here: settings are read by commands that never load FAISS
 
         return PlannerConfig(
             exact_max=self.exact_max,

@@ -29,15 +29,15 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from matcher import outbox
+from matcher.alerts import outbox
+from matcher.alerts.mail import SmtpMailer, render_digest
+from matcher.alerts.outbox import Cancelled, Message
+from matcher.alerts.webhooks import WebhookPolicy, send_webhook
+from matcher.engine.service import MatchService, create_embedder
 from matcher.errors import DeliveryError
-from matcher.executors import make_executor
-from matcher.jobs import JobRunner
-from matcher.mail import SmtpMailer, render_digest
-from matcher.outbox import Cancelled, Message
-from matcher.service import MatchService, create_embedder
+from matcher.jobs.batch import JobRunner
+from matcher.jobs.executors import make_executor
 from matcher.settings import Settings
-from matcher.webhooks import WebhookPolicy, send_webhook
 from models.db import Database
 from models.jobs import JobRepository
 from models.orm import Job, utcnow

@@ -16,7 +16,7 @@ from api.deps import DatabaseDep, vocabulary
 from api.routers.common import ERRORS, JSON_ERRORS, LIMIT, MAX_ID, OFFSET
 from api.schemas import AuditEventOut, PageOut, audit_event_out
 from api.security import SignedInDep
-from matcher import audit
+from matcher.access import audit
 from models import vocabularies as vocab
 from models.orm import AUDIT_ACTIONS, AUDIT_ENTITIES
 from models.repositories import AuditListing

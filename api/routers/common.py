@@ -8,7 +8,7 @@ from fastapi import Header, Path, Query
 
 from api.deps import vocabulary
 from api.schemas import ErrorBody, MatchFiltersIn
-from matcher.query import MatchFilters
+from matcher.engine.query import MatchFilters
 from models import vocabularies as vocab
 
 ERRORS: dict[int | str, dict[str, Any]] = {

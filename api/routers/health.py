@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import DatabaseDep
-from matcher.service import MatchService
+from matcher.engine.service import MatchService
 from models import migrate
 
 router = APIRouter(tags=["health"])

@@ -11,7 +11,7 @@ from api.deps import DatabaseDep, SettingsDep, vocabulary
 from api.routers.common import ERRORS, LIMIT, OFFSET, RecordId
 from api.schemas import JobCreate, JobDiffOut, JobOut, PageOut, job_diff_out, job_out
 from api.security import IdempotencyDep, SignedInDep, idempotent, rate_limited
-from matcher import jobs
+from matcher.jobs import batch as jobs
 from models import vocabularies as vocab
 from models.orm import JOB_STATUSES
 

@@ -8,8 +8,8 @@ from api.deps import MatchServiceDep, vocabulary
 from api.routers.common import ERRORS, filters_from
 from api.schemas import MatchRequest, Ranking, ranking_out
 from api.security import SignedInDep, rate_limited
-from matcher.query import NeedQuery
-from matcher.texts import detect_language
+from matcher.engine.query import NeedQuery
+from matcher.engine.texts import detect_language
 from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1", tags=["matching"], responses=ERRORS)

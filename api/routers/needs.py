@@ -31,10 +31,10 @@ from api.security import (
     rate_limited,
     replay,
 )
-from matcher import needs
-from matcher.outbox import record_alerts
-from matcher.query import MatchFilters
-from matcher.suggestions import store_suggestions, stored_suggestions
+from matcher.alerts.outbox import record_alerts
+from matcher.engine.query import MatchFilters
+from matcher.records import needs
+from matcher.review.suggestions import store_suggestions, stored_suggestions
 from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1/needs", tags=["needs"], responses=ERRORS)

@@ -13,7 +13,7 @@ from api.deps import DatabaseDep, vocabulary
 from api.routers.common import ERRORS, JSON_ERRORS, LIMIT, OFFSET, RecordId
 from api.schemas import DeliveryOut, MarkedRead, MarkRead, NotificationOut, PageOut, delivery_out, notification_out
 from api.security import SignedInDep, rate_limited
-from matcher import deliveries, feed, subscriptions
+from matcher.alerts import deliveries, feed, subscriptions
 from models import vocabularies as vocab
 from models.orm import DELIVERY_STATUSES
 

@@ -19,8 +19,8 @@ from api.security import (
     if_match_version,
     rate_limited,
 )
-from matcher import needs, offers
-from matcher.access import Principal
+from matcher.access.rules import Principal
+from matcher.records import needs, offers
 from models import vocabularies as vocab
 from models.db import Database
 

@@ -19,7 +19,7 @@ from api.security import (
     if_match_version,
     rate_limited,
 )
-from matcher import organisations
+from matcher.records import organisations
 from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=ERRORS)

@@ -10,8 +10,9 @@ from api.deps import DatabaseDep, vocabulary
 from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, IfMatch, RecordId
 from api.schemas import AuditEventOut, DecisionIn, PageOut, ReviewMatchOut, audit_event_out, review_match_out
 from api.security import SignedInDep, etag, if_match_version, rate_limited
-from matcher import audit, review
-from matcher.needs import OPEN_STATUSES
+from matcher.access import audit
+from matcher.records.needs import OPEN_STATUSES
+from matcher.review import workflow as review
 from models import vocabularies as vocab
 from models.orm import MATCH_STATUSES
 from models.repositories import REVIEW_SORTS

@@ -20,7 +20,7 @@ from api.schemas import (
     subscription_out,
 )
 from api.security import IdempotencyDep, SignedInDep, etag, idempotent, if_match_version, rate_limited
-from matcher import deliveries, subscriptions
+from matcher.alerts import deliveries, subscriptions
 from models import vocabularies as vocab
 from models.orm import DELIVERY_STATUSES
 

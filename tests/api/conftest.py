@@ -28,9 +28,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from embeddings import FakeEmbedder
-from matcher import accounts, needs, offers, organisations
-from matcher.access import Principal
-from matcher.seed import seed_demo
+from matcher.access import accounts
+from matcher.access.rules import Principal
+from matcher.records import needs, offers, organisations
+from matcher.records.seed import seed_demo
 from matcher.settings import Settings
 from models import migrate
 from models.db import Database, sqlite_url
@@ -170,7 +171,7 @@ class Api:
         the webhook channel, its target and its signing secret to the in-app feed."""
         import secrets  # imported here: the alert helpers leave the module's imports as they were
 
-        from matcher.webhooks import new_secret
+        from matcher.alerts.webhooks import new_secret
         from models.orm import Subscription
 
         columns: dict[str, Any] = {
@@ -239,7 +240,7 @@ class Api:
 
     def new_delivery(self, subscription_id: int, *, status: str = "dead", attempts: int = 8) -> int:
         """A webhook delivery of the subscription (by default dead-lettered after 8 attempts)."""
-        from matcher.outbox import new_uid
+        from matcher.alerts.outbox import new_uid
         from models.orm import Delivery, utcnow
 
         with self.db.transaction() as session:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from embeddings import FakeEmbedder
-from matcher.seed import demo_keys, seed_demo
+from matcher.records.seed import demo_keys, seed_demo
 from matcher.settings import Settings
 from models import migrate
 
@@ -132,7 +132,7 @@ def test_an_unexpected_error_is_logged_with_its_request_id_and_traceback(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("matcher.needs.get_need", broken)
+    monkeypatch.setattr("matcher.records.needs.get_need", broken)
     app = create_app(settings, embedder=FakeEmbedder(dim=64))
     with TestClient(app, raise_server_exceptions=False) as client:
         capsys.readouterr()

@@ -6,8 +6,8 @@ import datetime as dt
 import json
 
 from api.security import IdempotencyRequest, idempotent
-from matcher import accounts
-from matcher.access import Principal
+from matcher.access import accounts
+from matcher.access.rules import Principal
 from models import migrate
 from models.db import Database
 from models.orm import IdempotencyRecord, utcnow

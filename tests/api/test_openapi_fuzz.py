@@ -17,9 +17,10 @@ from schemathesis import checks
 
 from api.app import create_app
 from embeddings import FakeEmbedder
-from matcher import accounts, needs
-from matcher.access import Principal
-from matcher.seed import seed_demo
+from matcher.access import accounts
+from matcher.access.rules import Principal
+from matcher.records import needs
+from matcher.records.seed import seed_demo
 from matcher.settings import Settings
 from models import migrate
 from models.repositories import OfferRepository

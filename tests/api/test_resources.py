@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api import security
-from matcher import accounts, organisations
+from matcher.access import accounts
+from matcher.records import organisations
 from models import migrate
 from models import vocabularies as vocab
 from models.orm import Need, Offer, SuggestedMatch

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from matcher.explain import Explanation
-from matcher.service import Match, MatchResult
-from matcher.suggestions import store_suggestions
+from matcher.engine.explain import Explanation
+from matcher.engine.service import Match, MatchResult
+from matcher.review.suggestions import store_suggestions
 from models.orm import SuggestedMatch
 from tests.api.conftest import NEED_BODY, ROLES, STAFF, Api, app_routes, unique
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from matcher import accounts
-from matcher.seed import seed_demo
+from matcher.access import accounts
+from matcher.records.seed import seed_demo
 from matcher.settings import Settings
 from models import migrate
 

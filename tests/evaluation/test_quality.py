@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import evaluation.evaluate_cli
-from matcher.cli import app
+from matcher.cli.main import app
 from tests.conftest import QUALITY_REPORT
 
 MEASURED_HYBRID_NDCG10 = 0.885

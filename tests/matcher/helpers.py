@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from embeddings import Embedder, FakeEmbedder
-from matcher.bulk import import_file
-from matcher.service import MatchService
+from matcher.engine.service import MatchService
+from matcher.records.bulk import import_file
 from matcher.settings import RankingSettings
 from models.db import Database
-from tests.matcher.test_records import offer_row
+from tests.matcher.records.test_records import offer_row
 
 
 def load_offers(db: Database, tmp_path: Path, rows: list[dict[str, Any]], name: str = "offers.jsonl") -> None:

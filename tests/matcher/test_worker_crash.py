@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from matcher import needs
-from matcher.access import Principal
-from matcher.alerts import Alert
-from matcher.explain import Explanation
-from matcher.outbox import record_alerts
+from matcher.access.rules import Principal
+from matcher.alerts.outbox import record_alerts
+from matcher.alerts.reverse import Alert
+from matcher.alerts.webhooks import new_secret
+from matcher.engine.explain import Explanation
+from matcher.records import needs
 from matcher.settings import NotificationSettings
-from matcher.webhooks import new_secret
 from models import migrate
 from models.db import Database
 from models.orm import Delivery, Organisation, Subscription

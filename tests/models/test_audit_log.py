@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from matcher.bulk import import_file
+from matcher.records.bulk import import_file
 from models.db import Database
 from models.orm import AUDIT_ACTOR, AppendOnlyError, AuditActor, AuditEvent, Need, Organisation
 from models.repositories import AuditListing, AuditRepository

@@ -1,0 +1,1 @@
+"""The benchmarks (``pollinate bench …``): embedding, index, API and jobs."""

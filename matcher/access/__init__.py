@@ -1,0 +1,1 @@
+"""Who may do what: users and API keys, the authorization rules, and the audit log."""

@@ -1,0 +1,1 @@
+"""Provider alerts: subscriptions, reverse matching, the outbox, webhooks, e-mail, deliveries and the feed."""

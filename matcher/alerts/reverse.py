@@ -1,0 +1,259 @@
+"""Which subscriptions a need satisfies: reverse search from a new or changed need to providers' subscriptions.
+
+Two kinds of subscription, two reverse searches:
+
+- ``offers`` ("needs our offers fit") follow the organisation's offers, whose vectors are already in the
+  offer index. A ``top_n`` rule asks whether one of the organisation's offers is among the need's top N
+  providers: that is the forward ranking itself. A ``min_score`` rule asks whether one of its offers reaches
+  the score: :meth:`MatchService.offers_scoring_at_least` searches the offer index restricted to the
+  subscribed organisations' offers, exactly, with the forward ranking's eligibility rules.
+- ``query`` (a saved free-text search) vectors are kept in their own vector index, language-centred like
+  offers; the need's vector searches it, and the score is the cosine similarity of the two.
+
+Eligibility is that of forward matching, plus what alerts add: confidential needs alert nobody (subscriptions
+belong to providers, who never see them), an organisation is never alerted about its own need, and only open
+needs alert. Every subscription's need conditions (targets, areas, assistance types, languages) must hold.
+
+The in-memory view of the active subscriptions reloads when the subscriptions counter moves (any create,
+change or delete), so the per-need cost does not grow with the number of subscriptions beyond the searches.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from matcher.engine import service as service_module
+from matcher.engine.explain import Explanation, explain
+from matcher.engine.index import VectorIndex, make_index
+from matcher.engine.query import NeedQuery
+from matcher.engine.service import Match, MatchResult, MatchService
+from matcher.engine.texts import detect_language
+from models import vocabularies as vocab
+from models.orm import Subscription
+from models.outbox import SubscriptionRepository
+
+ALERT_STATUSES = ("open",)
+# Forward rankings run for top-N rules go at most this deep (the API bounds top_n by it).
+MAX_TOP_N = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    """What matching needs to know of an active subscription."""
+
+    id: int
+    organisation_id: int
+    kind: str
+    query_text: str | None
+    rule: str
+    min_score: float | None
+    top_n: int | None
+    targets: frozenset[int]
+    places: frozenset[str]
+    assistance_types: frozenset[str]
+    languages: frozenset[str]
+
+    @classmethod
+    def of(cls, row: Subscription) -> SubscriptionView:
+        filters: dict[str, Any] = row.filters or {}
+        return cls(
+            id=row.id,
+            organisation_id=row.organisation_id,
+            kind=row.kind,
+            query_text=row.query_text,
+            rule=row.rule,
+            min_score=row.min_score,
+            top_n=row.top_n,
+            targets=frozenset(filters.get("targets", ())),
+            places=frozenset(filters.get("areas", ())),
+            assistance_types=frozenset(filters.get("assistance_types", ())),
+            languages=frozenset(filters.get("languages", ())),
+        )
+
+    def accepts(self, need: NeedQuery) -> bool:
+        """Whether the need meets this subscription's conditions on needs."""
+        if self.targets and not self.targets & set(need.targets):
+            return False
+        if self.assistance_types and not self.assistance_types & set(need.assistance_types):
+            return False
+        if self.languages and need.language not in self.languages:
+            return False
+        return not self.places or (need.party is not None and any(_contains(p, need.party) for p in self.places))
+
+
+def _contains(place: str, party: str) -> bool:
+    return place == party or (place not in vocab.countries() and party in vocab.countries_in(place))
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A need satisfied a subscription: with the score, its components and why."""
+
+    subscription_id: int
+    organisation_id: int
+    offer_id: int | None
+    score: float
+    components: dict[str, float]
+    explanation: Explanation
+
+
+class AlertMatcher:
+    """Finds the subscriptions a need satisfies (see the module docstring).
+
+    Args:
+        service: the matching service whose offer index, embedder and weights alerts share.
+    """
+
+    def __init__(self, service: MatchService) -> None:
+        self.service = service
+        self._lock = threading.Lock()
+        self._seq = -1
+        self._offers: dict[int, list[SubscriptionView]] = {}
+        self._queries: dict[int, SubscriptionView] = {}
+        self._query_index = make_index("flat", service.store.dim)
+
+    def refresh(self) -> None:
+        """Reload the active subscriptions if any changed since the last load."""
+        with self.service.db.transaction(read_only=True) as session:
+            repo = SubscriptionRepository(session)
+            seq = repo.change_seq()
+            if seq == self._seq:
+                return
+            views = [SubscriptionView.of(s) for s in repo.active()]
+        offers: dict[int, list[SubscriptionView]] = {}
+        queries = {v.id: v for v in views if v.kind == "query"}
+        for view in views:
+            if view.kind == "offers":
+                offers.setdefault(view.organisation_id, []).append(view)
+        index = make_index("flat", self.service.store.dim)
+        if queries:
+            texts = [v.query_text or "" for v in queries.values()]
+            vectors, languages = self.service.store.get(texts, languages=[detect_language(t) for t in texts])
+            index.add(np.asarray(list(queries), dtype=np.int64), self.service.centering.apply(vectors, languages))
+        with self._lock:
+            self._offers, self._queries, self._query_index, self._seq = offers, queries, index, seq
+
+    def alerts(
+        self, need: NeedQuery, *, visibility: str, status: str, forward: MatchResult | None = None
+    ) -> list[Alert]:
+        """The subscriptions ``need`` satisfies, one alert each, best score first.
+
+        Args:
+            need: the need as ranked (its ``organisation_id`` is never alerted).
+            visibility: the need's visibility; confidential needs alert nobody.
+            status: the need's status; only open needs alert.
+            forward: the need's forward ranking if already computed (reused by top-N rules when deep enough).
+        """
+        if visibility != "public" or status not in ALERT_STATUSES:
+            return []
+        self.refresh()
+        with self._lock:
+            offers, queries, index = self._offers, self._queries, self._query_index
+        found = self._offer_alerts(need, offers, forward) + self._query_alerts(need, queries, index)
+        found.sort(key=lambda a: (-a.score, a.subscription_id))
+        return found
+
+    def _offer_alerts(
+        self, need: NeedQuery, subscribed: dict[int, list[SubscriptionView]], forward: MatchResult | None
+    ) -> list[Alert]:
+        views = [
+            v for org, group in subscribed.items() if org != need.organisation_id for v in group if v.accepts(need)
+        ]
+        out: list[Alert] = []
+        top = [v for v in views if v.rule == "top_n"]
+        if top:
+            depth = min(MAX_TOP_N, max(v.top_n or 0 for v in top))
+            if forward is None or (len(forward.matches) < depth and len(forward.matches) < forward.allowed):
+                forward = self.service.match(need, k=depth)
+            best: dict[int, tuple[int, Match]] = {}
+            for rank, match in enumerate(forward.matches[:depth], start=1):
+                best.setdefault(match.organisation_id, (rank, match))
+            for view in top:
+                if view.organisation_id in best and best[view.organisation_id][0] <= (view.top_n or 0):
+                    rank, match = best[view.organisation_id]
+                    out.append(
+                        Alert(
+                            view.id,
+                            view.organisation_id,
+                            match.offer_id,
+                            match.score,
+                            match.components,
+                            _ranked(match.explanation, rank),
+                        )
+                    )
+        scored = [v for v in views if v.rule == "min_score"]
+        if scored:
+            floor = min(v.min_score or 0.0 for v in scored)
+            organisations = {v.organisation_id for v in scored}
+            best_pair: dict[int, tuple[Any, float, dict[str, float]]] = {}
+            for snapshot, score, components in self.service.offers_scoring_at_least(
+                need, organisations, floor=floor
+            ):
+                best_pair.setdefault(snapshot.organisation_id, (snapshot, score, components))
+            for view in scored:
+                pair = best_pair.get(view.organisation_id)
+                if pair is None or pair[1] < (view.min_score or 0.0):
+                    continue
+                snapshot, score, components = pair
+                explanation = explain(need, snapshot, evidence=(), penalised=False, stuffing=0.0)
+                out.append(Alert(view.id, view.organisation_id, snapshot.id, score, components, explanation))
+        return out
+
+    def _query_alerts(
+        self, need: NeedQuery, queries: dict[int, SubscriptionView], index: VectorIndex
+    ) -> list[Alert]:
+        views = {i: v for i, v in queries.items() if v.organisation_id != need.organisation_id and v.accepts(need)}
+        if not views:
+            return []
+        floor = min(v.min_score or 0.0 for v in views.values())
+        query = self.service.query_vectors([need])
+        allowed = np.flatnonzero(np.isin(index.ids, np.asarray(list(views), dtype=np.int64)) & index.live_mask())
+        depth = min(len(allowed), service_module.REVERSE_FIRST_DEPTH)
+        while True:
+            similarity, positions = index.search(query, depth, allowed=allowed.astype(np.int64))
+            if depth == len(allowed) or float(similarity[0, -1]) < floor:
+                break
+            depth = min(len(allowed), depth * 4)
+        out = []
+        for sim, position in zip(similarity[0].tolist(), positions[0].tolist(), strict=True):
+            if position < 0:
+                continue
+            view = views[int(index.ids[position])]
+            if sim < (view.min_score or 0.0):
+                continue
+            out.append(
+                Alert(
+                    view.id,
+                    view.organisation_id,
+                    None,
+                    float(sim),
+                    {"semantic": float(sim)},
+                    _query_explanation(view, need, float(sim)),
+                )
+            )
+        return out
+
+
+def _ranked(explanation: Explanation, rank: int) -> Explanation:
+    summary = f"Your offer would be provider #{rank} for this need. {explanation.summary}"
+    return Explanation(summary, explanation.reasons, explanation.evidence)
+
+
+def _query_explanation(view: SubscriptionView, need: NeedQuery, similarity: float) -> Explanation:
+    reasons: list[str] = []
+    if view.targets:
+        shared = sorted(view.targets & set(need.targets))
+        reasons.append(
+            "Works on KMGBF target" + ("s " if len(shared) > 1 else " ") + ", ".join(map(str, shared)) + "."
+        )
+    if view.places and need.party:
+        reasons.append(f"{vocab.countries()[need.party].name} is in the area you follow.")
+    if view.assistance_types:
+        shared_types = sorted(view.assistance_types & set(need.assistance_types))
+        reasons.append("Asks for " + ", ".join(vocab.ASSISTANCE_LABELS.get(t, t) for t in shared_types) + ".")
+    quoted = (view.query_text or "")[:120]
+    return Explanation(f"Close to your saved search “{quoted}” (similarity {similarity:.2f}).", tuple(reasons), ())

@@ -1,0 +1,1 @@
+"""The ``pollinate`` command line."""

@@ -1,0 +1,1 @@
+"""Batch jobs: re-rank and re-embed runs, where they execute, and capacity-aware assignment."""

@@ -1,0 +1,1 @@
+"""The records: needs, offers and organisations, their interchange format, bulk import/export, the demo corpus."""

@@ -1,0 +1,77 @@
+"""The demo corpus shipped with Pollinate (``matcher/data/demo``), loaded by ``pollinate seed --demo``.
+
+The corpus is our own writing: fictional organisations offering support across all 23 KMGBF targets and every
+UN M49 region, and needs from Parties in English, French and Spanish. Loading goes through the ordinary bulk
+import, so seeding twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from matcher.access import accounts
+from matcher.records.bulk import ImportReport, import_file
+from models.db import Database
+from models.orm import utcnow
+from models.repositories import OfferRepository, UserRepository
+
+DEMO_DIR = Path(str(resources.files("matcher").joinpath("data", "demo")))
+DEMO_OFFERS = DEMO_DIR / "offers.jsonl"
+DEMO_NEEDS = DEMO_DIR / "needs.jsonl"
+
+
+def seed_demo(db: Database) -> list[ImportReport]:
+    """Import the demo offers then the demo needs; returns both reports.
+
+    Raises:
+        InvalidInputError: if the packaged files are missing (a broken installation).
+        RuntimeError: if the packaged corpus does not validate (the test suite guards against it).
+    """
+    reports = [import_file(db, DEMO_OFFERS, "offers"), import_file(db, DEMO_NEEDS, "needs")]
+    for report in reports:
+        if not report.written:
+            raise RuntimeError(f"the packaged demo {report.kind} are invalid: {report.errors[:3]}")
+    return reports
+
+
+DEMO_KEY_LABEL = "demo"
+DEMO_PARTY_COUNTRY = "KEN"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoKey:
+    """A key printed by ``pollinate serve --demo`` so that the README's examples can be run as they are."""
+
+    role: str
+    user: str
+    acts_for: str
+    secret: str
+
+
+def demo_keys(db: Database) -> list[DemoKey]:
+    """Demo users (a Party for Kenya, the provider of the first demo offer, the secretariat) with fresh keys.
+
+    Every call revokes the keys issued by the previous one, so a demo never leaves old keys working.
+    """
+    keys = []
+    with db.transaction() as session:
+        users = UserRepository(session)
+        provider_org = OfferRepository(session).get_by_external_id("demo-o001")
+        specs: list[tuple[str, str, dict[str, Any], str]] = [
+            ("party", "demo-party", {"country": DEMO_PARTY_COUNTRY}, DEMO_PARTY_COUNTRY),
+            ("secretariat", "demo-secretariat", {}, "everyone"),
+        ]
+        if provider_org is not None:
+            org = provider_org.organisation
+            specs.insert(1, ("provider", "demo-provider", {"organisation_id": org.id}, org.name))
+        for role, name, scope, acts_for in specs:
+            user = users.by_name(name) or accounts.create_user(session, name=name, role=role, **scope)
+            for key in users.keys(user.id):
+                if key.label == DEMO_KEY_LABEL and key.revoked_at is None:
+                    key.revoked_at = utcnow()
+            issued = accounts.issue_key(session, user, label=DEMO_KEY_LABEL)
+            keys.append(DemoKey(role, name, acts_for, issued.secret))
+    return keys

@@ -1,0 +1,40 @@
+"""Suggested matches: a need's ranked providers as stored for review, with score components and explanation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from matcher.engine.service import Match, MatchResult
+from models.orm import SuggestedMatch
+from models.repositories import SuggestedMatchRepository
+
+
+def explanation_json(match: Match) -> dict[str, Any]:
+    """The stored and served form of an explanation."""
+    return match.explanation.as_json()
+
+
+def store_suggestions(
+    session: Session, need_id: int, result: MatchResult, *, model_id: str
+) -> list[SuggestedMatch]:
+    """Store a ranking as the need's suggestions (suggestions already reviewed are kept, see the repository)."""
+    rows = [
+        SuggestedMatch(
+            offer_id=m.offer_id,
+            rank=rank,
+            score=m.score,
+            components=dict(m.components),
+            explanation=explanation_json(m),
+            model_id=model_id,
+        )
+        for rank, m in enumerate(result.matches, start=1)
+    ]
+    repo = SuggestedMatchRepository(session)
+    repo.replace_suggestions(need_id, rows)
+    return repo.for_need(need_id)
+
+
+def stored_suggestions(session: Session, need_id: int) -> list[SuggestedMatch]:
+    return SuggestedMatchRepository(session).for_need(need_id)

@@ -1,0 +1,75 @@
+"""The bundled demo corpus is valid, broad and our own."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+from matcher.records.interchange import NeedRecord, OfferRecord
+from matcher.records.seed import DEMO_DIR, DEMO_NEEDS, DEMO_OFFERS, seed_demo
+from models import vocabularies as vocab
+from models.db import Database
+from models.repositories import NeedRepository, OfferRepository
+
+
+def load() -> tuple[list[OfferRecord], list[NeedRecord]]:
+    offers = [OfferRecord.model_validate_json(line) for line in DEMO_OFFERS.read_text("utf-8").splitlines()]
+    needs = [NeedRecord.model_validate_json(line) for line in DEMO_NEEDS.read_text("utf-8").splitlines()]
+    return offers, needs
+
+
+def test_corpus_size_and_coverage() -> None:
+    offers, needs = load()
+    assert len(offers) >= 150
+    assert len(needs) >= 30
+    assert {t for r in (*offers, *needs) for t in r.targets} == set(range(1, 24))
+    need_regions = {vocab.countries()[n.party].region for n in needs}
+    assert need_regions == {"Africa", "Americas", "Asia", "Europe", "Oceania"}
+    assert {n.language for n in needs} == {"en", "fr", "es"}
+    served = {vocab.sub_regions().get(a, a) for o in offers for a in o.regions_served}
+    assert {"Global", "Africa", "Americas", "Asia", "Europe", "Oceania"} <= served
+    assert len({o.id for o in offers}) == len(offers)
+
+
+def test_demo_judgements_point_at_existing_records() -> None:
+    offers, needs = load()
+    with (DEMO_DIR / "qrels.tsv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert rows
+    assert {r["offer_id"] for r in rows} <= {o.id for o in offers}
+    assert {r["need_id"] for r in rows} == {n.id for n in needs}
+    assert {r["grade"] for r in rows} <= {"1", "2", "3"}
+
+
+def _five_grams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + 5]) for i in range(len(words) - 4)}
+
+
+def test_corpus_is_not_copied_from_the_dev_gold_set(shared_dev: Path) -> None:
+    ours: set[tuple[str, ...]] = set()
+    offers, needs = load()
+    for record in (*offers, *needs):
+        ours |= _five_grams(f"{record.title} {record.description}")
+    theirs: set[tuple[str, ...]] = set()
+    for name in ("offers.jsonl", "needs.jsonl"):
+        for line in (shared_dev / name).read_text("utf-8").splitlines():
+            row = json.loads(line)
+            theirs |= _five_grams(f"{row['title']} {row['description']}")
+    shared = ours & theirs
+    # Only terms of art may coincide ("free prior and informed consent", "case by case risk assessment"...):
+    # a copied paragraph would share dozens of 5-grams at once.
+    assert len(shared) / len(ours) < 0.002, sorted(shared)
+
+
+def test_seeding_loads_everything_once(sqlite_db: Database) -> None:
+    offers, needs = load()
+    first = seed_demo(sqlite_db)
+    assert [r.created for r in first] == [len(offers), len(needs)]
+    second = seed_demo(sqlite_db)
+    assert [r.unchanged for r in second] == [len(offers), len(needs)]
+    with sqlite_db.transaction(read_only=True) as session:
+        assert OfferRepository(session).count() == len(offers)
+        assert NeedRepository(session).count() == len(needs)
