@@ -45,9 +45,9 @@ from embeddings.onnx import (
 )
 from evaluation.dataset import GoldSet, GoldSetError, load_gold_set
 from evaluation.options import command_settings
+from matcher.data import DEMO_DIR
 from matcher.engine.service import create_embedder
 from matcher.engine.texts import record_text
-from matcher.records.seed import DEMO_DIR
 from matcher.settings import Settings
 
 __all__ = ["default_gate_dataset", "evaluate_gate", "export_cmd", "gate_cmd", "gate_texts", "run_gate"]

@@ -78,12 +78,12 @@ from embeddings import Embedder, l2_normalise
 from evaluation.bench.embed import demo_texts
 from evaluation.options import command_settings, emit_report, number_list
 from matcher.access import accounts
+from matcher.data import DEMO_NEEDS
 from matcher.engine.service import create_embedder
 from matcher.engine.store import text_hash
 from matcher.engine.texts import detect_language, record_text
 from matcher.records.bulk import ImportReport, RecordWriter, iter_rows, validate_row
 from matcher.records.interchange import NeedRecord, OfferRecord
-from matcher.records.seed import DEMO_NEEDS
 from matcher.settings import Settings
 from models import migrate
 from models import vocabularies as vocab

@@ -32,9 +32,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from embeddings import Embedder
+from matcher.data import DEMO_NEEDS, DEMO_OFFERS
 from matcher.engine.texts import record_text
 from matcher.records.bulk import Kind, iter_rows, validate_row
-from matcher.records.seed import DEMO_NEEDS, DEMO_OFFERS
 
 __all__ = ["demo_texts", "run_backend_comparison", "run_embed_benchmark", "short_texts"]
 

@@ -21,15 +21,16 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from embeddings import Embedder, FakeEmbedder
+from matcher.data import DEMO_NEEDS, DEMO_OFFERS
 from matcher.engine.catalog import OfferCatalog
 from matcher.engine.centering import LanguageCentering
 from matcher.engine.explain import Explanation, explain
@@ -43,8 +44,6 @@ from matcher.engine.scoring import SignalCache, structured_signals
 from matcher.engine.store import EmbeddingStore
 from matcher.engine.texts import record_text, sentences
 from matcher.errors import NotFoundError
-from matcher.records.interchange import NeedRecord
-from matcher.records.seed import DEMO_NEEDS, DEMO_OFFERS
 from matcher.settings import RankingSettings, Settings
 from models.db import Database
 from models.orm import Need
@@ -607,18 +606,43 @@ def create_embedder(settings: Settings) -> Embedder:
     )
 
 
+class NeedFields(Protocol):
+    """What the ranker reads from a need: a stored one (``models.orm.Need``) or a gold-format record
+    (``matcher.records.interchange.NeedRecord``, which the engine does not import: records sit above it)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def targets(self) -> Iterable[int]: ...
+    @property
+    def assistance_types(self) -> Iterable[str]: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def party(self) -> str: ...
+
+
+class NeedRecordFields(NeedFields, Protocol):
+    """A gold-format need record: its fields and its external id."""
+
+    @property
+    def id(self) -> str: ...
+
+
 def need_from_stored(need: Need) -> NeedQuery:
     """The ranking view of a need loaded from the database."""
     return _need_query(need, organisation_id=need.organisation_id, need_id=need.id, external_id=need.external_id)
 
 
-def need_from_record(record: NeedRecord, *, organisation_id: int | None = None) -> NeedQuery:
+def need_from_record(record: NeedRecordFields, *, organisation_id: int | None = None) -> NeedQuery:
     """The ranking view of a gold-format need record."""
     return _need_query(record, organisation_id=organisation_id, need_id=None, external_id=record.id)
 
 
 def _need_query(
-    source: Need | NeedRecord, *, organisation_id: int | None, need_id: int | None, external_id: str | None
+    source: NeedFields, *, organisation_id: int | None, need_id: int | None, external_id: str | None
 ) -> NeedQuery:
     """A stored need and a need record share the fields the ranker reads."""
     return NeedQuery(

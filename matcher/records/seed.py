@@ -8,19 +8,14 @@ import, so seeding twice changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from matcher.access import accounts
+from matcher.data import DEMO_NEEDS, DEMO_OFFERS
 from matcher.records.bulk import ImportReport, import_file
 from models.db import Database
 from models.orm import utcnow
 from models.repositories import OfferRepository, UserRepository
-
-DEMO_DIR = Path(str(resources.files("matcher").joinpath("data", "demo")))
-DEMO_OFFERS = DEMO_DIR / "offers.jsonl"
-DEMO_NEEDS = DEMO_DIR / "needs.jsonl"
 
 
 def seed_demo(db: Database) -> list[ImportReport]:

@@ -49,8 +49,8 @@ from evaluation.bench.embed import run_backend_comparison
 from evaluation.cli import bench_app, embed_app
 from evaluation.dataset import load_gold_set
 from evaluation.onnx_gate import evaluate_gate, gate_texts
+from matcher.data import DEMO_DIR
 from matcher.engine.service import create_embedder
-from matcher.records.seed import DEMO_DIR
 from matcher.settings import Settings
 
 HEAD = "Our ministry trains customs officers to inspect timber shipments at the port. " * 25

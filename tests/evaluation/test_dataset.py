@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.dataset import GoldSetError, load_gold_set
-from matcher.records.seed import DEMO_DIR
+from matcher.data import DEMO_DIR
 from models import vocabularies as vocab
 
 

@@ -19,7 +19,7 @@ from evaluation.dataset import GoldSet, load_gold_set
 from evaluation.harness import DEFAULT_CONFIG, MEASURES, Evaluation, default_configs, evaluate
 from evaluation.report import OUTPUT_FILES, write_outputs
 from matcher.cli.main import app
-from matcher.records.seed import DEMO_DIR
+from matcher.data import DEMO_DIR
 from matcher.settings import RankingSettings
 from models import vocabularies as vocab
 from tests.evaluation.test_dataset import replace_line

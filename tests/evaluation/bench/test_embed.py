@@ -16,9 +16,9 @@ import evaluation.cli
 from embeddings import FakeEmbedder
 from evaluation.bench.embed import demo_texts, run_embed_benchmark
 from evaluation.cli import bench_app
+from matcher.data import DEMO_NEEDS, DEMO_OFFERS
 from matcher.engine.texts import record_text
 from matcher.records.bulk import iter_rows, validate_row
-from matcher.records.seed import DEMO_NEEDS, DEMO_OFFERS
 from matcher.settings import Settings
 
 RESULT_FIELDS = {

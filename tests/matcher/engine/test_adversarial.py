@@ -112,8 +112,8 @@ def test_adversary_does_not_outrank_the_true_match(
 
 
 def test_keyword_stuffing_score_flags_keyword_lists_but_no_real_description() -> None:
+    from matcher.data import DEMO_OFFERS
     from matcher.engine.texts import keyword_stuffing
-    from matcher.records.seed import DEMO_OFFERS
 
     real = [json.loads(line) for line in DEMO_OFFERS.read_text("utf-8").splitlines()]
     assert max(keyword_stuffing(f"{r['title']}. {r['description']}") for r in real) == 0.0

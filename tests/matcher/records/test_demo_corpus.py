@@ -7,8 +7,9 @@ import json
 import re
 from pathlib import Path
 
+from matcher.data import DEMO_DIR, DEMO_NEEDS, DEMO_OFFERS
 from matcher.records.interchange import NeedRecord, OfferRecord
-from matcher.records.seed import DEMO_DIR, DEMO_NEEDS, DEMO_OFFERS, seed_demo
+from matcher.records.seed import seed_demo
 from models import vocabularies as vocab
 from models.db import Database
 from models.repositories import NeedRepository, OfferRepository
