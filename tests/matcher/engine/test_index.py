@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-import matcher.engine.index as index_module
 from matcher.engine.index import ExactIndex, FaissIndex, PlannedIndex, VectorIndex, make_index
 
 # "auto" (the planner) with its default configuration searches these small indexes exactly, so it must
@@ -377,7 +376,7 @@ def test_crash_during_save_leaves_the_previous_file(
         file.write(b"PK\x03\x04 half an archive")
         raise OSError("disk full")
 
-    monkeypatch.setattr("matcher.engine.index.np.savez", crash)
+    monkeypatch.setattr("matcher.engine.index.persistence.np.savez", crash)
     with pytest.raises(OSError, match="disk full"):
         index.save(path, {"version": 2})
 
@@ -398,7 +397,7 @@ def test_save_fsyncs_the_file_and_the_directory(
         synced.append(os.path.isdir(f"/proc/self/fd/{fd}"))
         real_fsync(fd)
 
-    monkeypatch.setattr("matcher.engine.index.os.fsync", spy)
+    monkeypatch.setattr("matcher.engine.index.persistence.os.fsync", spy)
     built("flat", np.arange(3), unit_vectors(rng, 3, 4)).save(tmp_path / "i.npz", {})
     assert synced == [False, True]  # the data first, then the directory holding the rename
 
@@ -550,7 +549,7 @@ print(index.size)
 
 
 def test_add_waits_for_searches_in_flight() -> None:
-    root = Path(index_module.__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # the repository, so that the child imports this matcher
     child = subprocess.run(
         [sys.executable, "-c", RACE], cwd=root, capture_output=True, text=True, timeout=120, check=False
     )
