@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from embeddings import Embedder
@@ -23,7 +23,7 @@ from evaluation.bench.embed import run_backend_comparison, run_embed_benchmark
 from evaluation.bench.index import check_arguments, index_kinds, run_index_benchmark
 from evaluation.bench.jobs import jobs_cmd
 from evaluation.onnx_gate import export_cmd, gate_cmd
-from evaluation.options import command_settings, emit_report, number_list
+from evaluation.options import command_settings, emit_report, number_list, progress
 from matcher.engine.service import create_embedder
 from matcher.settings import Settings
 
@@ -36,17 +36,11 @@ embed_app = typer.Typer(
 embed_app.command("export")(export_cmd)
 embed_app.command("gate")(gate_cmd)
 
-err = Console(stderr=True)
-
 
 @bench_app.callback()
 def _bench() -> None:
     """Benchmarks (speed figures, never test assertions)."""
     # A callback keeps every command a subcommand, whatever their number.
-
-
-def _progress(message: str) -> None:
-    err.print(f"[dim]{message}[/dim]")
 
 
 # ------------------------------------------------------------------------------------------------ index
@@ -99,7 +93,7 @@ def index_cmd(
     settings = command_settings(ctx)
     sentence_vectors = None
     if vectors == "minilm":
-        _progress(f"embedding the sentence pool with {settings.embedding.model}")
+        progress(f"embedding the sentence pool with {settings.embedding.model}")
         pool = list(pool_sentences())
         sentence_vectors = dict(zip(pool, create_embedder(settings).embed(pool), strict=True))
         dim = len(next(iter(sentence_vectors.values())))
@@ -114,7 +108,7 @@ def index_cmd(
             kinds=kind_list,
             sentence_vectors=sentence_vectors,
             planner=settings.index.planner(),
-            progress=_progress,
+            progress=progress,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -204,10 +198,10 @@ def embed_cmd(
         raise typer.BadParameter("batch sizes must be at least 1", param_hint="--batch-sizes")
     requested = _backend_list(backends)
     settings = command_settings(ctx)
-    _progress(f"loading the embedder {settings.embedding.model}")
+    progress(f"loading the embedder {settings.embedding.model}")
     embedder = create_embedder(settings)
     report = run_embed_benchmark(
-        embedder, batch_sizes=batch_size_list, n_texts=texts, repeats=repeats, progress=_progress
+        embedder, batch_sizes=batch_size_list, n_texts=texts, repeats=repeats, progress=progress
     )
     compared = _compared_backends(requested, embedder)
     report["comparison"] = None
@@ -217,10 +211,10 @@ def embed_cmd(
             if _backend_of(embedder) == backend:
                 embedders[backend] = embedder
             else:
-                _progress(f"loading the {backend} embedder")
+                progress(f"loading the {backend} embedder")
                 embedders[backend] = create_embedder(_with_backend(settings, backend))
         report["comparison"] = run_backend_comparison(
-            embedders, n_texts=compare_texts, repeats=repeats, latency_queries=latency_queries, progress=_progress
+            embedders, n_texts=compare_texts, repeats=repeats, latency_queries=latency_queries, progress=progress
         )
     tables: list[RenderableType] = [_embed_table(report)]
     if report["comparison"] is not None:

@@ -44,7 +44,7 @@ from embeddings.onnx import (
     write_gate,
 )
 from evaluation.dataset import GoldSet, GoldSetError, load_gold_set
-from evaluation.options import command_settings
+from evaluation.options import command_settings, progress
 from matcher.data import DEMO_DIR
 from matcher.engine.service import create_embedder
 from matcher.engine.texts import record_text
@@ -158,14 +158,10 @@ def _with_backend(settings: Settings, backend: Backend) -> Settings:
     return settings.model_copy(update={"embedding": embedding})
 
 
-def _progress(message: str) -> None:
-    _err.print(f"[dim]{message}[/dim]", highlight=False)
-
-
 def _ensure_export(settings: Settings, *, force: bool = False) -> tuple[Path, ExportManifest]:
     directory = export_dir(settings.cache_dir, settings.embedding.model)
     try:
-        manifest = export_model(settings.embedding.model, directory, force=force, progress=_progress)
+        manifest = export_model(settings.embedding.model, directory, force=force, progress=progress)
     except ValueError as exc:
         _err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from exc
@@ -234,10 +230,10 @@ def gate_cmd(
         raise typer.Exit(1) from exc
     started = time.perf_counter()
     directory, manifest = _ensure_export(settings)
-    _progress("loading the torch model and both ONNX models")
+    progress("loading the torch model and both ONNX models")
     reference = create_embedder(_with_backend(settings, "torch"))
     candidates = {variant: create_embedder(_with_backend(settings, variant)) for variant in VARIANTS}
-    results = run_gate(reference, candidates, gold, progress=_progress)
+    results = run_gate(reference, candidates, gold, progress=progress)
     record = GateRecord(
         model_id=manifest.model_id,
         results={str(variant): result for variant, result in results.items()},

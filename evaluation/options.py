@@ -16,6 +16,11 @@ _err = Console(stderr=True)
 _out = Console()
 
 
+def progress(message: str) -> None:
+    """A dim progress line on stderr (stdout stays for the report)."""
+    _err.print(f"[dim]{message}[/dim]", highlight=False)
+
+
 def command_settings(ctx: typer.Context) -> Settings:
     """The settings built by the ``pollinate`` callback, or from the environment when a command runs alone."""
     if ctx.obj is None:

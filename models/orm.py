@@ -413,7 +413,6 @@ class IdempotencyRecord(Base):
 SUBSCRIPTION_KINDS = ("offers", "query")
 SUBSCRIPTION_RULES = ("min_score", "top_n")
 DELIVERY_PERIODS = ("instant", "daily", "weekly")
-CHANNELS = ("feed", "webhook", "email")
 DELIVERY_CHANNELS = ("webhook", "email")
 DELIVERY_STATUSES = ("pending", "delivered", "dead", "cancelled")
 QUERY_LEN = 2000

@@ -56,7 +56,6 @@ ORGANISATION_TYPES: Final = (
 COSTS: Final = ("free", "cost", "negotiable")
 OFFER_STATUSES: Final = ("active", "paused", "expired")
 NEED_STATUSES: Final = ("open", "under_review", "matched", "closed", "withdrawn")
-VISIBILITIES: Final = ("public", "confidential")
 
 # M49 intermediate regions that Pollinate uses as sub-regions (Channel Islands is too small to be useful:
 # Guernsey and Jersey stay in Northern Europe).

@@ -76,7 +76,7 @@ from rich.table import Table
 
 from embeddings import Embedder, l2_normalise
 from evaluation.bench.embed import demo_texts
-from evaluation.options import command_settings, emit_report, number_list
+from evaluation.options import command_settings, emit_report, number_list, progress
 from matcher.access import accounts
 from matcher.data import DEMO_NEEDS
 from matcher.engine.service import create_embedder
@@ -1110,7 +1110,7 @@ def api_cmd(
     if not modes or any(mode not in {"on", "off"} for mode in modes):
         raise typer.BadParameter("a comma-separated list of on and off", param_hint="--micro-batching")
     settings = command_settings(ctx)
-    _progress(f"loading the embedder {settings.embedding.model}")
+    progress(f"loading the embedder {settings.embedding.model}")
     embedder = create_embedder(settings)
     try:
         report = run_api_benchmark(
@@ -1124,7 +1124,7 @@ def api_cmd(
             k=k,
             seed=seed,
             micro_batching=[mode == "on" for mode in modes],
-            progress=_progress,
+            progress=progress,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -1188,7 +1188,3 @@ def _table(report: dict[str, Any]) -> Table:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
-
-
-def _progress(message: str) -> None:
-    _err.print(f"[dim]{message}[/dim]")

@@ -91,7 +91,7 @@ from evaluation.bench.api import (
     synthetic_offers,
 )
 from evaluation.bench.index import _rss_bytes
-from evaluation.options import command_settings, emit_report
+from evaluation.options import command_settings, emit_report, progress
 from matcher.access.rules import Principal
 from matcher.engine.query import NeedQuery
 from matcher.engine.service import MatchResult, MatchService, create_embedder, need_from_stored, need_text
@@ -689,7 +689,7 @@ def jobs_cmd(
             chunk_size=chunk,
             seed=seed,
             keep=keep,
-            progress=_progress,
+            progress=progress,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -783,7 +783,3 @@ def _mb(value: float | None, label: str = "") -> str:
     if value is None:
         return "-"
     return f"{value:,.0f}" + (f" {label}" if label else "")
-
-
-def _progress(message: str) -> None:
-    _err.print(f"[dim]{message}[/dim]")

@@ -63,12 +63,3 @@ class MatchFilters:
     costs: frozenset[str] = frozenset()
     org_types: frozenset[str] = frozenset()
     exclude_organisations: frozenset[int] = frozenset()
-
-    def describe(self) -> dict[str, list[str]]:
-        """The active filters as ``name -> values`` (for messages)."""
-        out: dict[str, list[str]] = {}
-        for name in FILTER_NAMES:
-            values = getattr(self, name)
-            if values:
-                out[name] = sorted(map(str, values))
-        return out
