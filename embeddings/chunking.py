@@ -7,6 +7,7 @@ differ only by the numerics of the backend).
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -64,3 +65,34 @@ def embed_pooled(
     pooled = np.zeros((len(texts), dim), dtype=np.float32)
     np.add.at(pooled, np.asarray(owners), vectors * np.asarray(weights, dtype=np.float32)[:, None])
     return l2_normalise(pooled)
+
+
+class WindowedEmbedder(ABC):
+    """``embed`` and chunking for a model backend with a window (torch and ONNX share them).
+
+    A backend sets ``dim``, ``long_text`` (``"chunk"`` or ``"truncate"``) and ``max_tokens``, and provides
+    ``token_count`` and ``_encode`` (normalised vectors of texts that fit the window, or are truncated to it).
+    """
+
+    dim: int
+    long_text: str
+    max_tokens: int
+
+    @abstractmethod
+    def token_count(self, text: str) -> int:
+        """Word pieces the model would read for ``text`` (special tokens included)."""
+
+    @abstractmethod
+    def _encode(self, texts: list[str]) -> NDArray[np.float32]:
+        """L2-normalised vectors of ``texts``, each read up to the window."""
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self.long_text == "truncate":
+            return self._encode(list(texts))
+        return embed_pooled(texts, dim=self.dim, chunks=self._chunks, encode=self._encode)
+
+    def _chunks(self, text: str) -> list[tuple[str, int]]:
+        """Sentence-aligned chunks of ``text`` that fit the window, with their token counts."""
+        return sentence_chunks(text, max_tokens=self.max_tokens, token_count=self.token_count)

@@ -50,7 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.base import l2_normalise
-from embeddings.chunking import embed_pooled, sentence_chunks
+from embeddings.chunking import WindowedEmbedder
 
 # The torch backend's sentence splitter and model id: the ONNX backend must chunk and name models exactly as it.
 from embeddings.transformer import PACKAGED_MODEL, _model_version, packaged_model_path
@@ -549,7 +549,7 @@ def _locked(path: Path) -> Iterator[None]:
 # ------------------------------------------------------------------------------------------------ embedder
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(WindowedEmbedder):
     """Embeds with an exported model under ONNX Runtime, as :class:`SentenceTransformerEmbedder` does with torch.
 
     Args:
@@ -634,13 +634,6 @@ class OnnxEmbedder:
         """Word pieces the model would read for ``text`` (special tokens included)."""
         return len(self._counter.encode(text).ids)
 
-    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if self.long_text == "truncate":
-            return self._encode(list(texts))
-        return embed_pooled(texts, dim=self.dim, chunks=self._chunks, encode=self._encode)
-
     def _encode(self, texts: list[str]) -> NDArray[np.float32]:
         """Mean-pooled, L2-normalised vectors; batches longest first (as the torch backend) to pad little."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -657,7 +650,3 @@ class OnnxEmbedder:
             mask = feeds["attention_mask"][:, :, None].astype(np.float32)
             out[rows] = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), np.float32(1e-9))
         return l2_normalise(out)
-
-    def _chunks(self, text: str) -> list[tuple[str, int]]:
-        """Sentence-aligned chunks of ``text`` that fit the window, with their token counts."""
-        return sentence_chunks(text, max_tokens=self.max_tokens, token_count=self.token_count)

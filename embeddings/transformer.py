@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.base import l2_normalise
-from embeddings.chunking import embed_pooled, sentence_chunks
+from embeddings.chunking import WindowedEmbedder
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
 
@@ -49,7 +48,7 @@ def _model_version(name_or_path: str) -> str:
     return name_or_path
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(WindowedEmbedder):
     """Embeds with a sentence-transformers model, chunking texts longer than the model's window.
 
     Args:
@@ -103,13 +102,6 @@ class SentenceTransformerEmbedder:
         with self._lock:
             return len(self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
-    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if self.long_text == "truncate":
-            return self._encode(list(texts))
-        return embed_pooled(texts, dim=self.dim, chunks=self._chunks, encode=self._encode)
-
     def _encode(self, texts: list[str]) -> NDArray[np.float32]:
         """``SentenceTransformer.encode`` split in two: tokenization under the lock, the forward pass outside.
 
@@ -128,7 +120,3 @@ class SentenceTransformerEmbedder:
                 vectors = self._model(features)["sentence_embedding"]
             out[rows] = vectors.float().cpu().numpy()
         return l2_normalise(out)
-
-    def _chunks(self, text: str) -> list[tuple[str, int]]:
-        """Sentence-aligned chunks of ``text`` that fit the window, with their token counts."""
-        return sentence_chunks(text, max_tokens=self.max_tokens, token_count=self.token_count)

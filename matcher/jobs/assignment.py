@@ -455,22 +455,9 @@ def _min_cut(
     One breadth-first search from all the short needs at once, in the residual graph of the minimum slots:
     need → offer for a candidate it does not hold as a minimum slot, offer → need for each need that holds it
     as one (that need could move elsewhere and free the unit). The search is linear in the candidates; its
-    connected pieces (union-find) group the needs that compete for the same capacities.
+    connected components (networkx) group the needs that compete for the same capacities.
     """
-    parent: dict[tuple[str, int], tuple[str, int]] = {}
-
-    def find(node: tuple[str, int]) -> tuple[str, int]:
-        root = parent.setdefault(node, node)
-        while root != parent[root]:
-            parent[root] = parent[parent[root]]
-            root = parent[root]
-        return root
-
-    def union(a: tuple[str, int], b: tuple[str, int]) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
+    pieces = nx.Graph()
     wanting: dict[int, set[int]] = {}
     seen_needs = set(sources)
     seen_offers: set[int] = set()
@@ -482,20 +469,21 @@ def _min_cut(
                 continue
             if o not in held[n]:  # a need holding it beyond its minimum does not want it
                 wanting.setdefault(o, set()).add(n)
-            union(("need", n), ("offer", o))
+            pieces.add_edge(("need", n), ("offer", o))
             if o in seen_offers:
                 continue
             seen_offers.add(o)
             for x in min_holders[o]:
-                union(("offer", o), ("need", x))
+                pieces.add_edge(("offer", o), ("need", x))
                 if x not in seen_needs:
                     seen_needs.add(x)
                     queue.append(x)
 
-    groups: dict[tuple[str, int], set[int]] = {}
-    for o in seen_offers:
-        groups.setdefault(find(("offer", o)), set()).add(o)
-    return {n: frozenset(groups[find(("need", n))]) for n in sources}, wanting
+    offers_with: dict[tuple[str, int], frozenset[int]] = {}
+    for component in nx.connected_components(pieces):
+        offers = frozenset(number for kind, number in component if kind == "offer")
+        offers_with.update(dict.fromkeys(component, offers))
+    return {n: offers_with[("need", n)] for n in sources}, wanting
 
 
 def _message(

@@ -11,6 +11,7 @@ import pytest
 from evaluation.dataset import GoldSetError, load_gold_set
 from matcher.data import DEMO_DIR
 from models import vocabularies as vocab
+from tests.factories import replace_line
 
 
 @pytest.fixture
@@ -21,12 +22,6 @@ def gold_dir(tmp_path: Path) -> Path:
     for name in ("needs.jsonl", "offers.jsonl", "qrels.tsv"):
         shutil.copy(DEMO_DIR / name, target / name)
     return target
-
-
-def replace_line(path: Path, number: int, text: str) -> None:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    lines[number - 1] = text
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def problems(path: Path) -> list[str]:

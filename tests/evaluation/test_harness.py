@@ -22,7 +22,7 @@ from matcher.cli.main import app
 from matcher.data import DEMO_DIR
 from matcher.settings import RankingSettings
 from models import vocabularies as vocab
-from tests.evaluation.test_dataset import replace_line
+from tests.factories import replace_line
 
 CONFIGS = ["bm25", "dense", "hybrid+region", "hybrid-penalty", "hybrid-targets"]
 

@@ -6,6 +6,7 @@ import datetime as dt
 import random
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ from matcher.records.seed import seed_demo
 from matcher.settings import NotificationSettings
 from models.db import Database
 from models.orm import Delivery, DeliveryItem, Organisation, Subscription
-from tests.matcher.helpers import service
+from tests.factories import service
 
 STAFF = Principal(role="secretariat")
 DEFAULTS = NotificationSettings()
@@ -165,11 +166,10 @@ def test_offers_scoring_at_least_a_floor_equal_a_brute_force_scan(
     demo: tuple[Database, Any], floor: float, share: float, first_depth: int
 ) -> None:
     _, svc = demo
-    service_module.REVERSE_FIRST_DEPTH = first_depth  # small first depths exercise the widening
-    try:
+    # Small first depths exercise the widening. patch.object restores the module's own value after each
+    # example (the monkeypatch fixture is per test, not per hypothesis example).
+    with patch.object(service_module, "REVERSE_FIRST_DEPTH", first_depth):
         _check_against_brute_force(svc, floor, share)
-    finally:
-        service_module.REVERSE_FIRST_DEPTH = 256
 
 
 def _check_against_brute_force(svc: Any, floor: float, share: float) -> None:

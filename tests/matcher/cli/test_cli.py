@@ -13,7 +13,7 @@ from matcher.settings import Settings
 from models import migrate
 from models.db import Database
 from models.repositories import NeedRepository, OfferRepository
-from tests.matcher.records.test_bulk import broken_copy
+from tests.factories import broken_copy
 
 runner = CliRunner()
 

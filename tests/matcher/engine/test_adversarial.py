@@ -10,7 +10,7 @@ import pytest
 
 from matcher.engine.query import NeedQuery
 from models.db import Database
-from tests.matcher.helpers import load_offers, offer, service
+from tests.factories import load_offers, offer, service
 
 NEED = NeedQuery(
     title="Rats are wiping out the seabirds on our outer islets",

@@ -34,7 +34,7 @@ from matcher.settings import RankingSettings
 from models import migrate
 from models.db import Database, sqlite_url
 from models.orm import Need
-from tests.matcher.helpers import load_offers, offer
+from tests.factories import load_offers, offer
 
 WORDS = [
     "rats", "reefs", "mangroves", "seeds", "data", "permits", "bees", "soils", "fish", "forests", "wetlands",

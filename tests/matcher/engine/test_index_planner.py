@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from matcher.engine.index import ExactIndex, PlannedIndex, PlannerConfig, load_index
-from tests.matcher.engine.test_index import assert_consistent, assert_same_top_k
+from tests.matcher.engine.index_checks import assert_consistent, assert_same_top_k
 
 N = 6_000
 DIM = 32

@@ -14,7 +14,7 @@ from matcher.engine.fusion import Weights
 from matcher.engine.query import MatchFilters, NeedQuery
 from models.db import Database
 from models.repositories import OfferRepository, OrganisationRepository
-from tests.matcher.helpers import load_offers, offer, service
+from tests.factories import load_offers, offer, service
 
 RATS = NeedQuery(
     title="Rats on our seabird islets",

@@ -13,7 +13,7 @@ from matcher.errors import InvalidInputError
 from matcher.records.bulk import export_records, import_file
 from models.db import Database
 from models.repositories import NeedRepository, OfferRepository, OrganisationRepository
-from tests.matcher.records.test_records import need_row, offer_row
+from tests.factories import broken_copy, need_row, offer_row
 
 
 def counts(db: Database) -> tuple[int, int, int]:
@@ -29,20 +29,6 @@ def write_jsonl(path: Path, rows: list[dict[str, object]] | list[str]) -> Path:
     lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def broken_copy(source: Path, target: Path) -> tuple[Path, list[int]]:
-    """The dev offers with three rows broken in three different ways; returns the broken line numbers."""
-    lines = source.read_text(encoding="utf-8").splitlines()
-    row = json.loads(lines[9])
-    row["regions_served"] = ["Oceanie"]
-    lines[9] = json.dumps(row)  # line 10: vocabulary error
-    lines[99] = lines[99][:-5]  # line 100: truncated JSON
-    row = json.loads(lines[149])
-    del row["title"]
-    lines[149] = json.dumps(row)  # line 150: missing field
-    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return target, [10, 100, 150]
 
 
 def test_dev_offers_import_then_reimport_adds_nothing(db: Database, shared_dev: Path) -> None:

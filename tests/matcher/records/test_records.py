@@ -9,41 +9,7 @@ from pydantic import ValidationError
 
 from matcher.records.bulk import describe_validation_error
 from matcher.records.interchange import NeedRecord, OfferRecord
-
-
-def offer_row(**overrides: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": "X001",
-        "organisation": "Island Biosecurity Collective",
-        "org_type": "ngo",
-        "country": "NZL",
-        "regions_served": ["Oceania"],
-        "countries_served": [],
-        "title": "Rodent eradication planning for small islands",
-        "description": "We plan and supervise rodent eradications on islands under 500 ha, including bait trials.",
-        "targets": [6, 4],
-        "assistance_types": ["technical_advice", "training"],
-        "languages": ["en", "fr"],
-        "cost": "free",
-    }
-    row.update(overrides)
-    return row
-
-
-def need_row(**overrides: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": "Y001",
-        "party": "FJI",
-        "requesting_organisation": "Ministry of Environment – Invasive Species Unit",
-        "title": "Rats on our seabird islets",
-        "description": "Rats eat seabird chicks on two islets; we need a plan to remove them for good.",
-        "targets": [6],
-        "assistance_types": ["technical_advice"],
-        "language": "en",
-        "region": "Melanesia",
-    }
-    row.update(overrides)
-    return row
+from tests.factories import need_row, offer_row
 
 
 def error_of(model: type[OfferRecord] | type[NeedRecord], row: dict[str, Any]) -> str:
