@@ -18,7 +18,8 @@ from rich.table import Table
 
 from embeddings import Embedder
 from embeddings.onnx import Backend
-from evaluation.bench.api import api_cmd, pool_sentences
+from evaluation.bench.api import api_cmd
+from evaluation.bench.corpus import pool_sentences
 from evaluation.bench.embed import run_backend_comparison, run_embed_benchmark
 from evaluation.bench.index import check_arguments, index_kinds, run_index_benchmark
 from evaluation.bench.jobs import jobs_cmd

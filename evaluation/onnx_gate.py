@@ -1,8 +1,8 @@
 """``pollinate embed export`` and ``pollinate embed gate``: the ONNX models and their quality gate.
 
 The gate compares each ONNX variant with the torch model on the need and offer texts of a gold set (the texts
-the service embeds: :func:`matcher.texts.record_text`): the mean cosine between the two vectors of each text,
-and, for each need, the overlap of its top-10 offers ranked by cosine with either embedder. A variant passes
+the service embeds: :func:`matcher.engine.texts.record_text`): the mean cosine between the two vectors of each
+text, and, for each need, the overlap of its top-10 offers ranked by cosine with either embedder. A variant passes
 with a mean cosine of at least 0.99 and a mean top-10 overlap of at least 0.95. The result is recorded with
 the export (``gate.json``), where ``POLLINATE_EMBEDDING__BACKEND=auto`` reads it
 (:func:`embeddings.onnx.choose_backend`).

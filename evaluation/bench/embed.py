@@ -1,7 +1,7 @@
 """Embedding benchmark: texts per second of the configured embedder on realistic need and offer texts.
 
-The texts are those the service embeds for the bundled demo corpus (``matcher.seed``): title, description and
-the titles of the KMGBF targets (:func:`matcher.texts.record_text`). Needs and offers are reported apart, as
+The texts are those the service embeds for the bundled demo corpus (``matcher.data``): title, description and
+the titles of the KMGBF targets (:func:`matcher.engine.texts.record_text`). Needs and offers are reported apart, as
 they differ in length and long texts cost more (the packaged model splits texts beyond its 256-word-piece
 window into chunks). The embedder is called directly, one call per batch, so the figures are the model's own:
 the service's embedding cache in the database is bypassed.
@@ -26,17 +26,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from embeddings import Embedder
-from matcher.data import DEMO_NEEDS, DEMO_OFFERS
-from matcher.engine.texts import record_text
-from matcher.records.bulk import Kind, iter_rows, validate_row
+from evaluation.bench.corpus import demo_texts, short_texts
 
-__all__ = ["demo_texts", "run_backend_comparison", "run_embed_benchmark", "short_texts"]
+__all__ = ["run_backend_comparison", "run_embed_benchmark"]
 
 
 # Issue 8's reference figures (2 cores, short texts, batch 32) and targets, printed next to the measured ones.
@@ -51,38 +48,6 @@ class _CountsTokens(Protocol):
     """An embedder that can tell how many word pieces its model reads (the sentence-transformers backend)."""
 
     def token_count(self, text: str) -> int: ...
-
-
-def demo_texts() -> dict[str, list[str]]:
-    """The texts the service embeds for the bundled demo needs and offers, by corpus (``needs``, ``offers``).
-
-    Raises:
-        RuntimeError: A packaged demo line is not a JSON object (a broken installation).
-        pydantic.ValidationError: A packaged demo record does not validate (likewise).
-    """
-    sources: tuple[tuple[Kind, Path], ...] = (("needs", DEMO_NEEDS), ("offers", DEMO_OFFERS))
-    corpora: dict[str, list[str]] = {}
-    for name, path in sources:
-        texts: list[str] = []
-        for _line, row in iter_rows(path, "jsonl"):
-            if not isinstance(row, dict):
-                raise RuntimeError(f"{path}: {row}")
-            record = validate_row(name, row)
-            texts.append(record_text(record.title, record.description, record.targets))
-        corpora[name] = texts
-    return corpora
-
-
-def short_texts() -> list[str]:
-    """Short texts, a sentence each: the titles of the bundled demo needs and offers (about 75 characters)."""
-    titles: list[str] = []
-    sources: tuple[tuple[Kind, Path], ...] = (("needs", DEMO_NEEDS), ("offers", DEMO_OFFERS))
-    for name, path in sources:
-        for _line, row in iter_rows(path, "jsonl"):
-            if not isinstance(row, dict):
-                raise RuntimeError(f"{path}: {row}")
-            titles.append(validate_row(name, row).title)
-    return titles
 
 
 def run_embed_benchmark(

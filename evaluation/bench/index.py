@@ -1,7 +1,7 @@
 """Index benchmark: single-query latency and recall of each index kind, by corpus size and filter selectivity.
 
 Synthetic unit vectors (no model needed), one query per call as the server issues them, one thread. Every
-kind the engine offers (``matcher.index.IndexKind``) is benchmarked unless the caller picks some, so a kind
+kind the engine offers (``matcher.engine.index.IndexKind``) is benchmarked unless the caller picks some, so a kind
 added to the engine shows up here without a change. The figures are measurements of one machine at one
 moment; nothing here is ever asserted by a test except the shape of the report and recall (a correctness
 property for the exact kinds).
@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import statistics
-import sys
 import time
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +37,8 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from evaluation.bench.api import offer_like_vectors
+from evaluation.bench.corpus import offer_like_vectors
+from evaluation.bench.measure import peak_rss_mb, rss_bytes
 from matcher.engine.index import (
     ExactIndex,
     IndexKind,
@@ -87,7 +87,7 @@ def run_index_benchmark(
     """Time single-query searches of each index kind for every (size, selectivity).
 
     For each size, every kind is built once from the same vectors: offer-like vectors synthesised from real
-    sentence embeddings when ``sentence_vectors`` is given (:func:`evaluation.bench_api.offer_like_vectors`;
+    sentence embeddings when ``sentence_vectors`` is given (:func:`evaluation.bench.api.offer_like_vectors`;
     the queries are drawn the same way), random unit vectors otherwise (on which any graph index recalls
     poorly: they have no structure). The ``auto`` (planner) and ``hnsw`` (plain HNSW + selector) kinds are
     built with their graph (in the foreground) and share it when both run. For each selectivity, one
@@ -103,7 +103,7 @@ def run_index_benchmark(
         n_queries: Timed queries per (size, selectivity, kind).
         seed: Seed of the vectors, queries and filters.
         kinds: Index kinds to time; None for every kind the engine offers (:func:`index_kinds`).
-        sentence_vectors: Real embeddings of :func:`evaluation.bench_api.pool_sentences` (then ``dim`` must be
+        sentence_vectors: Real embeddings of :func:`evaluation.bench.api.pool_sentences` (then ``dim`` must be
             theirs), or None for random vectors.
         planner: Configuration of the ``auto`` and ``hnsw`` kinds (default :class:`PlannerConfig`); its
             ``background`` is ignored (graphs are built before timing).
@@ -168,7 +168,7 @@ def run_index_benchmark(
         "results": results,
         "speedups": speedups,
         "wall_s": round(time.perf_counter() - started, 2),
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -235,7 +235,7 @@ def _run(
         rss_mb: dict[str, float | None] = {}
         for kind in kinds:
             say(f"size {size:,}: building {kind}")
-            rss_before = _rss_bytes()
+            rss_before = rss_bytes()
             started = time.perf_counter()
             shared = next((i for i in indexes.values() if isinstance(i, PlannedIndex) and i.graph_size), None)
             index: VectorIndex
@@ -247,7 +247,7 @@ def _run(
                 index = make_index(kind, dim, planner=planner)
                 index.add(ids, vectors)  # builds the graph too (planner.background is False)
                 build_s[kind] = time.perf_counter() - started
-            rss_after = _rss_bytes()
+            rss_after = rss_bytes()
             rss_mb[kind] = (
                 None if rss_before is None or rss_after is None else max(0, rss_after - rss_before) / 2**20
             )
@@ -395,24 +395,3 @@ def _recall(
         hits = np.count_nonzero(reference.vectors_at(got).astype(np.float64) @ query >= threshold)
         shares[row] = hits / want.size
     return round(float(shares.mean()), 6)
-
-
-def _rss_bytes() -> int | None:
-    """Resident memory of this process now (Linux ``/proc``), None elsewhere."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            resident_pages = int(statm.read().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    return resident_pages * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss_mb() -> float | None:
-    """Peak resident memory of this process so far, None where the platform does not tell (Windows)."""
-    try:
-        import resource
-    except ImportError:
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Kilobytes on Linux, bytes on macOS.
-    return round(peak / 2**20 if sys.platform == "darwin" else peak / 2**10, 1)

@@ -6,12 +6,12 @@ queues a ``rerank_all`` job and has a :class:`~matcher.jobs.JobRunner` run it to
 needs, rank them, store each need's suggestions and diff, commit the checkpoint.
 
 In process
-    The job process's own :class:`~matcher.service.MatchService` ranks (as ``pollinate worker`` does with
+    The job process's own :class:`~matcher.engine.service.MatchService` ranks (as ``pollinate worker`` does with
     ``POLLINATE_JOBS__EXECUTOR=inprocess``), one BLAS and OpenMP thread (threadpoolctl).
 
 Dask
     A ``distributed.LocalCluster`` of ``--dask-workers`` processes with one thread each, on loopback, and the
-    :class:`~matcher.executors.DaskExecutor`: each chunk is split into partitions that the Dask workers rank,
+    :class:`~matcher.jobs.executors.DaskExecutor`: each chunk is split into partitions that the Dask workers rank,
     each with a matching service of its own (model and index), built on first use; storing stays with the job
     process. The job process builds no index here, since a Dask re-rank never searches in it (``pollinate
     worker`` builds one all the same). The scheduler and the nannies of a ``LocalCluster`` run in this
@@ -23,7 +23,7 @@ ranking a few needs once. On Dask: starting the cluster, then every worker loadi
 index and ranking a few needs (the warm-up is sent to each worker by address), in parallel.
 
 Embeddings
-    As in ``pollinate bench api`` (:mod:`evaluation.bench_api`), whose corpus this reuses: offers and needs
+    As in ``pollinate bench api`` (:mod:`evaluation.bench.api`), whose corpus this reuses: offers and needs
     are assembled from a pool of real sentences, the pool sentences (the explanations' evidence) and the demo
     texts (language centring) are embedded by the model, and each offer's and need's vector is synthesised
     from its sentences' vectors and cached under the model's id. Needs are synthetic offers of another seed,
@@ -53,7 +53,7 @@ Cost
     all its needs), re-ranking in process took 4 minutes, 1.5 of them ranking (8.9 ms per need, with a load
     average of 4 to 5 from other work on the machine; 94 ms per need before, also under load).
 
-    The Dask executor gives each worker partitions of at least ``matcher.executors.MIN_PARTITION`` needs (a
+    The Dask executor gives each worker partitions of at least ``matcher.jobs.executors.MIN_PARTITION`` needs (a
     batch needs a few hundred needs for its shared retrieval to pay): with the default chunk of 500 needs a
     chunk is one partition and one worker ranks at a time; ``--chunk 1000`` or more keeps both busy.
 
@@ -83,14 +83,8 @@ from rich.table import Table
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from embeddings import Embedder, l2_normalise
-from evaluation.bench.api import (
-    _OFFER_NOISE,
-    SyntheticOffer,
-    _prepare,
-    _reference_vectors,
-    synthetic_offers,
-)
-from evaluation.bench.index import _rss_bytes
+from evaluation.bench.corpus import OFFER_NOISE, SyntheticOffer, prepare, reference_vectors, synthetic_offers
+from evaluation.bench.measure import high_water_mb, rss_bytes
 from evaluation.options import command_settings, emit_report, progress
 from matcher.access.rules import Principal
 from matcher.engine.query import NeedQuery
@@ -152,7 +146,7 @@ def _write_needs(
 ) -> int:
     """Write the needs and cache a synthesised embedding of each need's text; returns the needs written.
 
-    A need's vector is made like an offer's in :mod:`evaluation.bench_api` (mean of its sentences' vectors plus
+    A need's vector is made like an offer's in :mod:`evaluation.bench.api` (mean of its sentences' vectors plus
     noise, normalised). It is cached under the text the job embeds, ``need_text`` of the stored need.
     """
     rng = np.random.default_rng(seed)
@@ -163,7 +157,7 @@ def _write_needs(
         records = [_need_record(written + i, offer, countries) for i, offer in enumerate(batch)]
         means = np.stack([np.mean([sentence_vectors[s] for s in o.sentences], axis=0) for o in batch])
         norms = np.linalg.norm(means, axis=1, keepdims=True)
-        vectors = l2_normalise(means + rng.standard_normal(means.shape) * (_OFFER_NOISE * norms / np.sqrt(dim)))
+        vectors = l2_normalise(means + rng.standard_normal(means.shape) * (OFFER_NOISE * norms / np.sqrt(dim)))
         with db.transaction() as session:
             RecordWriter(session).upsert("needs", records, ImportReport(kind="needs"))
             stored = NeedRepository(session).by_external_ids(r.id for r in records)
@@ -308,7 +302,7 @@ def _in_process_run(
     # One thread from start to end, as each Dask worker (threadpoolctl: BLAS and OpenMP pools already started).
     limits = threadpool_limits(limits=1)
     try:
-        rss_before = _rss_bytes()
+        rss_before = rss_bytes()
         say("in process: building the index from the embedding cache")
         started = time.perf_counter()
         service = MatchService.from_settings(settings, db, embedder)
@@ -321,7 +315,7 @@ def _in_process_run(
         embedded_before = service.store.embedded
         say(f"in process: re-ranking every open need ({chunk_size} per chunk)")
         run = _rerank(service, InProcessExecutor(service), chunk_size=chunk_size, k=k, label="in process", say=say)
-        rss_after = _rss_bytes()
+        rss_after = rss_bytes()
         return {
             **run,
             "setup_s": round(model_load_s + build_s + warmup_s, 3),
@@ -395,11 +389,11 @@ def _dask_run(
             service = MatchService.from_settings(settings, db, embedder)
             service.index_path = None
             job_service_s = time.perf_counter() - started
-            rss_before = _rss_bytes()
+            rss_before = rss_bytes()
             say(f"Dask: re-ranking every open need ({chunk_size} per chunk)")
             with distributed.get_task_stream(client) as stream:
                 run = _rerank(service, executor, chunk_size=chunk_size, k=k, label="Dask", say=say)
-            rss_after = _rss_bytes()
+            rss_after = rss_bytes()
             embedded = _cluster_embedded(client) - embedded_before
             worker_cpu_s = _cluster_cpu(client) - cpu_before
             facts = client.run(_process_facts)
@@ -463,24 +457,7 @@ def _compute_seconds(tasks: Iterable[Mapping[str, Any]]) -> float:
 
 def _process_facts() -> dict[str, Any]:
     """Runs in a Dask worker: its peak resident memory and thread settings."""
-    return {"peak_rss_mb": _high_water_mb(), "threads": {name: os.environ.get(name) for name in _THREAD_VARIABLES}}
-
-
-def _high_water_mb() -> float | None:
-    """Peak resident memory of this process (Linux ``VmHWM``), None elsewhere.
-
-    Not ``getrusage``'s ``ru_maxrss``: Linux carries it over ``fork`` and ``exec``, so a spawned Dask worker
-    would report the peak of the process that started it when that was larger (measured: 372 MB, the bench
-    process's, from workers whose own peak was 248 MB).
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 2**10, 1)
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    return {"peak_rss_mb": high_water_mb(), "threads": {name: os.environ.get(name) for name in _THREAD_VARIABLES}}
 
 
 def _embedded_here() -> int:
@@ -562,13 +539,13 @@ def run_jobs_benchmark(
     model_load_s = time.perf_counter() - started
     with _work_directory(keep) as work:
         started = time.perf_counter()
-        reference = _reference_vectors(embedder, say)
+        reference = reference_vectors(embedder, say)
         reference_s = time.perf_counter() - started
         say(f"writing {n_offers:,} offers and filling the embedding cache")
         started = time.perf_counter()
         base = work / "base"
         base.mkdir()
-        _prepare(base, n_offers, model_id=embedder.model_id, dim=embedder.dim, reference=reference, seed=seed)
+        prepare(base, n_offers, model_id=embedder.model_id, dim=embedder.dim, reference=reference, seed=seed)
         offers_s = time.perf_counter() - started
         say(f"writing {n_needs:,} needs and filling the embedding cache")
         started = time.perf_counter()

@@ -16,20 +16,9 @@ import typer
 from typer.testing import CliRunner
 
 from embeddings import FakeEmbedder
-from evaluation.bench.api import (
-    _Outcome,
-    _prepare,
-    _print_failures,
-    _read_server_log,
-    _reference_vectors,
-    _server_env,
-    _summary,
-    _TitleOrder,
-    api_cmd,
-    pool_sentences,
-    run_api_benchmark,
-    synthetic_offers,
-)
+from evaluation.bench.api import _Outcome, _print_failures, _summary, api_cmd, run_api_benchmark
+from evaluation.bench.corpus import _TitleOrder, pool_sentences, prepare, reference_vectors, synthetic_offers
+from evaluation.bench.server import read_server_log, server_env
 from matcher.engine.service import create_embedder, offer_text
 from matcher.engine.store import text_hash
 from matcher.engine.texts import sentences
@@ -144,12 +133,12 @@ def test_the_cache_holds_every_text_the_service_looks_up(hashing: Settings, tmp_
     embedder = create_embedder(hashing)
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    key = _prepare(
+    key = prepare(
         data_dir,
         150,
         model_id=embedder.model_id,
         dim=embedder.dim,
-        reference=_reference_vectors(embedder, print),
+        reference=reference_vectors(embedder, print),
         seed=0,
     )
     assert key.startswith("pk_")
@@ -174,7 +163,7 @@ def test_server_environment_carries_the_engine_settings_only(
     monkeypatch.setenv("POLLINATE_API__MATCH_RATE", "1/minute")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     settings = Settings(embedding={"model": "hashing", "threads": None}, ranking={"candidates": 50})
-    env = _server_env(settings, tmp_path)
+    env = server_env(settings, tmp_path)
     assert env["POLLINATE_DATA_DIR"] == str(tmp_path)
     assert env["POLLINATE_DATABASE__URL"] == sqlite_url(tmp_path / "pollinate.db")  # the throwaway database
     assert env["POLLINATE_EMBEDDING__MODEL"] == "hashing"
@@ -212,7 +201,7 @@ def test_server_log_is_read_by_request_and_keeps_tracebacks(
         + "INFO:     127.0.0.1:5000 - other\n",
         encoding="utf-8",
     )
-    read = _read_server_log(log, offset=len(earlier))
+    read = read_server_log(log, offset=len(earlier))
     assert set(read.entries) == {"bench-2", "bench-3"}
     assert [e["event"] for e in read.entries["bench-3"]] == ["unexpected error", "request"]
     assert read.tracebacks == [

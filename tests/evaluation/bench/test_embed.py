@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 import evaluation.cli
 from embeddings import FakeEmbedder
-from evaluation.bench.embed import demo_texts, run_embed_benchmark
+from evaluation.bench.corpus import demo_texts
+from evaluation.bench.embed import run_embed_benchmark
 from evaluation.cli import bench_app
 from matcher.data import DEMO_NEEDS, DEMO_OFFERS
 from matcher.engine.texts import record_text

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from embeddings import FakeEmbedder
-from evaluation.bench.api import synthetic_offers
+from evaluation.bench.corpus import synthetic_offers
 from matcher.access.rules import Principal
 from matcher.engine.service import MatchService
 from matcher.jobs import batch as jobs
