@@ -13,7 +13,7 @@ A separate process from the API. APScheduler runs:
 
 Within a batch, deliveries are sent by a small thread pool (one slow webhook does not hold up the others);
 every delivery is settled in its own transaction as soon as it is sent. Any number of workers may run against
-one database (see :mod:`matcher.outbox` for claiming and at-least-once delivery).
+one database (see :mod:`matcher.alerts.outbox` for claiming and at-least-once delivery).
 """
 
 from __future__ import annotations

@@ -297,7 +297,7 @@ class Offer(Timestamped, Base):
 
 
 MATCH_STATUSES = ("suggested", "shortlisted", "accepted", "rejected", "contacted", "completed")
-# Why the secretariat rejected a suggested provider (``SuggestedMatch.reason``; see ``matcher/review.py``).
+# Why the secretariat rejected a suggested provider (``SuggestedMatch.reason``; see ``matcher/review/``).
 REJECTION_REASONS = (
     "out_of_scope",
     "geography",
@@ -314,7 +314,7 @@ class SuggestedMatch(Timestamped, Base):
     """A provider suggested for a need by the ranker, with the score components and explanation it had then.
 
     One row per (need, offer): re-ranking updates the suggestion in place; review decisions (``status``,
-    ``reason``, ``note``, ``decided_*``) belong to the secretariat's workflow (``matcher/review.py``) and are
+    ``reason``, ``note``, ``decided_*``) belong to the secretariat's workflow (``matcher/review/``) and are
     never touched by a re-rank. A rejected match has a reason (CHECK constraints, written by hand in migration
     0006: Alembic's autogenerate does not compare them).
     """
@@ -338,7 +338,7 @@ class SuggestedMatch(Timestamped, Base):
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
     model_id: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="suggested", server_default="suggested", index=True)
-    # The latest review decision (``matcher/review.py``); the audit log keeps every earlier one.
+    # The latest review decision (``matcher/review/workflow.py``); the audit log keeps every earlier one.
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     decided_at: Mapped[dt.datetime | None] = mapped_column()
     reason: Mapped[str | None] = mapped_column(String(32))
@@ -599,7 +599,7 @@ class Embedding(Base):
     """Cached embedding of one text under one model: unchanged texts are never embedded twice.
 
     ``vector`` holds ``dim`` little-endian float32 values; ``language`` is the language detected in the text
-    (the ranking removes each language's mean direction, see ``matcher/language_bias.py``).
+    (the ranking removes each language's mean direction, see ``matcher/engine/centering.py``).
     """
 
     __tablename__ = "embeddings"
@@ -717,7 +717,7 @@ class AppendOnlyError(RuntimeError):
 class AuditActor:
     """Whom the changes flushed by a session are attributed to, and why (``note``, e.g. "match 7: accept").
 
-    The services set one in ``session.info[AUDIT_ACTOR]`` (``matcher.audit.act_as``); changes made without one
+    The services set one in ``session.info[AUDIT_ACTOR]`` (``access.audit.act_as``); changes made without one
     are the system's (imports, batch jobs, the worker).
     """
 

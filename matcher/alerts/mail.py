@@ -1,7 +1,7 @@
 """E-mail alerts and digests: rendering a :class:`Digest` into a message, and sending it over SMTP.
 
 ``render_digest`` builds a ``multipart/alternative`` message (plain text and HTML, from the Jinja2 templates
-in ``matcher/templates``) with a deterministic ``Message-ID`` taken from the delivery id, so a retried delivery
+in ``alerts/templates``) with a deterministic ``Message-ID`` taken from the delivery id, so a retried delivery
 is recognisably the same message, and RFC 8058 one-click unsubscribe headers. ``SmtpMailer.send`` opens one
 connection per message and turns every failure into a :class:`DeliveryError` whose ``retryable`` flag tells the
 delivery worker whether trying again can help (4xx replies, timeouts, refused connections) or not (5xx

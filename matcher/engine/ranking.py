@@ -1,6 +1,6 @@
 """Ranking one need against the catalogue: filters, retrieval, exact re-scoring, top-k.
 
-1. **Filter**: the allowed positions (hard filters and eligibility, ``matcher/filters.py``).
+1. **Filter**: the allowed positions (hard filters and eligibility, ``matcher/engine/filters.py``).
 2. **Score everything cheap**: the lexical and structured signals of *every* allowed offer (vectorised; a few
    milliseconds at 100k offers), fused into ``rest`` — the score of each offer without its semantic term.
 3. **Retrieve** the ``C`` offers most similar to the need among the allowed positions from the vector index,
@@ -258,7 +258,8 @@ class Ranker:
         """Every signal but the semantic one for each allowed offer, fused into ``rest``."""
         allowed = outcome.allowed
         signals = structured_signals(self.catalog, allowed, need, cache=cache)
-        # Down-weighted eligibility problems, plus keyword stuffing (0..1, see matcher.texts.keyword_stuffing).
+        # Down-weighted eligibility problems, plus keyword stuffing (0..1, see
+        # matcher.engine.texts.keyword_stuffing).
         stuffing = self.catalog.column("stuffing")
         signals["penalty"] = outcome.penalties + (stuffing if len(allowed) == len(stuffing) else stuffing[allowed])
         best = 0.0

@@ -11,7 +11,7 @@ set of catalogue positions.
 | language   | 1 when the provider works in the need's language                                               |
 | assistance | share of the requested assistance types that the offer provides                                |
 | penalty    | number of eligibility problems (paused, expired, no capacity) when these are down-weighted,    |
-|            | plus how much the offer reads like a keyword list (0..1, ``matcher.texts.keyword_stuffing``)   |
+|            | plus how much the offer reads like a keyword list (0..1, ``texts.keyword_stuffing``)           |
 
 Signals the need does not inform (no targets, no country...) are 0 for every offer, so they do not reorder.
 """

@@ -32,7 +32,8 @@ from models.repositories import NeedListing, NeedRepository, OrganisationReposit
 NEED_ORG_TYPE = "government_agency"
 OPEN_STATUSES = ("open", "under_review")
 # The life of a need: open -> under_review -> matched -> closed, or withdrawn; closed and withdrawn needs can be
-# reopened. The secretariat moves needs along these edges (its review decisions do too, ``matcher/review.py``).
+# reopened. The secretariat moves needs along these edges (its review decisions do too,
+# ``matcher/review/workflow.py``).
 NEED_TRANSITIONS = {
     "open": {"under_review", "matched", "withdrawn"},
     "under_review": {"open", "matched", "withdrawn"},

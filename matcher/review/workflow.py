@@ -12,12 +12,12 @@ A match's life, as data (``MATCH_TRANSITIONS``; each action of ``ACTIONS`` leads
 
 A rejection names a reason from ``REJECTION_REASONS``, and any decision may carry a note. A decision the
 match's state does not allow is refused with the state and the actions that are allowed. Decisions move the
-need too, along the need's own state machine (``matcher.needs.NEED_TRANSITIONS``): shortlisting a provider for
+need too, along the need's own state machine (``records.needs.NEED_TRANSITIONS``): shortlisting a provider for
 an open need puts it under review, an acceptance marks it matched, and taking back its last chosen provider
 (reopening an accepted match, or a contacted provider who declines) puts a matched need back under review. The
 matches of a closed or withdrawn need are not decided.
 
-Decisions are the secretariat's and admins'; every decision is in the audit log (``matcher/audit.py``).
+Decisions are the secretariat's and admins'; every decision is in the audit log (``matcher/access/audit.py``).
 """
 
 from __future__ import annotations

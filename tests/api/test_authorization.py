@@ -1,4 +1,4 @@
-"""The authorization matrix: every route × every role × owner/non-owner record, against ``matcher/access.py``.
+"""The authorization matrix: every route × every role × owner/non-owner record, against ``matcher.access.rules``.
 
 Each case names a route, the record it acts on and the status every role must get. Expectations are written
 out from the spec (the table and rules in ``matcher.access``'s docstring), not computed from the code under test:

@@ -20,7 +20,7 @@ from matcher.engine.index import ExactIndex, FaissIndex, PlannedIndex, VectorInd
 from tests.matcher.engine.index_checks import ATOL, assert_consistent, assert_same_top_k
 
 # "auto" (the planner) with its default configuration searches these small indexes exactly, so it must
-# agree with the reference exactly; tests/matcher/test_index_planner.py covers its HNSW path.
+# agree with the reference exactly; tests/matcher/engine/test_index_planner.py covers its HNSW path.
 KINDS = ("auto", "flat", "exact")
 
 
