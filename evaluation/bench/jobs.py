@@ -462,9 +462,9 @@ def _process_facts() -> dict[str, Any]:
 
 def _embedded_here() -> int:
     """Runs in a Dask worker: texts its matching services embedded with the model."""
-    from matcher.jobs.executors import _SERVICES
+    from matcher.jobs.executors import worker_services
 
-    return sum(service.store.embedded for service in _SERVICES.values())
+    return sum(service.store.embedded for service in worker_services())
 
 
 def _cluster_embedded(client: Any) -> int:

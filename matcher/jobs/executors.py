@@ -97,3 +97,10 @@ def rank_partition(settings_json: str, needs: list[NeedQuery], k: int) -> list[M
             service.start()
             _SERVICES[settings_json] = service
     return service.match_batch(needs, k=k)
+
+
+def worker_services() -> list[MatchService]:
+    """The matching services this process keeps for :func:`rank_partition` (one per settings; the benchmark
+    and the tests count them and what they embedded)."""
+    with _SERVICES_LOCK:
+        return list(_SERVICES.values())
