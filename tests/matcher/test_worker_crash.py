@@ -75,7 +75,7 @@ def start_worker(db_url: str, data_dir: Path, log: Path) -> subprocess.Popen[byt
         "POLLINATE_NOTIFICATIONS__LEASE_S": "2",
         "POLLINATE_NOTIFICATIONS__BATCH_SIZE": "10",
     }
-    command = [sys.executable, "-c", "from matcher.cli import main; main()", "worker", "--threads", "2"]
+    command = [sys.executable, "-c", "from matcher.cli.main import main; main()", "worker", "--threads", "2"]
     with log.open("ab") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 

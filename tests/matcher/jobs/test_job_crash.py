@@ -103,7 +103,7 @@ def start_worker(path: Path, log: Path) -> subprocess.Popen[bytes]:
         "POLLINATE_JOBS__POLL_S": "0.2",
         "OMP_NUM_THREADS": "1",
     }
-    command = [sys.executable, "-c", "from matcher.cli import main; main()", "worker", "--threads", "1"]
+    command = [sys.executable, "-c", "from matcher.cli.main import main; main()", "worker", "--threads", "1"]
     with log.open("ab") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
