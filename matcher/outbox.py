@@ -29,6 +29,8 @@ from typing import Any, Literal
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from matcher import access
+from matcher.access import Principal
 from matcher.alerts import Alert
 from matcher.errors import DeliveryError, InvalidInputError
 from matcher.mail import Digest, DigestItem
@@ -198,10 +200,11 @@ def prepare(session: Session, delivery_id: int, settings: NotificationSettings) 
     target = subscription.webhook_url if delivery.channel == "webhook" else subscription.email
     if not target:
         return Cancelled(delivery_id, attempt, f"the subscription no longer has a {delivery.channel} channel")
+    reader = access.subscriber(subscription.organisation_id)
     notifications = [
         n
         for n in DeliveryRepository(session).notifications_of(delivery_id)
-        if n.need.visibility == "public" and n.need.status in ("open", "under_review")
+        if access.can_read_need(reader, n.need) and n.need.status in ("open", "under_review")
     ]
     if not notifications:
         return Cancelled(delivery_id, attempt, "every need in it was withdrawn, closed or made confidential")
@@ -218,11 +221,12 @@ def _need_url(settings: NotificationSettings, need_id: int) -> str:
     return f"{settings.public_url.rstrip('/')}/v1/needs/{need_id}"
 
 
-def _offer_title(session: Session, notification: Notification) -> str | None:
+def _offer_title(session: Session, reader: Principal, notification: Notification) -> str | None:
+    """The title of the offer an alert names, if the subscriber may read it (it is normally its own)."""
     if notification.offer_id is None:
         return None
     offer = OfferRepository(session).get(notification.offer_id)
-    return offer.title if offer is not None else None
+    return offer.title if offer is not None and access.can_read_offer(reader, offer) else None
 
 
 def webhook_body(
@@ -286,7 +290,7 @@ def _digest(
             score=n.score,
             summary=str(n.explanation.get("summary", "")),
             reasons=tuple(str(r) for r in n.explanation.get("reasons", [])),
-            offer_title=_offer_title(session, n),
+            offer_title=_offer_title(session, access.subscriber(subscription.organisation_id), n),
             url=_need_url(settings, n.need.id),
         )
         for n in notifications

@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from matcher import access
+from matcher.access import Principal
 from matcher.service import Match, MatchResult
 from models.orm import SuggestedMatch
 from models.repositories import SuggestedMatchRepository
@@ -36,5 +38,8 @@ def store_suggestions(
     return repo.for_need(need_id)
 
 
-def stored_suggestions(session: Session, need_id: int) -> list[SuggestedMatch]:
-    return SuggestedMatchRepository(session).for_need(need_id)
+def stored_suggestions(session: Session, need_id: int, *, reader: Principal) -> list[SuggestedMatch]:
+    """A need's suggestions as ``reader`` may see them: offers it may no longer read (paused or expired since
+    they were ranked, for anyone but their organisation and the secretariat) are left out (``matcher.access``)."""
+    rows = SuggestedMatchRepository(session).for_need(need_id)
+    return [m for m in rows if access.can_read_offer(reader, m.offer)]

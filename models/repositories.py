@@ -334,11 +334,19 @@ class OfferListing:
     q: str | None = None
 
 
+def need_visible(visible_all: bool, visible_country: str | None) -> ColumnElement[bool] | None:
+    """The SQL form of ``matcher.access.can_read_need`` for a scope of ``visible_need_scope`` (``None``: every
+    need): public needs, plus the confidential ones of ``visible_country``."""
+    if visible_all:
+        return None
+    public = Need.visibility == "public"
+    return or_(public, Need.party == visible_country) if visible_country else public
+
+
 def _need_conditions(f: NeedListing) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
-    if not f.visible_all:
-        visible = Need.visibility == "public"
-        where.append(or_(visible, Need.party == f.visible_country) if f.visible_country else visible)
+    if (visible := need_visible(f.visible_all, f.visible_country)) is not None:
+        where.append(visible)
     if f.targets:
         where.append(exists().where(NeedTarget.need_id == Need.id, NeedTarget.target.in_(f.targets)))
     if f.parties:

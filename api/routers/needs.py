@@ -204,8 +204,7 @@ def need_matches(
     with db.transaction(read_only=True) as session:
         need = needs.owned_need(session, principal, need_id)
         if not rerank:
-            return StoredRanking(
-                matches=[stored_match_out(m) for m in stored_suggestions(session, need.id)][:k], source="stored"
-            )
+            stored = stored_suggestions(session, need.id, reader=principal)
+            return StoredRanking(matches=[stored_match_out(m) for m in stored][:k], source="stored")
     query = service.stored_need(need_id)
     return ranking_out(service.match(query, k=k, filters=filters))

@@ -253,3 +253,39 @@ def test_unsafe_webhook_targets_are_refused_when_subscribing(api: Api) -> None:
         response = api.post("provider_a", "/v1/subscriptions", json={"channels": ["webhook"], "webhook_url": url})
         assert response.status_code == 422, response.text
         assert response.json()["field"] == "webhook_url"
+
+
+def test_a_need_made_confidential_leaves_the_feed_of_the_providers_it_alerted(api: Api) -> None:
+    subscribe(api, channels=["feed"])
+    need_id = post_need(api)["need"]["id"]
+    path = f"/v1/needs/{need_id}"
+    feed = api.get("provider_a", "/v1/me/notifications").json()
+    notification = next(n for n in feed["items"] if n["need"]["id"] == need_id)  # precondition: alerted
+
+    secret = unique("Confidential retitled ")
+    changed = api.call(
+        "party_ken",
+        "PATCH",
+        path,
+        json={"visibility": "confidential", "title": secret},
+        headers={"If-Match": api.etag(path)},
+    )
+    assert changed.status_code == 200, changed.text
+    assert api.get("provider_a", path).status_code == 404
+
+    hidden = api.get("provider_a", "/v1/me/notifications")
+    assert hidden.status_code == 200
+    assert need_id not in {n["need"]["id"] for n in hidden.json()["items"]}
+    assert secret not in hidden.text
+    alerted = sum(1 for n in feed["items"] if n["need"]["id"] == need_id)  # one per subscription it satisfied
+    assert hidden.json()["total"] == feed["total"] - alerted
+    # It does not exist for the provider, so it cannot be marked read either.
+    marked = api.post("provider_a", "/v1/me/notifications/read", json={"ids": [notification["id"]]})
+    assert marked.json()["marked"] == 0
+
+    public = api.call(
+        "party_ken", "PATCH", path, json={"visibility": "public"}, headers={"If-Match": api.etag(path)}
+    )
+    assert public.status_code == 200, public.text
+    shown = api.get("provider_a", "/v1/me/notifications").json()
+    assert [n["need"]["title"] for n in shown["items"] if n["id"] == notification["id"]] == [secret]

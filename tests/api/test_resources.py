@@ -864,6 +864,32 @@ def test_deleting_a_suggested_offer_drops_it_from_the_stored_suggestions(api: Ap
     assert offer_id not in {m["offer_id"] for m in stored.json()["matches"]}
 
 
+def test_a_paused_offer_leaves_the_stored_suggestions_of_readers_who_cannot_see_it(api: Api) -> None:
+    marker = unique("seagrassmeadow")
+    text = f"Seagrass {marker} meadow restoration and monitoring with fishing communities"
+    offer = api.post("provider_a", "/v1/offers", json={**OFFER_BODY, "title": text, "description": text + "."})
+    offer_id = offer.json()["id"]
+    posted = api.post("party_ken", "/v1/needs", json={**NEED_BODY, "title": text, "description": text + "."})
+    need_id = posted.json()["need"]["id"]
+    assert offer_id in {m["offer_id"] for m in posted.json()["ranking"]["matches"]}  # precondition
+
+    offer_path = f"/v1/offers/{offer_id}"
+    secret = unique("Paused and retitled ")
+    assert api.post("provider_a", f"{offer_path}/pause").status_code == 200
+    retitled = api.call(
+        "provider_a", "PATCH", offer_path, json={"title": secret}, headers={"If-Match": api.etag(offer_path)}
+    )
+    assert retitled.status_code == 200, retitled.text
+    assert api.get("party_ken", offer_path).status_code == 404
+
+    stored = api.get("party_ken", f"/v1/needs/{need_id}/matches")
+    assert stored.status_code == 200, stored.text
+    assert offer_id not in {m["offer_id"] for m in stored.json()["matches"]}
+    assert secret not in stored.text
+    staff = api.get("secretariat", f"/v1/needs/{need_id}/matches").json()["matches"]
+    assert [m["title"] for m in staff if m["offer_id"] == offer_id] == [secret]  # the secretariat reads it
+
+
 def test_an_organisation_in_use_cannot_be_deleted_but_an_unused_one_can(api: Api) -> None:
     check_error(api.call("secretariat", "DELETE", f"/v1/organisations/{api.org_b}"), 409, "conflict")
     assert api.get("secretariat", f"/v1/organisations/{api.org_b}").status_code == 200
