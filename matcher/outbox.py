@@ -73,13 +73,16 @@ def record_alerts(
     """Write the notifications and schedule the deliveries of ``alerts`` for a need just written.
 
     Subscriptions deleted or deactivated since the alerts were computed are skipped, and so are those already
-    notified about this need (a changed need alerts only subscriptions it did not alert before).
+    notified about this need (a changed need alerts only subscriptions it did not alert before). An alert
+    whose offer was deleted meanwhile still notifies, without the offer (as the offer's deletion a moment
+    later would have left it).
     """
     now = now or utcnow()
     if not alerts or need.visibility != "public":
         return []
     subscriptions = SubscriptionRepository(session)
     live = subscriptions.active_ids([a.subscription_id for a in alerts])
+    offers = OfferRepository(session).existing_ids(a.offer_id for a in alerts if a.offer_id is not None)
     notifications = NotificationRepository(session)
     done = notifications.notified(need.id)
     deliveries = DeliveryRepository(session)
@@ -94,7 +97,7 @@ def record_alerts(
                 subscription_id=subscription.id,
                 organisation_id=subscription.organisation_id,
                 need_id=need.id,
-                offer_id=alert.offer_id,
+                offer_id=alert.offer_id if alert.offer_id in offers else None,
                 score=alert.score,
                 components=dict(alert.components),
                 explanation=alert.explanation.as_json(),

@@ -133,6 +133,24 @@ class OfferRepository(_RecordRepository[Offer]):
 
     model = Offer
 
+    def existing_ids(self, ids: Iterable[int]) -> set[int]:
+        """Which of ``ids`` still exist, each kept from deletion until the transaction ends.
+
+        For writes that refer to offers ranked before the transaction began: on PostgreSQL the rows are
+        locked ``FOR KEY SHARE`` (a concurrent delete waits for this commit; one committed first is not
+        found); SQLite write transactions are serialised (``BEGIN IMMEDIATE``), so what is found stays.
+        """
+        wanted = sorted(set(ids))
+        found: set[int] = set()
+        for start in range(0, len(wanted), _IN_CHUNK):
+            stmt = (
+                select(Offer.id)
+                .where(Offer.id.in_(wanted[start : start + _IN_CHUNK]))
+                .with_for_update(read=True, key_share=True)
+            )
+            found.update(int(i) for i in self.session.scalars(stmt))
+        return found
+
 
 # ------------------------------------------------------------------------------------ offer catalogue
 

@@ -34,7 +34,7 @@ from api.security import (
 from matcher import needs
 from matcher.outbox import record_alerts
 from matcher.query import MatchFilters
-from matcher.suggestions import store_suggestions, stored_suggestions
+from matcher.suggestions import present_matches, store_suggestions, stored_suggestions
 from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1/needs", tags=["needs"], responses=ERRORS)
@@ -70,9 +70,10 @@ def post_need(
 
     def work(session):  # type: ignore[no-untyped-def]
         need = needs.create_need(session, plan)
-        store_suggestions(session, need.id, result, model_id=service.store.model_id)
+        ranking = present_matches(session, result)  # without offers deleted while it was ranked
+        store_suggestions(session, need.id, ranking, model_id=service.store.model_id)
         record_alerts(session, need, found, settings.notifications)
-        payload = NeedPosted(need=need_out(need), ranking=ranking_out(result)).model_dump(mode="json")
+        payload = NeedPosted(need=need_out(need), ranking=ranking_out(ranking)).model_dump(mode="json")
         return 201, payload, {**etag(need.version), "Location": f"/v1/needs/{need.id}"}
 
     return idempotent(db, hours, principal, idem, work)

@@ -17,10 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api import security
-from matcher import accounts, organisations
+from matcher import accounts, offers, organisations
+from matcher.service import MatchService
 from models import migrate
 from models import vocabularies as vocab
-from models.orm import Need, Offer, SuggestedMatch
+from models.db import Database
+from models.orm import Need, Notification, Offer, Subscription, SuggestedMatch
 from tests.api.conftest import (
     NEED_BODY,
     OFFER_BODY,
@@ -599,6 +601,67 @@ def test_a_request_that_checked_for_its_key_before_the_first_committed_replays_i
     assert held[0].headers.get("Idempotent-Replayed") == "true"
     listing = client.get("/v1/offers", params={"q": marker}, headers=auth)
     assert listing.json()["total"] == 1
+
+
+@pytest.fixture
+def racing_app(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Database]]:
+    """An app on each backend with three offers of one organisation, which follows them with a top-10
+    subscription, and a secretariat key."""
+    settings = api_settings(tmp_path, database_url=db_url)
+    db = settings.open_database()
+    migrate.upgrade(db)
+    headers = {"Authorization": f"Bearer {issue(db, 'secretariat', 'secretariat')}"}
+    with db.transaction() as session:
+        org = organisations.create_organisation(session, STAFF_PRINCIPAL, _organisation("Racing organisation"))
+        session.flush()
+        for i in range(3):
+            body = {**OFFER_BODY, "title": f"{OFFER_BODY['title']} {i}", "organisation_id": org.id}
+            offers.create_offer(session, STAFF_PRINCIPAL, body)
+        session.add(
+            Subscription(
+                organisation_id=org.id, kind="offers", rule="top_n", top_n=10, delivery="instant",
+                channels=["feed"], filters={}, unsubscribe_token=unique("racing-token-") * 2,
+            )
+        )  # fmt: skip
+    try:
+        with running_app(settings) as client:
+            yield client, headers, db
+    finally:
+        db.dispose()
+
+
+def test_an_offer_deleted_while_a_need_is_ranked_is_left_out_and_the_need_is_stored(
+    racing_app: tuple[TestClient, dict[str, str], Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranking runs before the write transaction: the top offer is deleted (and committed) in between."""
+    client, auth, db = racing_app
+    deleted: list[int] = []
+    real_match = MatchService.match
+
+    def match_then_delete(self: MatchService, need: Any, **kwargs: Any) -> Any:
+        result = real_match(self, need, **kwargs)
+        if not deleted and result.matches:
+            with db.transaction() as session:
+                offers.delete_offer(session, STAFF_PRINCIPAL, result.matches[0].offer_id, version=None)
+            deleted.append(result.matches[0].offer_id)
+        return result
+
+    monkeypatch.setattr(MatchService, "match", match_then_delete)
+    posted = client.post("/v1/needs", json={**NEED_BODY, "party": "KEN"}, headers=auth)
+
+    assert posted.status_code == 201, posted.text
+    assert deleted  # precondition: the ranking's top offer was deleted before the need was written
+    need_id = posted.json()["need"]["id"]
+    ranked = [m["offer_id"] for m in posted.json()["ranking"]["matches"]]
+    assert ranked and deleted[0] not in ranked
+    assert client.get(f"/v1/needs/{need_id}", headers=auth).status_code == 200
+    stored = client.get(f"/v1/needs/{need_id}/matches", headers=auth).json()["matches"]
+    assert [m["offer_id"] for m in stored] == ranked
+    assert [m["rank"] for m in stored] == list(range(1, len(ranked) + 1))
+    with db.transaction(read_only=True) as session:
+        # The subscription was satisfied when the need was ranked: it is notified, without the vanished offer.
+        alerts = session.scalars(select(Notification).where(Notification.need_id == need_id)).all()
+        assert [n.offer_id for n in alerts] == [None]
 
 
 # -------------------------------------------------------------------------------- If-Match / ETag
