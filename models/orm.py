@@ -500,6 +500,8 @@ class Delivery(Base):
     resend after a crash carries the same uid, so receivers can drop duplicates. A worker *claims* a due
     delivery by setting ``leased_until`` and counting the attempt in one committed transaction, then sends;
     a worker that dies mid-send leaves a lease that expires, and the delivery is sent again (at least once).
+    ``body`` is a webhook's JSON text, rendered at its first claim and sent as it is on every later attempt
+    (the same uid carries the same bytes); its items are then exactly the notifications it shows.
     """
 
     __tablename__ = "deliveries"
@@ -523,6 +525,7 @@ class Delivery(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     delivered_at: Mapped[dt.datetime | None] = mapped_column()
+    body: Mapped[str | None] = mapped_column(Text)
 
 
 class DeliveryItem(Base):

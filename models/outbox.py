@@ -189,6 +189,7 @@ class DeliveryRepository:
             Delivery.period == period,
             Delivery.status == "pending",
             Delivery.attempts == 0,
+            Delivery.body.is_(None),  # a retried dead letter keeps the body it was sent with
             Delivery.due_at == due_at,
         )
         if self._postgres:
@@ -225,6 +226,23 @@ class DeliveryRepository:
                 .execution_options(synchronize_session=False)
             )
         return ids
+
+    def remove_items(self, delivery_id: int, notification_ids: Sequence[int]) -> None:
+        """Stop a delivery carrying these notifications."""
+        if notification_ids:
+            carried = DeliveryItem.notification_id.in_(list(notification_ids))
+            self.session.execute(delete(DeliveryItem).where(DeliveryItem.delivery_id == delivery_id, carried))
+
+    def move_items(self, from_id: int, to_id: int, notification_ids: Sequence[int]) -> None:
+        """Hand these notifications of one delivery over to another."""
+        if notification_ids:
+            carried = DeliveryItem.notification_id.in_(list(notification_ids))
+            self.session.execute(
+                update(DeliveryItem)
+                .where(DeliveryItem.delivery_id == from_id, carried)
+                .values(delivery_id=to_id)
+                .execution_options(synchronize_session=False)
+            )
 
     def notifications_of(self, delivery_id: int) -> list[Notification]:
         stmt = (
