@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -48,25 +49,25 @@ def test_upgrade_on_empty_database_then_alembic_check_reports_no_drift(db_url: s
         database.dispose()
 
 
-# Rows as a database at revision 0006 holds them, written in SQL (the ORM describes the newest schema): an
-# organisation, a need and an offer made through the API before they had external ids, and an imported need
-# whose external id is what the first one was exported as ("need-1"); a subscription with a webhook delivery
-# being retried, carrying one notification.
+# Rows as a database at revision 0006 holds them (ids 1, 2, ... in order), written in SQL since the ORM describes
+# the newest schema: an organisation, a need and an offer made through the API before they had external ids, an
+# imported need whose external id is what the first one was exported as ("need-1"), and a subscription with a
+# webhook delivery being retried, carrying one notification.
 _AT_0006 = (
-    "INSERT INTO organisations (id, name, org_type, country) VALUES (1, 'Reef Rescue Network', 'network', 'FJI')",
-    "INSERT INTO needs (id, external_id, party, organisation_id, title, description, language) VALUES "
-    "(1, NULL, 'FJI', 1, 'Reef survey', 'Surveying the reefs.', 'en'), "
-    "(2, 'need-1', 'FJI', 1, 'Imported reef need', 'An imported need.', 'en')",
-    "INSERT INTO offers (id, external_id, organisation_id, title, description) VALUES "
-    "(1, NULL, 1, 'Coral nursery training', 'Coral gardening.'), "
-    "(2, 'demo-o9', 1, 'Reef monitoring', 'Monitoring reefs.')",
-    "INSERT INTO subscriptions (id, organisation_id, kind, filters, rule, top_n, delivery, channels, webhook_url, "
-    "unsubscribe_token) VALUES (1, 1, 'offers', '{}', 'top_n', 10, 'instant', '[\"webhook\"]', "
+    "INSERT INTO organisations (name, org_type, country) VALUES ('Reef Rescue Network', 'network', 'FJI')",
+    "INSERT INTO needs (external_id, party, organisation_id, title, description, language) VALUES "
+    "(NULL, 'FJI', 1, 'Reef survey', 'Surveying the reefs.', 'en'), "
+    "('need-1', 'FJI', 1, 'Imported reef need', 'An imported need.', 'en')",
+    "INSERT INTO offers (external_id, organisation_id, title, description) VALUES "
+    "(NULL, 1, 'Coral nursery training', 'Coral gardening.'), "
+    "('demo-o9', 1, 'Reef monitoring', 'Monitoring reefs.')",
+    "INSERT INTO subscriptions (organisation_id, kind, filters, rule, top_n, delivery, channels, webhook_url, "
+    "unsubscribe_token) VALUES (1, 'offers', '{}', 'top_n', 10, 'instant', '[\"webhook\"]', "
     "'https://hooks.example.org/x', 'token-0006')",
-    "INSERT INTO notifications (id, subscription_id, organisation_id, need_id, score, components, explanation) "
-    "VALUES (1, 1, 1, 1, 0.5, '{}', '{}')",
-    "INSERT INTO deliveries (id, uid, subscription_id, channel, period, due_at, attempts) "
-    "VALUES (1, 'msg_0006', 1, 'webhook', 'instant', CURRENT_TIMESTAMP, 2)",
+    "INSERT INTO notifications (subscription_id, organisation_id, need_id, score, components, explanation) "
+    "VALUES (1, 1, 1, 0.5, '{}', '{}')",
+    "INSERT INTO deliveries (uid, subscription_id, channel, period, due_at, attempts) "
+    "VALUES ('msg_0006', 1, 'webhook', 'instant', CURRENT_TIMESTAMP, 2)",
     "INSERT INTO delivery_items (delivery_id, notification_id) VALUES (1, 1)",
 )
 
@@ -93,6 +94,34 @@ def test_the_delivery_body_migration_keeps_the_outbox_both_ways(db_url: str) -> 
         assert "body" not in {c["name"] for c in inspect(database.engine).get_columns("deliveries")}
         with database.engine.connect() as conn:  # dropping the column did not empty the table it refers to
             assert conn.execute(text("SELECT count(*) FROM delivery_items")).scalar_one() == 1
+    finally:
+        database.dispose()
+
+
+def test_the_external_id_migration_names_records_as_they_were_exported(db_url: str) -> None:
+    database = Database(db_url)
+    try:
+        _at_0006(database)
+        with database.engine.connect() as conn:
+            seq_before = conn.execute(text("SELECT value FROM counters WHERE name = 'offers'")).scalar_one()
+        migrate.upgrade(database)
+        with database.engine.connect() as conn:
+            needs = dict(conn.execute(text("SELECT id, external_id FROM needs")).all())
+            offers = {
+                r.id: r for r in conn.execute(text("SELECT id, external_id, version, change_seq FROM offers"))
+            }
+            seq = conn.execute(text("SELECT value FROM counters WHERE name = 'offers'")).scalar_one()
+        # need 1 was exported as "need-1", but an imported need has that id: it gets an id of its own.
+        assert needs[2] == "need-1"
+        assert re.fullmatch(r"need-[0-9a-f]{32}", needs[1])
+        assert (offers[1].external_id, offers[2].external_id) == ("offer-1", "demo-o9")
+        # The filled offer changed: a new version (ETag) and a new change sequence value for running indexes.
+        assert (offers[1].version, offers[2].version) == (2, 1)
+        assert seq == seq_before + 1 and offers[1].change_seq == seq and offers[2].change_seq < seq
+        with database.transaction() as session:  # and a record made now has one from the start
+            session.add(Offer(organisation_id=1, title="Seagrass mapping", description="Seagrass meadows."))
+            session.flush()
+            assert session.scalars(select(Offer.external_id).where(Offer.external_id.is_(None))).all() == []
     finally:
         database.dispose()
 
