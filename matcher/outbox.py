@@ -51,6 +51,7 @@ from models.repositories import OfferRepository
 ERROR_LEN = 2000
 # Needs whose alerts are still sent (a need withdrawn or closed before its alert went out is left out).
 OPEN_NEEDS = ("open", "under_review")
+_NOTHING_LEFT = "every need in it was withdrawn, closed or made confidential"
 
 
 def new_uid() -> str:
@@ -266,9 +267,6 @@ def prepare(session: Session, delivery_id: int, settings: NotificationSettings) 
         return Cancelled(delivery_id, attempt, _NOTHING_LEFT)
     digest = _digest(delivery, subscription, notifications, settings, target)
     return Message(delivery_id, attempt, delivery.uid, "email", target, None, None, digest)
-
-
-_NOTHING_LEFT = "every need in it was withdrawn, closed or made confidential"
 
 
 def _need_url(settings: NotificationSettings, need_id: int) -> str:
