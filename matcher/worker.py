@@ -117,7 +117,9 @@ class DeliveryWorker:
         if message is None:
             return None
         if isinstance(message, Cancelled):
-            return self._settle(message.delivery_id, message.attempt, cancelled=message.reason)
+            return self._settle(
+                message.delivery_id, message.attempt, cancelled=message.reason, requeue=message.requeue
+            )
         try:
             status_code = self._send(message)
         except DeliveryError as exc:
@@ -161,6 +163,7 @@ class DeliveryWorker:
         *,
         error: DeliveryError | None = None,
         cancelled: str | None = None,
+        requeue: tuple[int, ...] = (),
         status_code: int | None = None,
     ) -> str | None:
         def work(session):  # type: ignore[no-untyped-def]
@@ -171,6 +174,7 @@ class DeliveryWorker:
                 self.notifications,
                 error=error,
                 cancelled=cancelled,
+                requeue=requeue,
                 status_code=status_code,
                 rng=self._rng,
             )

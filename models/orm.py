@@ -13,6 +13,7 @@ either database (it is also the ETag of a record).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, overload
@@ -67,6 +68,17 @@ URL_LEN = 500
 def utcnow() -> dt.datetime:
     """Timezone-aware current time (stored as UTC)."""
     return dt.datetime.now(dt.UTC)
+
+
+def new_external_id(kind: str) -> str:
+    """The external id of a need or offer made without one (through the API): ``need-``/``offer-`` and 32
+    random hex digits.
+
+    Every record has one from its creation, so an export names each record by an id that import finds it by
+    again (a round trip makes no copies). Random rather than the database id: an export from another
+    installation names its records ``need-<its id>``, which must not collide with records made here.
+    """
+    return f"{kind}-{uuid.uuid4().hex}"
 
 
 class Base(DeclarativeBase):
@@ -175,7 +187,10 @@ class Need(Timestamped, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LEN), unique=True)
+    # Set on every record (see new_external_id; migration 0008 filled older rows); NULL only in older schemas.
+    external_id: Mapped[str | None] = mapped_column(
+        String(EXTERNAL_ID_LEN), unique=True, default=lambda: new_external_id("need")
+    )
     party: Mapped[str] = mapped_column(String(3), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     title: Mapped[str] = mapped_column(String(TITLE_LEN))
@@ -252,7 +267,10 @@ class Offer(Timestamped, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LEN), unique=True)
+    # Set on every record, as for needs.
+    external_id: Mapped[str | None] = mapped_column(
+        String(EXTERNAL_ID_LEN), unique=True, default=lambda: new_external_id("offer")
+    )
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     title: Mapped[str] = mapped_column(String(TITLE_LEN))
     description: Mapped[str] = mapped_column(Text)
@@ -499,6 +517,8 @@ class Delivery(Base):
     resend after a crash carries the same uid, so receivers can drop duplicates. A worker *claims* a due
     delivery by setting ``leased_until`` and counting the attempt in one committed transaction, then sends;
     a worker that dies mid-send leaves a lease that expires, and the delivery is sent again (at least once).
+    ``body`` is a webhook's JSON text, rendered at its first claim and sent as it is on every later attempt
+    (the same uid carries the same bytes); its items are then exactly the notifications it shows.
     """
 
     __tablename__ = "deliveries"
@@ -522,6 +542,7 @@ class Delivery(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     delivered_at: Mapped[dt.datetime | None] = mapped_column()
+    body: Mapped[str | None] = mapped_column(Text)
 
 
 class DeliveryItem(Base):

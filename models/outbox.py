@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.orm import (
@@ -21,9 +22,11 @@ from models.orm import (
     Counter,
     Delivery,
     DeliveryItem,
+    Need,
     Notification,
     Subscription,
 )
+from models.repositories import need_visible
 
 
 class SubscriptionRepository:
@@ -98,23 +101,51 @@ class NotificationRepository:
         return set(self.session.scalars(stmt))
 
     def feed(
-        self, organisation_id: int, *, unread_only: bool, limit: int, offset: int
+        self,
+        organisation_id: int,
+        *,
+        visible_all: bool = False,
+        visible_country: str | None = None,
+        unread_only: bool,
+        limit: int,
+        offset: int,
     ) -> tuple[list[Notification], int]:
-        """An organisation's feed, newest first."""
+        """An organisation's feed, newest first: only notifications about needs the reader may still read
+        (``visible_*`` as in ``NeedListing``)."""
         stmt = select(Notification).where(Notification.organisation_id == organisation_id, Notification.in_feed)
+        stmt = self._visible(stmt, visible_all, visible_country)
         if unread_only:
             stmt = stmt.where(Notification.read_at.is_(None))
         total = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         ordered = stmt.order_by(Notification.created_at.desc(), Notification.id.desc())
         return list(self.session.scalars(ordered.limit(limit).offset(offset))), total
 
-    def mark_read(self, organisation_id: int, ids: Sequence[int], now: dt.datetime) -> int:
-        """Mark an organisation's notifications read (ids of other organisations are ignored)."""
+    @staticmethod
+    def _visible(stmt: Select[Any], visible_all: bool, visible_country: str | None) -> Select[Any]:
+        condition = need_visible(visible_all, visible_country)
+        if condition is None:
+            return stmt
+        return stmt.join(Need, Need.id == Notification.need_id).where(condition)
+
+    def mark_read(
+        self,
+        organisation_id: int,
+        ids: Sequence[int],
+        now: dt.datetime,
+        *,
+        visible_all: bool = False,
+        visible_country: str | None = None,
+    ) -> int:
+        """Mark an organisation's notifications read (ids of other organisations, and of notifications about
+        needs the reader may no longer read, are ignored)."""
+        shown = self._visible(
+            select(Notification.id).where(Notification.id.in_(list(ids))), visible_all, visible_country
+        )
         result = self.session.execute(
             update(Notification)
             .where(
                 Notification.organisation_id == organisation_id,
-                Notification.id.in_(list(ids)),
+                Notification.id.in_(shown),
                 Notification.read_at.is_(None),
             )
             .values(read_at=now)
@@ -158,6 +189,7 @@ class DeliveryRepository:
             Delivery.period == period,
             Delivery.status == "pending",
             Delivery.attempts == 0,
+            Delivery.body.is_(None),  # a retried dead letter keeps the body it was sent with
             Delivery.due_at == due_at,
         )
         if self._postgres:
@@ -194,6 +226,23 @@ class DeliveryRepository:
                 .execution_options(synchronize_session=False)
             )
         return ids
+
+    def remove_items(self, delivery_id: int, notification_ids: Sequence[int]) -> None:
+        """Stop a delivery carrying these notifications."""
+        if notification_ids:
+            carried = DeliveryItem.notification_id.in_(list(notification_ids))
+            self.session.execute(delete(DeliveryItem).where(DeliveryItem.delivery_id == delivery_id, carried))
+
+    def move_items(self, from_id: int, to_id: int, notification_ids: Sequence[int]) -> None:
+        """Hand these notifications of one delivery over to another."""
+        if notification_ids:
+            carried = DeliveryItem.notification_id.in_(list(notification_ids))
+            self.session.execute(
+                update(DeliveryItem)
+                .where(DeliveryItem.delivery_id == from_id, carried)
+                .values(delivery_id=to_id)
+                .execution_options(synchronize_session=False)
+            )
 
     def notifications_of(self, delivery_id: int) -> list[Notification]:
         stmt = (

@@ -133,6 +133,24 @@ class OfferRepository(_RecordRepository[Offer]):
 
     model = Offer
 
+    def existing_ids(self, ids: Iterable[int]) -> set[int]:
+        """Which of ``ids`` still exist, each kept from deletion until the transaction ends.
+
+        For writes that refer to offers ranked before the transaction began: on PostgreSQL the rows are
+        locked ``FOR KEY SHARE`` (a concurrent delete waits for this commit; one committed first is not
+        found); SQLite write transactions are serialised (``BEGIN IMMEDIATE``), so what is found stays.
+        """
+        wanted = sorted(set(ids))
+        found: set[int] = set()
+        for start in range(0, len(wanted), _IN_CHUNK):
+            stmt = (
+                select(Offer.id)
+                .where(Offer.id.in_(wanted[start : start + _IN_CHUNK]))
+                .with_for_update(read=True, key_share=True)
+            )
+            found.update(int(i) for i in self.session.scalars(stmt))
+        return found
+
 
 # ------------------------------------------------------------------------------------ offer catalogue
 
@@ -334,11 +352,19 @@ class OfferListing:
     q: str | None = None
 
 
+def need_visible(visible_all: bool, visible_country: str | None) -> ColumnElement[bool] | None:
+    """The SQL form of ``matcher.access.can_read_need`` for a scope of ``visible_need_scope`` (``None``: every
+    need): public needs, plus the confidential ones of ``visible_country``."""
+    if visible_all:
+        return None
+    public = Need.visibility == "public"
+    return or_(public, Need.party == visible_country) if visible_country else public
+
+
 def _need_conditions(f: NeedListing) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
-    if not f.visible_all:
-        visible = Need.visibility == "public"
-        where.append(or_(visible, Need.party == f.visible_country) if f.visible_country else visible)
+    if (visible := need_visible(f.visible_all, f.visible_country)) is not None:
+        where.append(visible)
     if f.targets:
         where.append(exists().where(NeedTarget.need_id == Need.id, NeedTarget.target.in_(f.targets)))
     if f.parties:

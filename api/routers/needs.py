@@ -34,7 +34,7 @@ from api.security import (
 from matcher.alerts.outbox import record_alerts
 from matcher.engine.query import MatchFilters
 from matcher.records import needs
-from matcher.review.suggestions import store_suggestions, stored_suggestions
+from matcher.review.suggestions import present_matches, store_suggestions, stored_suggestions
 from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1/needs", tags=["needs"], responses=ERRORS)
@@ -70,9 +70,10 @@ def post_need(
 
     def work(session):  # type: ignore[no-untyped-def]
         need = needs.create_need(session, plan)
-        store_suggestions(session, need.id, result, model_id=service.store.model_id)
+        ranking = present_matches(session, result)  # without offers deleted while it was ranked
+        store_suggestions(session, need.id, ranking, model_id=service.store.model_id)
         record_alerts(session, need, found, settings.notifications)
-        payload = NeedPosted(need=need_out(need), ranking=ranking_out(result)).model_dump(mode="json")
+        payload = NeedPosted(need=need_out(need), ranking=ranking_out(ranking)).model_dump(mode="json")
         return 201, payload, {**etag(need.version), "Location": f"/v1/needs/{need.id}"}
 
     return idempotent(db, hours, principal, idem, work)
@@ -204,8 +205,7 @@ def need_matches(
     with db.transaction(read_only=True) as session:
         need = needs.owned_need(session, principal, need_id)
         if not rerank:
-            return StoredRanking(
-                matches=[stored_match_out(m) for m in stored_suggestions(session, need.id)][:k], source="stored"
-            )
+            stored = stored_suggestions(session, need.id, reader=principal)
+            return StoredRanking(matches=[stored_match_out(m) for m in stored][:k], source="stored")
     query = service.stored_need(need_id)
     return ranking_out(service.match(query, k=k, filters=filters))

@@ -21,6 +21,14 @@
 - Subscriptions, their deliveries and the notification feed belong to a provider organisation: only its
   providers create and change them; the secretariat/admins read them (and every dead-lettered delivery), may
   delete a subscription and retry a delivery; to anyone else they do not exist.
+- What a reader is shown about a need or an offer *after the fact* — the notification feed, webhook and
+  e-mail deliveries, a need's stored suggestions — follows the same read rules as the record itself, applied
+  when it is shown, not when it was written: an item whose need became confidential, or whose offer was
+  paused, is left out for a reader who may no longer read it, exactly as if the record had been deleted. It is
+  not shown as "withdrawn": that would tell the reader the record still exists. Deliveries are read as a
+  provider of the subscription's organisation (:func:`subscriber`).
+- Exports (``pollinate export``, judgements) and the audit log are the operator's and the secretariat's, who
+  read every record: they leave nothing out.
 - The review of suggested matches (the queue, a match, its decisions and their history), the audit log and
   batch jobs are the secretariat's/admins' work: every other signed-in role is refused (403).
 """
@@ -224,6 +232,11 @@ def check_change_subscription(
     if owns_subscription(principal, subscription) or (deleting and principal.is_staff):
         return subscription
     raise PermissionDeniedError(f"subscription {subscription_id} can only be changed by its organisation")
+
+
+def subscriber(organisation_id: int) -> Principal:
+    """Whom a subscription's deliveries are for: a provider of its organisation (what they may read, they get)."""
+    return Principal(role="provider", organisation_id=organisation_id)
 
 
 def check_feed(principal: Principal) -> int:

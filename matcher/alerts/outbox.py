@@ -14,6 +14,14 @@ own committed transaction; :func:`prepare` builds the message; :func:`settle` re
 delivery is still at the attempt this worker made. A worker killed after sending but before settling leaves a
 lease that expires, and the delivery is sent again with the same ``uid``: at least once, duplicates
 recognisable.
+
+A webhook's body is rendered once, by the claim that first takes the delivery (claims are exclusive), and
+stored with it: every attempt after that, retries and resends after a crash alike, sends exactly those bytes,
+signed over them, whatever was edited in between. What a subscriber may read is checked at every attempt
+(:mod:`matcher.access`): a stored body naming a need the subscriber may no longer read (made confidential
+since) is never sent again; the delivery is cancelled and its other notifications go out in a new delivery,
+with a new uid and a body of their own. Needs merely withdrawn or closed since stay in the body: they are
+still readable, and the body is what the first attempt sent.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from typing import Any, Literal
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from matcher.access import rules as access
+from matcher.access.rules import Principal
 from matcher.alerts.mail import Digest, DigestItem
 from matcher.alerts.reverse import Alert
 from matcher.errors import DeliveryError, InvalidInputError
@@ -39,6 +49,9 @@ from models.outbox import DeliveryRepository, NotificationRepository, Subscripti
 from models.repositories import OfferRepository
 
 ERROR_LEN = 2000
+# Needs whose alerts are still sent (a need withdrawn or closed before its alert went out is left out).
+OPEN_NEEDS = ("open", "under_review")
+_NOTHING_LEFT = "every need in it was withdrawn, closed or made confidential"
 
 
 def new_uid() -> str:
@@ -71,13 +84,16 @@ def record_alerts(
     """Write the notifications and schedule the deliveries of ``alerts`` for a need just written.
 
     Subscriptions deleted or deactivated since the alerts were computed are skipped, and so are those already
-    notified about this need (a changed need alerts only subscriptions it did not alert before).
+    notified about this need (a changed need alerts only subscriptions it did not alert before). An alert
+    whose offer was deleted meanwhile still notifies, without the offer (as the offer's deletion a moment
+    later would have left it).
     """
     now = now or utcnow()
     if not alerts or need.visibility != "public":
         return []
     subscriptions = SubscriptionRepository(session)
     live = subscriptions.active_ids([a.subscription_id for a in alerts])
+    offers = OfferRepository(session).existing_ids(a.offer_id for a in alerts if a.offer_id is not None)
     notifications = NotificationRepository(session)
     done = notifications.notified(need.id)
     deliveries = DeliveryRepository(session)
@@ -92,7 +108,7 @@ def record_alerts(
                 subscription_id=subscription.id,
                 organisation_id=subscription.organisation_id,
                 need_id=need.id,
-                offer_id=alert.offer_id,
+                offer_id=alert.offer_id if alert.offer_id in offers else None,
                 score=alert.score,
                 components=dict(alert.components),
                 explanation=alert.explanation.as_json(),
@@ -140,10 +156,39 @@ def _delivery(subscription_id: int, channel: str, period: str, due: dt.datetime)
 
 
 def claim(session: Session, settings: NotificationSettings, *, now: dt.datetime | None = None) -> list[int]:
-    """Lease up to ``batch_size`` due deliveries for ``lease_s`` and count the attempt (commit before sending)."""
+    """Lease up to ``batch_size`` due deliveries for ``lease_s`` and count the attempt (commit before sending);
+    a webhook delivery claimed for the first time gets its body (see the module docstring)."""
     now = now or utcnow()
     lease = now + dt.timedelta(seconds=settings.lease_s)
-    return DeliveryRepository(session).claim(now, lease, settings.batch_size)
+    ids = DeliveryRepository(session).claim(now, lease, settings.batch_size)
+    for delivery_id in ids:
+        _keep_body(session, delivery_id, settings)
+    return ids
+
+
+def _sendable(reader: Principal, notifications: Sequence[Notification]) -> list[Notification]:
+    """The notifications still worth sending: about needs the subscriber may read that are still open."""
+    return [n for n in notifications if access.can_read_need(reader, n.need) and n.need.status in OPEN_NEEDS]
+
+
+def _keep_body(session: Session, delivery_id: int, settings: NotificationSettings) -> None:
+    """Render a webhook delivery's body if it has none yet, and keep only the notifications it shows.
+
+    A delivery with nothing left to send keeps no body: :func:`prepare` cancels it.
+    """
+    deliveries = DeliveryRepository(session)
+    delivery = deliveries.get(delivery_id)
+    if delivery is None or delivery.channel != "webhook" or delivery.body is not None:
+        return
+    subscription = SubscriptionRepository(session).get(delivery.subscription_id)
+    if subscription is None:
+        return
+    carried = deliveries.notifications_of(delivery_id)
+    shown = _sendable(access.subscriber(subscription.organisation_id), carried)
+    if not shown:
+        return
+    deliveries.remove_items(delivery_id, [n.id for n in carried if n not in shown])
+    delivery.body = webhook_body(delivery, subscription, shown, settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,18 +218,21 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Cancelled:
-    """A claimed delivery with nothing left to send, and why."""
+    """A claimed delivery not to send, why, and which of its notifications go out anew (``requeue``)."""
 
     delivery_id: int
     attempt: int
     reason: str
+    requeue: tuple[int, ...] = ()
 
 
 def prepare(session: Session, delivery_id: int, settings: NotificationSettings) -> Message | Cancelled | None:
     """The message of a claimed delivery (``None`` if the delivery is gone, e.g. its subscription deleted).
 
-    Needs withdrawn, closed or made confidential since the alert are left out; a delivery left with no need
-    at all, or whose subscription was deactivated, is cancelled rather than sent.
+    A webhook sends its stored body, unless a need in it is no longer readable by the subscriber: then it is
+    cancelled and its other notifications are requeued. An e-mail leaves out needs withdrawn, closed or made
+    confidential since the alert. A delivery left with no need at all, or whose subscription was deactivated,
+    is cancelled rather than sent.
     """
     delivery = DeliveryRepository(session).get(delivery_id)
     if delivery is None:
@@ -198,18 +246,25 @@ def prepare(session: Session, delivery_id: int, settings: NotificationSettings) 
     target = subscription.webhook_url if delivery.channel == "webhook" else subscription.email
     if not target:
         return Cancelled(delivery_id, attempt, f"the subscription no longer has a {delivery.channel} channel")
-    notifications = [
-        n
-        for n in DeliveryRepository(session).notifications_of(delivery_id)
-        if n.need.visibility == "public" and n.need.status in ("open", "under_review")
-    ]
-    if not notifications:
-        return Cancelled(delivery_id, attempt, "every need in it was withdrawn, closed or made confidential")
+    reader = access.subscriber(subscription.organisation_id)
+    carried = DeliveryRepository(session).notifications_of(delivery_id)
     if delivery.channel == "webhook":
-        body = webhook_body(delivery, subscription, notifications, settings)
+        if delivery.body is None:
+            return Cancelled(delivery_id, attempt, _NOTHING_LEFT)
+        hidden = sorted({n.need_id for n in carried if not access.can_read_need(reader, n.need)})
+        if hidden:
+            requeue = tuple(n.id for n in _sendable(reader, carried))
+            reason = (
+                f"need {', '.join(map(str, hidden))} is no longer visible to the subscriber; the message naming "
+                "it was not sent again" + ("; its other needs go out in a new delivery" if requeue else "")
+            )
+            return Cancelled(delivery_id, attempt, reason, requeue)
         return Message(
-            delivery_id, attempt, delivery.uid, "webhook", target, subscription.webhook_secret, body, None
+            delivery_id, attempt, delivery.uid, "webhook", target, subscription.webhook_secret, delivery.body, None
         )
+    notifications = _sendable(reader, carried)
+    if not notifications:
+        return Cancelled(delivery_id, attempt, _NOTHING_LEFT)
     digest = _digest(delivery, subscription, notifications, settings, target)
     return Message(delivery_id, attempt, delivery.uid, "email", target, None, None, digest)
 
@@ -218,11 +273,12 @@ def _need_url(settings: NotificationSettings, need_id: int) -> str:
     return f"{settings.public_url.rstrip('/')}/v1/needs/{need_id}"
 
 
-def _offer_title(session: Session, notification: Notification) -> str | None:
+def _offer_title(session: Session, reader: Principal, notification: Notification) -> str | None:
+    """The title of the offer an alert names, if the subscriber may read it (it is normally its own)."""
     if notification.offer_id is None:
         return None
     offer = OfferRepository(session).get(notification.offer_id)
-    return offer.title if offer is not None else None
+    return offer.title if offer is not None and access.can_read_offer(reader, offer) else None
 
 
 def webhook_body(
@@ -231,7 +287,7 @@ def webhook_body(
     notifications: Sequence[Notification],
     settings: NotificationSettings,
 ) -> str:
-    """The JSON body of a webhook delivery; built only from stored data, so every attempt sends the same bytes."""
+    """The JSON body of a webhook delivery (rendered once per delivery, see :func:`claim`)."""
     items = []
     for n in notifications:
         need = n.need
@@ -286,7 +342,7 @@ def _digest(
             score=n.score,
             summary=str(n.explanation.get("summary", "")),
             reasons=tuple(str(r) for r in n.explanation.get("reasons", [])),
-            offer_title=_offer_title(session, n),
+            offer_title=_offer_title(session, access.subscriber(subscription.organisation_id), n),
             url=_need_url(settings, n.need.id),
         )
         for n in notifications
@@ -323,14 +379,16 @@ def settle(
     *,
     error: DeliveryError | None = None,
     cancelled: str | None = None,
+    requeue: Sequence[int] = (),
     status_code: int | None = None,
     now: dt.datetime | None = None,
     rng: random.Random | None = None,
 ) -> str | None:
     """Record the outcome of ``attempt``: delivered, cancelled, retried later, or dead-lettered.
 
-    Nothing is written if the delivery has moved on (another worker re-claimed it after this one's lease
-    expired); returns the new status, or ``None`` in that case.
+    A cancelled delivery hands the notifications in ``requeue`` over to a new delivery, due now. Nothing is
+    written if the delivery has moved on (another worker re-claimed it after this one's lease expired);
+    returns the new status, or ``None`` in that case.
     """
     now = now or utcnow()
     values: dict[str, Any] = {"leased_until": None}
@@ -353,7 +411,17 @@ def settle(
     )
     if not getattr(result, "rowcount", 0):
         return None
+    if cancelled is not None and requeue:
+        _requeue(session, delivery_id, requeue, now)
     return str(values.get("status", "pending"))
+
+
+def _requeue(session: Session, delivery_id: int, notification_ids: Sequence[int], now: dt.datetime) -> None:
+    deliveries = DeliveryRepository(session)
+    original = deliveries.get(delivery_id)
+    assert original is not None
+    fresh = deliveries.add(_delivery(original.subscription_id, original.channel, original.period, now), [])
+    deliveries.move_items(delivery_id, fresh.id, notification_ids)
 
 
 def retry_dead(session: Session, delivery: Delivery, *, now: dt.datetime | None = None) -> Delivery:

@@ -65,7 +65,7 @@ class Match:
 
     Attributes:
         offer_id: database id of the offer.
-        external_id: the offer's external id (given at import), if any.
+        external_id: the offer's external id (given at import, or made when it was created).
         organisation: provider name.
         title: offer title.
         organisation_id: database id of the provider.

@@ -8,7 +8,10 @@ Import runs in two streaming passes so that a file of any size is never held in 
    and releasing ORM objects every ``chunk_size`` rows. A failure in pass 2 rolls everything back.
 
 External ids are the identity: re-importing a file updates changed records and leaves unchanged ones alone,
-so importing twice creates nothing new.
+so importing twice creates nothing new. Every stored record has one (records made through the API get theirs
+when they are made), so an export imports back as the same records: nothing created, nothing changed.
+Organisations are found by (name, country); a need keeps its requesting organisation while the record names
+it (the secretariat may post a need on behalf of an institution of another country than the need's Party).
 
 CSV files use the same column names; list fields are ``;``-separated (``3;21``) or JSON arrays.
 """
@@ -244,21 +247,27 @@ class RecordWriter:
             else:
                 report.unchanged += 1
 
-    def organisation_id(self, name: str, org_type: str, country: str) -> int:
-        """Id of the organisation (name, country), created if new; its type follows the latest record."""
+    def organisation_id(self, name: str, org_type: str, country: str, *, website: str | None = None) -> int:
+        """Id of the organisation (name, country), created if new; its type and website (when given) follow
+        the latest record."""
         key = (name, country)
         if key in self._org_ids:
             return self._org_ids[key]
         org = self.organisations.find(name, country)
         if org is None:
-            org = self.organisations.add(Organisation(name=name, org_type=org_type, country=country))
-        elif org.org_type != org_type and org_type != _NEED_ORG_TYPE:
-            org.org_type = org_type
+            org = self.organisations.add(
+                Organisation(name=name, org_type=org_type, country=country, website=website)
+            )
+        else:
+            if org.org_type != org_type and org_type != _NEED_ORG_TYPE:
+                org.org_type = org_type
+            if website is not None and org.website != website:
+                org.website = website
         self._org_ids[key] = org.id
         return org.id
 
     def _apply_offer(self, offer: Offer, record: OfferRecord) -> bool:
-        org_id = self.organisation_id(record.organisation, record.org_type, record.country)
+        org_id = self.organisation_id(record.organisation, record.org_type, record.country, website=record.website)
         return _assign(
             offer,
             organisation_id=org_id,
@@ -276,7 +285,10 @@ class RecordWriter:
         )
 
     def _apply_need(self, need: Need, record: NeedRecord) -> bool:
-        org_id = self.organisation_id(record.requesting_organisation, _NEED_ORG_TYPE, record.party)
+        if need.organisation_id is not None and need.organisation.name == record.requesting_organisation:
+            org_id = need.organisation_id  # the record names the need's institution, of whatever country
+        else:
+            org_id = self.organisation_id(record.requesting_organisation, _NEED_ORG_TYPE, record.party)
         return _assign(
             need,
             party=record.party,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from matcher.access import rules as access
+from matcher.access.rules import Principal
 from matcher.engine.service import Match, MatchResult
 from models.orm import SuggestedMatch
-from models.repositories import SuggestedMatchRepository
+from models.repositories import OfferRepository, SuggestedMatchRepository
 
 
 def explanation_json(match: Match) -> dict[str, Any]:
@@ -16,10 +19,25 @@ def explanation_json(match: Match) -> dict[str, Any]:
     return match.explanation.as_json()
 
 
+def present_matches(session: Session, result: MatchResult) -> MatchResult:
+    """``result`` without the offers deleted since it was ranked, the others kept from deletion until commit.
+
+    Ranking runs outside the write transaction that stores it (a need is posted, a re-rank chunk committed), so
+    a provider may delete an offer in between; a suggestion of it would break the foreign key and lose the
+    whole write. The offer is left out, as the suggestion would have been deleted with it a moment later.
+    """
+    present = OfferRepository(session).existing_ids(m.offer_id for m in result.matches)
+    if len(present) == len(result.matches):
+        return result
+    return dataclasses.replace(result, matches=[m for m in result.matches if m.offer_id in present])
+
+
 def store_suggestions(
     session: Session, need_id: int, result: MatchResult, *, model_id: str
 ) -> list[SuggestedMatch]:
-    """Store a ranking as the need's suggestions (suggestions already reviewed are kept, see the repository)."""
+    """Store a ranking as the need's suggestions (suggestions already reviewed are kept, see the repository);
+    offers deleted since the ranking are left out (:func:`present_matches`) and the others ranked 1, 2, ..."""
+    result = present_matches(session, result)
     rows = [
         SuggestedMatch(
             offer_id=m.offer_id,
@@ -36,5 +54,8 @@ def store_suggestions(
     return repo.for_need(need_id)
 
 
-def stored_suggestions(session: Session, need_id: int) -> list[SuggestedMatch]:
-    return SuggestedMatchRepository(session).for_need(need_id)
+def stored_suggestions(session: Session, need_id: int, *, reader: Principal) -> list[SuggestedMatch]:
+    """A need's suggestions as ``reader`` may see them: offers it may no longer read (paused or expired since
+    they were ranked, for anyone but their organisation and the secretariat) are left out (``matcher.access``)."""
+    rows = SuggestedMatchRepository(session).for_need(need_id)
+    return [m for m in rows if access.can_read_offer(reader, m.offer)]

@@ -253,3 +253,123 @@ def test_unsafe_webhook_targets_are_refused_when_subscribing(api: Api) -> None:
         response = api.post("provider_a", "/v1/subscriptions", json={"channels": ["webhook"], "webhook_url": url})
         assert response.status_code == 422, response.text
         assert response.json()["field"] == "webhook_url"
+
+
+def test_a_need_made_confidential_leaves_the_feed_of_the_providers_it_alerted(api: Api) -> None:
+    subscribe(api, channels=["feed"])
+    need_id = post_need(api)["need"]["id"]
+    path = f"/v1/needs/{need_id}"
+    feed = api.get("provider_a", "/v1/me/notifications").json()
+    notification = next(n for n in feed["items"] if n["need"]["id"] == need_id)  # precondition: alerted
+
+    secret = unique("Confidential retitled ")
+    changed = api.call(
+        "party_ken",
+        "PATCH",
+        path,
+        json={"visibility": "confidential", "title": secret},
+        headers={"If-Match": api.etag(path)},
+    )
+    assert changed.status_code == 200, changed.text
+    assert api.get("provider_a", path).status_code == 404
+
+    hidden = api.get("provider_a", "/v1/me/notifications")
+    assert hidden.status_code == 200
+    assert need_id not in {n["need"]["id"] for n in hidden.json()["items"]}
+    assert secret not in hidden.text
+    alerted = sum(1 for n in feed["items"] if n["need"]["id"] == need_id)  # one per subscription it satisfied
+    assert hidden.json()["total"] == feed["total"] - alerted
+    # It does not exist for the provider, so it cannot be marked read either.
+    marked = api.post("provider_a", "/v1/me/notifications/read", json={"ids": [notification["id"]]})
+    assert marked.json()["marked"] == 0
+
+    public = api.call(
+        "party_ken", "PATCH", path, json={"visibility": "public"}, headers={"If-Match": api.etag(path)}
+    )
+    assert public.status_code == 200, public.text
+    shown = api.get("provider_a", "/v1/me/notifications").json()
+    assert [n["need"]["title"] for n in shown["items"] if n["id"] == notification["id"]] == [secret]
+
+
+def due_now(api: Api, subscription_id: int) -> None:
+    """Make the subscription's pending deliveries due (a digest's hour, a retry's backoff)."""
+    with api.db.transaction() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.subscription_id == subscription_id, Delivery.status == "pending")
+            .values(due_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+
+
+def test_a_retry_sends_the_bytes_of_the_first_attempt_even_after_the_need_changed(api: Api) -> None:
+    failing = Receiver(status=503).start()
+    try:
+        drain(api)
+        subscription = subscribe(api, channels=["webhook"], webhook_url=failing.url())
+        need = post_need(api)
+        drain(api)
+        assert len(failing.requests) == 1
+        path = f"/v1/needs/{need['need']['id']}"
+        edited = unique("Edited between attempts ")
+        changed = api.call(
+            "party_ken", "PATCH", path, json={"title": edited}, headers={"If-Match": api.etag(path)}
+        )
+        assert changed.status_code == 200, changed.text
+
+        failing.status = 204
+        due_now(api, subscription["id"])
+        drain(api)
+
+        assert len(failing.requests) == 2
+        first, second = failing.requests
+        assert second.body == first.body  # byte for byte
+        assert second.headers["webhook-id"] == first.headers["webhook-id"]
+        for seen in (first, second):  # each signature is over the bytes sent
+            Webhook(subscription["webhook_secret"]).verify(seen.body, seen.headers)
+        assert need["need"]["title"].encode() in second.body and edited.encode() not in second.body
+    finally:
+        failing.stop()
+
+
+def test_a_retry_whose_need_turned_confidential_is_cancelled_and_its_other_needs_are_sent_anew(api: Api) -> None:
+    failing = Receiver(status=503).start()
+    try:
+        drain(api)
+        subscription = subscribe(api, delivery="daily", channels=["webhook"], webhook_url=failing.url())
+        hidden = post_need(api)["need"]
+        kept = post_need(api, description=NEED_BODY["description"] + " Field teams also need GPS units.")["need"]
+        due_now(api, subscription["id"])
+        drain(api)
+        assert len(failing.requests) == 1
+        verify = Webhook(subscription["webhook_secret"]).verify
+        sent = verify(failing.requests[0].body, failing.requests[0].headers)["data"]["notifications"]
+        assert {n["need"]["id"] for n in sent} == {hidden["id"], kept["id"]}  # precondition: one digest of two
+
+        secret = unique("Confidential now ")
+        path = f"/v1/needs/{hidden['id']}"
+        changed = api.call(
+            "party_ken",
+            "PATCH",
+            path,
+            json={"visibility": "confidential", "title": secret},
+            headers={"If-Match": api.etag(path)},
+        )
+        assert changed.status_code == 200, changed.text
+        failing.status = 204
+        due_now(api, subscription["id"])
+        drain(api)  # the retry is cancelled
+        drain(api)  # the new delivery it left goes out
+
+        deliveries = api.get("provider_a", f"/v1/subscriptions/{subscription['id']}/deliveries").json()["items"]
+        original = next(d for d in deliveries if d["uid"] == failing.requests[0].headers["webhook-id"])
+        assert original["status"] == "cancelled" and "no longer visible" in original["last_error"]
+        assert len(failing.requests) == 2
+        resent = failing.requests[1]
+        assert resent.headers["webhook-id"] != original["uid"]  # a new message, not a retry of the old bytes
+        assert [n["need"]["id"] for n in verify(resent.body, resent.headers)["data"]["notifications"]] == [
+            kept["id"]
+        ]
+        assert secret.encode() not in resent.body and hidden["title"].encode() not in resent.body
+        assert {d["status"] for d in deliveries if d["uid"] == resent.headers["webhook-id"]} == {"delivered"}
+    finally:
+        failing.stop()

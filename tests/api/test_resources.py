@@ -18,10 +18,12 @@ from sqlalchemy import select
 
 from api import security
 from matcher.access import accounts
-from matcher.records import organisations
+from matcher.engine.service import MatchService
+from matcher.records import offers, organisations
 from models import migrate
 from models import vocabularies as vocab
-from models.orm import Need, Offer, SuggestedMatch
+from models.db import Database
+from models.orm import Need, Notification, Offer, Subscription, SuggestedMatch
 from tests.api.conftest import (
     NEED_BODY,
     OFFER_BODY,
@@ -602,6 +604,67 @@ def test_a_request_that_checked_for_its_key_before_the_first_committed_replays_i
     assert listing.json()["total"] == 1
 
 
+@pytest.fixture
+def racing_app(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Database]]:
+    """An app on each backend with three offers of one organisation, which follows them with a top-10
+    subscription, and a secretariat key."""
+    settings = api_settings(tmp_path, database_url=db_url)
+    db = settings.open_database()
+    migrate.upgrade(db)
+    headers = {"Authorization": f"Bearer {issue(db, 'secretariat', 'secretariat')}"}
+    with db.transaction() as session:
+        org = organisations.create_organisation(session, STAFF_PRINCIPAL, _organisation("Racing organisation"))
+        session.flush()
+        for i in range(3):
+            body = {**OFFER_BODY, "title": f"{OFFER_BODY['title']} {i}", "organisation_id": org.id}
+            offers.create_offer(session, STAFF_PRINCIPAL, body)
+        session.add(
+            Subscription(
+                organisation_id=org.id, kind="offers", rule="top_n", top_n=10, delivery="instant",
+                channels=["feed"], filters={}, unsubscribe_token=unique("racing-token-") * 2,
+            )
+        )  # fmt: skip
+    try:
+        with running_app(settings) as client:
+            yield client, headers, db
+    finally:
+        db.dispose()
+
+
+def test_an_offer_deleted_while_a_need_is_ranked_is_left_out_and_the_need_is_stored(
+    racing_app: tuple[TestClient, dict[str, str], Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranking runs before the write transaction: the top offer is deleted (and committed) in between."""
+    client, auth, db = racing_app
+    deleted: list[int] = []
+    real_match = MatchService.match
+
+    def match_then_delete(self: MatchService, need: Any, **kwargs: Any) -> Any:
+        result = real_match(self, need, **kwargs)
+        if not deleted and result.matches:
+            with db.transaction() as session:
+                offers.delete_offer(session, STAFF_PRINCIPAL, result.matches[0].offer_id, version=None)
+            deleted.append(result.matches[0].offer_id)
+        return result
+
+    monkeypatch.setattr(MatchService, "match", match_then_delete)
+    posted = client.post("/v1/needs", json={**NEED_BODY, "party": "KEN"}, headers=auth)
+
+    assert posted.status_code == 201, posted.text
+    assert deleted  # precondition: the ranking's top offer was deleted before the need was written
+    need_id = posted.json()["need"]["id"]
+    ranked = [m["offer_id"] for m in posted.json()["ranking"]["matches"]]
+    assert ranked and deleted[0] not in ranked
+    assert client.get(f"/v1/needs/{need_id}", headers=auth).status_code == 200
+    stored = client.get(f"/v1/needs/{need_id}/matches", headers=auth).json()["matches"]
+    assert [m["offer_id"] for m in stored] == ranked
+    assert [m["rank"] for m in stored] == list(range(1, len(ranked) + 1))
+    with db.transaction(read_only=True) as session:
+        # The subscription was satisfied when the need was ranked: it is notified, without the vanished offer.
+        alerts = session.scalars(select(Notification).where(Notification.need_id == need_id)).all()
+        assert [n.offer_id for n in alerts] == [None]
+
+
 # -------------------------------------------------------------------------------- If-Match / ETag
 
 
@@ -863,6 +926,32 @@ def test_deleting_a_suggested_offer_drops_it_from_the_stored_suggestions(api: Ap
     stored = api.get("party_ken", f"/v1/needs/{need_id}/matches")
     assert stored.status_code == 200, stored.text
     assert offer_id not in {m["offer_id"] for m in stored.json()["matches"]}
+
+
+def test_a_paused_offer_leaves_the_stored_suggestions_of_readers_who_cannot_see_it(api: Api) -> None:
+    marker = unique("seagrassmeadow")
+    text = f"Seagrass {marker} meadow restoration and monitoring with fishing communities"
+    offer = api.post("provider_a", "/v1/offers", json={**OFFER_BODY, "title": text, "description": text + "."})
+    offer_id = offer.json()["id"]
+    posted = api.post("party_ken", "/v1/needs", json={**NEED_BODY, "title": text, "description": text + "."})
+    need_id = posted.json()["need"]["id"]
+    assert offer_id in {m["offer_id"] for m in posted.json()["ranking"]["matches"]}  # precondition
+
+    offer_path = f"/v1/offers/{offer_id}"
+    secret = unique("Paused and retitled ")
+    assert api.post("provider_a", f"{offer_path}/pause").status_code == 200
+    retitled = api.call(
+        "provider_a", "PATCH", offer_path, json={"title": secret}, headers={"If-Match": api.etag(offer_path)}
+    )
+    assert retitled.status_code == 200, retitled.text
+    assert api.get("party_ken", offer_path).status_code == 404
+
+    stored = api.get("party_ken", f"/v1/needs/{need_id}/matches")
+    assert stored.status_code == 200, stored.text
+    assert offer_id not in {m["offer_id"] for m in stored.json()["matches"]}
+    assert secret not in stored.text
+    staff = api.get("secretariat", f"/v1/needs/{need_id}/matches").json()["matches"]
+    assert [m["title"] for m in staff if m["offer_id"] == offer_id] == [secret]  # the secretariat reads it
 
 
 def test_an_organisation_in_use_cannot_be_deleted_but_an_unused_one_can(api: Api) -> None:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, text
+
+from models import migrate
 from models.db import Database
-from models.orm import Offer, Organisation
-from models.repositories import CatalogRepository, EmbeddingRepository
+from models.orm import Need, Offer, Organisation, SuggestedMatch
+from models.repositories import CatalogRepository, EmbeddingRepository, OfferRepository
+from tests.postgres import PostgresServer
 
 
 def add_offer(db: Database, title: str) -> int:
@@ -90,3 +99,76 @@ def test_embedding_cache_round_trip_and_concurrent_inserts(db: Database) -> None
         assert found == {"h1": (vector, "en"), "h2": (vector, "fr")}  # the first write wins, no error
         assert repo.get_many("m2", ["h1"]) == {}
         assert repo.models() == {"m1": 2}
+
+
+def test_existing_ids_finds_the_offers_that_were_not_deleted(db: Database) -> None:
+    kept, gone = add_offer(db, "Coral nursery training"), add_offer(db, "Reef monitoring")
+    with db.transaction() as session:
+        session.delete(session.get(Offer, gone))
+    with db.transaction() as session:
+        assert OfferRepository(session).existing_ids([kept, gone, kept]) == {kept}
+
+
+def _lock_waiters(db: Database) -> int:
+    with db.engine.connect() as conn:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return int(conn.execute(text(query)).scalar_one())
+
+
+@pytest.fixture
+def postgres_db(postgres_server: PostgresServer) -> Iterator[Database]:
+    with postgres_server.database() as url:
+        database = Database(url)
+        migrate.upgrade(database)
+        yield database
+        database.dispose()
+
+
+@pytest.mark.postgres
+def test_an_offer_found_by_a_write_is_deleted_only_after_that_write_commits(postgres_db: Database) -> None:
+    """The write that found the offer can still refer to it: a concurrent delete waits for its commit (and then
+    deletes what the write stored with it) instead of making it fail on the foreign key. (SQLite serialises
+    write transactions: no delete can run between the check and the write there.)"""
+    db = postgres_db
+    offer_id = add_offer(db, "Coral nursery training")
+    with db.transaction() as session:
+        offer = session.get(Offer, offer_id)
+        assert offer is not None
+        need = Need(
+            party="FJI",
+            organisation_id=offer.organisation_id,
+            title="Reefs",
+            description="Coral reefs.",
+            language="en",
+        )
+        session.add(need)
+    failures: list[BaseException] = []
+
+    def delete_offer() -> None:
+        try:
+            with db.transaction() as other:
+                other.delete(other.get(Offer, offer_id))
+        except BaseException as exc:  # surfaced below
+            failures.append(exc)
+
+    deleter = threading.Thread(target=delete_offer)
+    with db.transaction() as session:
+        assert OfferRepository(session).existing_ids([offer_id]) == {offer_id}
+        deleter.start()
+        for _ in range(600):  # the delete must come to wait on this transaction's lock
+            if _lock_waiters(db):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the concurrent delete did not wait for the transaction that found the offer")
+        match = SuggestedMatch(
+            need_id=need.id, offer_id=offer_id, rank=1, score=0.5, components={}, explanation={}, model_id="test"
+        )
+        session.add(match)
+    deleter.join(timeout=30)
+    assert not failures, failures[:1]
+    with db.transaction(read_only=True) as session:
+        assert session.get(Offer, offer_id) is None
+        assert session.scalars(select(SuggestedMatch)).all() == []  # deleted with its offer

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, update
 
 from embeddings import FakeEmbedder
 from matcher.access.rules import Principal
-from matcher.engine.service import MatchService, need_from_stored, need_text, offer_text
+from matcher.engine.service import MatchResult, MatchService, need_from_stored, need_text, offer_text
 from matcher.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from matcher.jobs import batch as jobs
 from matcher.jobs.batch import JobRunner
@@ -283,3 +283,38 @@ def test_the_dask_executor_gives_the_in_process_suggestions(db_path: Path, tmp_p
     assert suggestions(db) == suggestions(reference)
     db.dispose()
     reference.dispose()
+
+
+def test_an_offer_deleted_while_a_chunk_is_ranked_is_left_out_and_the_job_succeeds(db_url: str) -> None:
+    """The re-rank commits a chunk after ranking it: an offer deleted in between must not fail the job."""
+    database = Database(db_url)
+    migrate.upgrade(database)
+    seed_demo(database)
+    try:
+        service = make_service(database)
+        need_ids = open_needs(database)[:3]
+        deleted: list[int] = []
+
+        class DeletingExecutor:
+            def rank(self, needs: Any, *, k: int) -> list[MatchResult]:
+                results = service.match_batch(needs, k=k)
+                victim = results[0].matches[0].offer_id
+                with database.transaction() as session:
+                    session.delete(session.get(Offer, victim))
+                deleted.append(victim)
+                return results
+
+        job_id = queue(database, "rerank_needs", need_ids=need_ids)
+        JobRunner(service, SMALL_CHUNKS, executor=DeletingExecutor()).run_next()
+
+        row = job(database, job_id)
+        assert (row.status, row.error, row.done) == ("succeeded", None, 3)
+        assert len(deleted) == 1
+        stored = suggestions(database)
+        assert {need for need, *_ in stored} == set(need_ids)
+        assert deleted[0] not in {offer for _, offer, *_ in stored}
+        for need_id in need_ids:
+            ranks = sorted(rank for need, _, rank, *_ in stored if need == need_id)
+            assert ranks == list(range(1, len(ranks) + 1))
+    finally:
+        database.dispose()
