@@ -7,7 +7,6 @@ through the typer context.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -348,14 +347,14 @@ def worker_cmd(
 
     Runs until SIGTERM or Ctrl-C. Run one or more next to the API; they share the work through the database.
     """
-    from matcher.worker import DeliveryWorker
+    from matcher.worker import DeliveryWorker, configure_logging
 
     settings = _settings(ctx)
     db = settings.open_database()
     try:
         if not migrate.is_current(db):
             raise typer.BadParameter("the database schema is not current: run `pollinate db upgrade` first")
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging()
         worker = DeliveryWorker(db, settings, threads=threads)
         if once:
             claimed = worker.drain()
