@@ -4,7 +4,9 @@
   decide what anonymous callers may do); a present but invalid or revoked key is refused with 401 everywhere.
 - **Rate limits**: a moving window per API key (per client address when anonymous) and per worker process, one
   budget for writes and one for matching (settings ``POLLINATE_API__WRITE_RATE`` / ``MATCH_RATE``). Refusals
-  answer 429 with ``Retry-After``. With several workers the effective limit is that many times higher.
+  answer 429 with ``Retry-After``. With several workers the effective limit is that many times higher. The
+  client address is the connection's, or the one ``X-Forwarded-For`` gives when the connection comes from a
+  proxy in ``POLLINATE_API__TRUSTED_PROXIES`` (uvicorn resolves it, as ``pollinate serve`` configures it).
 - **Idempotency-Key** on POST: the first response is stored with a hash of the request (method, path, body) in
   the same transaction as the effect; the same key and request replays it, the same key with another request is
   refused with 422. Keys are scoped per user and forgotten after ``POLLINATE_API__IDEMPOTENCY_HOURS``.

@@ -8,12 +8,13 @@ from it).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.db import Database, sqlite_url
 
@@ -170,6 +171,11 @@ class ApiSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Interface `pollinate serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `pollinate serve` listens on.")
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default=[],
+        description="Reverse proxies (IPs or CIDRs, JSON list or comma-separated) whose `X-Forwarded-For` gives "
+        "the client address; empty: the header is ignored and the connecting address counts.",
+    )
     write_rate: str = Field(
         default="120/minute",
         pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
@@ -194,6 +200,16 @@ class ApiSettings(BaseModel):
     log_format: Literal["json", "console"] = Field(
         default="json", description="Request logs: one JSON object per line, or human-readable."
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """A JSON list, or ``10.0.0.1,10.0.0.0/8`` as uvicorn's own ``FORWARDED_ALLOW_IPS`` is written."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 class SmtpSettings(BaseModel):

@@ -48,6 +48,31 @@ log = logging.getLogger(__name__)
 
 SETTLED_RETENTION = dt.timedelta(days=30)
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    """The worker's log, kept to what an operator reads: deliveries sent and failed, job starts and ends,
+    housekeeping that removed something, warnings and errors.
+
+    Left at INFO, APScheduler writes two lines per scheduled run ("Running job", "executed successfully"), so
+    every ``poll_s`` (1,058 of a run's 1,067 lines), and a warning per tick while a long drain or job holds its
+    single instance (``max_instances=1`` is the design, not a fault); httpx writes a line per webhook request
+    with its URL, which may carry a receiver's token (delivery errors keep URLs out of the log for that reason);
+    bm25s sets its own logger to DEBUG when imported (already done: this module imports the engine), a line per
+    lexical index build.
+    """
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(_expected_overlap)
+    for name in ("httpx", "httpcore", "bm25s"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _expected_overlap(record: logging.LogRecord) -> bool:
+    """False for APScheduler's "skipped: maximum number of running instances reached" (see above)."""
+    return not (isinstance(record.msg, str) and "maximum number of running instances reached" in record.msg)
+
 
 class DeliveryWorker:
     """Claims, sends and settles deliveries; runs batch jobs.

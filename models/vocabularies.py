@@ -3,7 +3,10 @@ languages, costs and statuses.
 
 The vocabularies are data the code reads (``models/data/*.json|csv`` and pycountry), loaded once and cached.
 Every ``parse_*`` function returns the canonical spelling of a value or raises :class:`UnknownTermError`,
-whose message names the field, the bad value and the closest valid values.
+whose message names the field, the bad value and the valid values it most likely meant: first by meaning, from
+the synonym table ``models/data/vocabulary_synonyms.csv`` (``foundation`` → ``ngo``, ``consulting`` →
+``technical_advice``), then by spelling (``universty`` → ``university``). Synonyms are only suggested, never
+accepted: a foundation may as well be a network, and the caller should choose.
 
 Geography follows UN M49 (the vendored table ``models/data/m49.csv``). Pollinate's *sub-region* is M49's
 intermediate region where one exists (Eastern Africa, Caribbean, ...) and M49's sub-region otherwise
@@ -202,14 +205,64 @@ def closest(value: str, choices: Iterable[str], *, n: int = 3) -> list[str]:
     return [by_folded[h] for h in hits]
 
 
-def _parse_choice(field: str, value: object, choices: Iterable[str]) -> str:
+# ``models/data/vocabulary_synonyms.csv``: one row per (vocabulary, value, lang, synonym). ``vocabulary`` is one
+# of SYNONYM_VOCABULARIES; ``value`` a canonical value of it (an ISO 639-1 code for languages); ``lang`` the
+# ISO 639-1 language the synonym is written in (labels in other languages are more rows); ``synonym`` a word or
+# phrase people use for that value. A synonym may mean several values (``latin america``: three sub-regions),
+# one row each. Only words that mean the value belong here, not misspellings: those are found by spelling. The
+# table's rules (values valid, synonyms not values themselves, known languages) are checked by the test suite.
+SYNONYM_VOCABULARIES: Final = ("assistance_type", "organisation_type", "cost", "region", "language")
+
+
+def _fold(text: str) -> str:
+    """Case, hyphens, underscores and runs of spaces do not distinguish synonyms."""
+    return " ".join(text.casefold().replace("-", " ").replace("_", " ").split())
+
+
+@cache
+def synonyms() -> Mapping[str, Mapping[str, tuple[str, ...]]]:
+    """Each vocabulary's synonyms (folded, in every language of the table) mapped to the values they mean."""
+    out: dict[str, dict[str, list[str]]] = {name: {} for name in SYNONYM_VOCABULARIES}
+    for row in csv.DictReader(_data_text("vocabulary_synonyms.csv").splitlines()):
+        meant = out[row["vocabulary"]].setdefault(_fold(row["synonym"]), [])
+        if row["value"] not in meant:
+            meant.append(row["value"])
+    return {name: {word: tuple(values) for word, values in table.items()} for name, table in out.items()}
+
+
+def meant_by(vocabulary: str, value: str) -> tuple[str, ...]:
+    """The values a synonym means (``meant_by("organisation_type", "Foundation")`` is ``("ngo",)``); empty when
+    ``value`` is no synonym."""
+    return synonyms()[vocabulary].get(_fold(value), ())
+
+
+def _suggestions(vocabulary: str, value: str, by_spelling: Iterable[str]) -> list[str]:
+    """What ``value`` most likely meant: the values of a synonym; else values spelt like it; else the values of
+    a synonym spelt like it (``foundations``).
+
+    Never a mix: the table is a reviewed statement of meaning, and values spelt like a synonym are coincidences
+    (``Central Africa`` is ``Middle Africa``, not ``Central America``).
+    """
+    table = synonyms()[vocabulary]
+    word = _fold(value)
+    if word in table:
+        return list(table[word])
+    if spelt_like := list(by_spelling):
+        return spelt_like
+    near = difflib.get_close_matches(word, list(table), n=1, cutoff=0.85)
+    return list(table[near[0]]) if near else []
+
+
+def _parse_choice(field: str, value: object, choices: Iterable[str], *, vocabulary: str | None = None) -> str:
     options = tuple(choices)
     if isinstance(value, str):
         folded = value.strip().casefold()
         for option in options:
             if option.casefold() == folded:
                 return option
-        raise UnknownTermError(field, value, closest(value.strip(), options))
+        by_spelling = closest(value.strip(), options)
+        suggested = by_spelling if vocabulary is None else _suggestions(vocabulary, value, by_spelling)
+        raise UnknownTermError(field, value, suggested)
     raise UnknownTermError(field, value)
 
 
@@ -217,24 +270,24 @@ def parse_assistance_type(value: object, *, field: str = "assistance type") -> s
     """Canonical assistance type (``"Technical advice"`` and ``"technical-advice"`` are accepted too)."""
     if isinstance(value, str):
         value = value.strip().replace("-", "_").replace(" ", "_")
-    return _parse_choice(field, value, ASSISTANCE_TYPES)
+    return _parse_choice(field, value, ASSISTANCE_TYPES, vocabulary="assistance_type")
 
 
 def parse_organisation_type(value: object, *, field: str = "organisation type") -> str:
     """Canonical organisation type."""
     if isinstance(value, str):
         value = value.strip().replace("-", "_").replace(" ", "_")
-    return _parse_choice(field, value, ORGANISATION_TYPES)
+    return _parse_choice(field, value, ORGANISATION_TYPES, vocabulary="organisation_type")
 
 
 def parse_cost(value: object, *, field: str = "cost") -> str:
     """Canonical cost: free, cost (at cost) or negotiable."""
-    return _parse_choice(field, value, COSTS)
+    return _parse_choice(field, value, COSTS, vocabulary="cost")
 
 
 def parse_area(value: object, *, field: str = "region") -> str:
     """Canonical geographic area: Global, an M49 region or a sub-region."""
-    return _parse_choice(field, value, geographic_areas())
+    return _parse_choice(field, value, geographic_areas(), vocabulary="region")
 
 
 def parse_place(value: object, *, field: str = "region or country") -> str:
@@ -274,9 +327,10 @@ def parse_language(value: object, *, field: str = "language") -> str:
         names = {lang.name.casefold(): lang.code for lang in table.values()}
         if code in names:
             return names[code]
-        suggestions = [names[n.casefold()] for n in closest(value.strip(), names, n=2)]
-        suggestions += [c for c in closest(code, table, n=2) if c not in suggestions]
-        raise UnknownTermError(field, value, [f"{s} ({table[s].name})" for s in suggestions[:3]])
+        by_spelling = [names[n.casefold()] for n in closest(value.strip(), names, n=2)]
+        by_spelling += [c for c in closest(code, table, n=2) if c not in by_spelling]
+        suggestions = _suggestions("language", value, by_spelling[:3])
+        raise UnknownTermError(field, value, [f"{s} ({table[s].name})" for s in suggestions])
     raise UnknownTermError(field, value)
 
 

@@ -7,7 +7,6 @@ through the typer context.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -318,9 +317,24 @@ def serve_cmd(
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("POLLINATE_DATA_DIR", str(settings.data_dir))
-    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app_from_env"]
-    args = [*command, "--host", bind_host, "--port", str(bind_port), "--workers", str(workers)]
+    args = uvicorn_command(settings, host=bind_host, port=bind_port, workers=workers)
     os.execve(sys.executable, args, env)  # noqa: S606
+
+
+def uvicorn_command(settings: Settings, *, host: str, port: int, workers: int) -> list[str]:
+    """The uvicorn command line ``pollinate serve`` runs.
+
+    Proxy headers are read only from ``api.trusted_proxies``: uvicorn's default believes ``X-Forwarded-For``
+    from 127.0.0.1, so any process on the host (or a proxy passing the header through unfiltered) could name a
+    new client address per request and never exhaust the anonymous rate limit. Explicit options also keep
+    uvicorn's ``FORWARDED_ALLOW_IPS`` environment variable out of it.
+    """
+    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app_from_env"]
+    command += ["--host", host, "--port", str(port), "--workers", str(workers)]
+    proxies = settings.api.trusted_proxies
+    if not proxies:
+        return [*command, "--no-proxy-headers"]
+    return [*command, "--proxy-headers", "--forwarded-allow-ips", ",".join(str(p) for p in proxies)]
 
 
 @app.command("worker")
@@ -333,14 +347,14 @@ def worker_cmd(
 
     Runs until SIGTERM or Ctrl-C. Run one or more next to the API; they share the work through the database.
     """
-    from matcher.worker import DeliveryWorker
+    from matcher.worker import DeliveryWorker, configure_logging
 
     settings = _settings(ctx)
     db = settings.open_database()
     try:
         if not migrate.is_current(db):
             raise typer.BadParameter("the database schema is not current: run `pollinate db upgrade` first")
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging()
         worker = DeliveryWorker(db, settings, threads=threads)
         if once:
             claimed = worker.drain()

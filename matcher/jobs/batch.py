@@ -232,6 +232,7 @@ class JobRunner:
         return claimed.job_id
 
     def run(self, claimed: Claimed) -> None:
+        log.info("job %d (%s) started, attempt %d", claimed.job_id, claimed.kind, claimed.attempt)
         try:
             if claimed.kind == "reembed":
                 self._reembed(claimed)
@@ -452,11 +453,15 @@ class JobRunner:
         """Stop at this chunk boundary: cancelled (the job ends) or the worker is stopping (it resumes later)."""
         if self.stop.is_set():
 
-            def release(session: Session) -> None:
+            def release(session: Session) -> tuple[int, int | None]:
                 job = self._owned(session, claimed)
                 job.leased_until = utcnow()  # another worker may resume it at once
+                return job.done, job.total
 
-            self.db.run(release)
+            done, total = self.db.run(release)
+            log.info(
+                "job %d (%s) paused at %d of %s: the worker is stopping", claimed.job_id, claimed.kind, done, total
+            )
             return True
         with self.db.transaction(read_only=True) as session:
             job = JobRepository(session).get(claimed.job_id)
@@ -468,16 +473,19 @@ class JobRunner:
     def _finish(
         self, claimed: Claimed, status: str, *, error: str | None = None, result: dict[str, Any] | None = None
     ) -> None:
-        def work(session: Session) -> None:
+        def work(session: Session) -> tuple[int, int | None]:
             job = self._owned(session, claimed)
             job.status, job.error, job.finished_at, job.leased_until = status, error, utcnow(), None
             if result is not None:
                 job.result = result
+            return job.done, job.total
 
         try:
-            self.db.run(work)
+            done, total = self.db.run(work)
         except LeaseLostError:
             log.warning("job %d: another worker owns it; not marking it %s", claimed.job_id, status)
+            return
+        log.info("job %d (%s) %s: %d of %s done", claimed.job_id, claimed.kind, status, done, total)
 
 
 def need_diff(job_id: int, need_id: int, before: Mapping[int, int], after: Mapping[int, int]) -> JobNeedDiff:

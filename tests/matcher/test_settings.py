@@ -32,3 +32,15 @@ def test_unknown_and_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch
         Settings(api={"port": 0})  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         Settings(database={"uri": "sqlite://"})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ['["10.0.0.1", "192.168.0.0/16"]', "10.0.0.1, 192.168.0.0/16"])
+def test_trusted_proxies_from_a_json_list_or_commas(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("POLLINATE_API__TRUSTED_PROXIES", value)
+    assert [str(p) for p in Settings().api.trusted_proxies] == ["10.0.0.1/32", "192.168.0.0/16"]
+
+
+@pytest.mark.parametrize("value", ["*", "10.0.0.1/8", "proxy.example"])
+def test_trusted_proxies_are_addresses_or_networks(value: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(api={"trusted_proxies": [value]})  # type: ignore[arg-type]
