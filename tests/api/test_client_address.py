@@ -38,7 +38,7 @@ def serve(data_dir: Path, **env: str) -> Iterator[str]:
     for name in ("POLLINATE_DATABASE__URL", "FORWARDED_ALLOW_IPS"):
         environ.pop(name, None)
     log = data_dir / f"serve-{port}.log"
-    command = [sys.executable, "-c", "from matcher.cli import main; main()", "serve", "--port", str(port)]
+    command = [sys.executable, "-c", "from matcher.cli.main import main; main()", "serve", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=environ, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

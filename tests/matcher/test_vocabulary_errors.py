@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from matcher.cli import app
+from matcher.cli.main import app
 from matcher.settings import Settings
 
 runner = CliRunner()

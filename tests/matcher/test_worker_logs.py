@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from matcher import jobs, needs
-from matcher.access import Principal
-from matcher.alerts import Alert
-from matcher.explain import Explanation
-from matcher.outbox import record_alerts
-from matcher.seed import seed_demo
+from matcher.access.rules import Principal
+from matcher.alerts.outbox import record_alerts
+from matcher.alerts.reverse import Alert
+from matcher.alerts.webhooks import new_secret
+from matcher.engine.explain import Explanation
+from matcher.jobs import batch as jobs
+from matcher.records import needs
+from matcher.records.seed import seed_demo
 from matcher.settings import NotificationSettings
-from matcher.webhooks import new_secret
 from models import migrate
 from models.db import Database, sqlite_url
 from models.orm import Delivery, Job, Organisation, Subscription
@@ -97,7 +98,7 @@ def test_the_worker_log_has_events_not_scheduler_ticks(tmp_path: Path) -> None:
         "OMP_NUM_THREADS": "1",
     }
     log = tmp_path / "worker.log"
-    command = [sys.executable, "-c", "from matcher.cli import main; main()", "worker", "--threads", "1"]
+    command = [sys.executable, "-c", "from matcher.cli.main import main; main()", "worker", "--threads", "1"]
     with log.open("wb") as out:
         worker = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
