@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint typecheck imports unit slow test-all format clean
+.PHONY: help install demo test lint typecheck imports unit slow test-all format messages clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -46,6 +46,11 @@ slow: install ## Only the `slow` tests (crash and scale tests; CI runs them afte
 test-all: install ## The whole suite including `slow` tests, and the notebooks
 	@$(BIN)/pytest --nbmake tests notebooks $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+LOCALES_DIR := api/web/locales
+messages: install ## Extract the web pages' messages into $(LOCALES_DIR)/messages.pot and update the catalogues
+	$(BIN)/pybabel extract -F pyproject.toml --no-location --sort-output --omit-header -o $(LOCALES_DIR)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) --no-fuzzy-matching --ignore-obsolete --width 115
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
