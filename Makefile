@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
+# axe-core, injected by the browser tests of the web pages (npm ci --prefix tests/web).
+WEB_TEST_JS := tests/web/node_modules/.installed
 # Extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k bulk -x"`.
 PYTEST_ARGS ?=
 
@@ -11,11 +13,16 @@ PYTEST_ARGS ?=
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed ## Create .venv and install Pollinate with its dev tools (once)
+install: $(VENV)/.installed $(WEB_TEST_JS) ## Create .venv and install Pollinate with its dev tools (once)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -e '.[dev,distributed]'
+	touch $@
+
+# axe-core for the browser tests (tests/web/), pinned by its lock file.
+$(WEB_TEST_JS): tests/web/package.json tests/web/package-lock.json
+	npm ci --prefix tests/web --no-audit --no-fund
 	touch $@
 
 demo: install ## Install, then serve the bundled demo corpus on http://127.0.0.1:8000 (embedded SQLite)
@@ -48,7 +55,7 @@ test-all: install ## The whole suite including `slow` tests, and the notebooks
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 LOCALES_DIR := api/web/locales
-messages: install ## Extract the web pages' messages into $(LOCALES_DIR)/messages.pot and update the catalogues
+messages: install ## Extract the web pages' messages (api/web/locales/messages.pot) and update the fr/es catalogues
 	$(BIN)/pybabel extract -F pyproject.toml --no-location --sort-output --omit-header -o $(LOCALES_DIR)/messages.pot .
 	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) --no-fuzzy-matching --ignore-obsolete --width 115
 

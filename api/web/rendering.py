@@ -49,6 +49,19 @@ def query(params: Mapping[str, Any]) -> str:
     return f"?{urlencode(pairs)}" if pairs else ""
 
 
+# The formats depend on the language of the rendering: marked as needing the render context so that Jinja
+# never applies them to constants once, when it compiles a template (``{{ 1234|number }}`` would keep the
+# language that template was first compiled in).
+@jinja2.pass_context
+def _number(_context: jinja2.runtime.Context, value: int | float) -> str:
+    return i18n.format_number(value)
+
+
+@jinja2.pass_context
+def _date(_context: jinja2.runtime.Context, value: object) -> str:
+    return i18n.format_date(value)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("api.web", "templates"),
@@ -60,8 +73,8 @@ def _environment() -> jinja2.Environment:
     )
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.filters["number"] = i18n.format_number
-    env.filters["date"] = i18n.format_date
+    env.filters["number"] = _number
+    env.filters["date"] = _date
     env.globals["static"] = static
     env.globals["query"] = query
     env.globals["locales"] = i18n.LOCALES

@@ -161,7 +161,7 @@ def test_keyboard_focus_is_visible(site: Site, page: Any) -> None:
             "(() => { const s = getComputedStyle(document.activeElement);"
             " return [document.activeElement.tagName, s.outlineStyle, s.outlineWidth, s.boxShadow]; })()"
         )
-        tag, outline, width, shadow = style
+        _tag, outline, width, shadow = style
         visible_outline = outline != "none" and float(width.removesuffix("px")) >= 2
         assert visible_outline or shadow != "none", style
 
