@@ -22,6 +22,7 @@ from evaluation.bench_api import api_cmd, pool_sentences
 from evaluation.bench_embed import run_backend_comparison, run_embed_benchmark
 from evaluation.bench_index import check_arguments, index_kinds, run_index_benchmark
 from evaluation.bench_jobs import jobs_cmd
+from evaluation.bench_web import web_cmd
 from evaluation.onnx_gate import export_cmd, gate_cmd
 from evaluation.options import command_settings, emit_report, number_list
 from matcher.service import create_embedder
@@ -333,3 +334,4 @@ def _comparison_table(comparison: dict[str, Any]) -> Table:
 
 bench_app.command("api")(api_cmd)
 bench_app.command("jobs")(jobs_cmd)
+bench_app.command("web")(web_cmd)

@@ -276,20 +276,18 @@ def need_facets(session: Session, principal: Principal, filters: BrowseFilters) 
         listing = _need_listing(principal, filters.without("q", *cleared))
         return {} if listing is None else count_needs_by(session, listing, facet)
 
-    by_party = counts("parties", "region", "country")
     regions: dict[str, int] = {}
     wanted = set(_facet_areas(filters))
-    for party, n in by_party.items():
+    for party, n in counts("parties", "region").items():
         country = vocab.countries().get(party)
         if country is None:
             continue
         for area in {country.region, country.sub_region} & wanted:
             regions[area] = regions.get(area, 0) + n
-    in_region = counts("parties", "country") if filters.region else by_party
     return Facets(
         targets=counts("targets", "targets"),
         regions=regions,
-        countries=in_region,
+        countries=counts("parties", "country"),
         assistance_types=counts("assistance_types", "assistance_types"),
         languages=counts("languages", "languages"),
     )
