@@ -344,6 +344,19 @@ class OfferListing:
     q: str | None = None
 
 
+def _serving(areas: Sequence[str], countries: Sequence[str]) -> ColumnElement[bool]:
+    """Offers listing one of ``areas`` or one of ``countries``.
+
+    Written as ``id IN (offers listing them)`` rather than a correlated ``EXISTS``: for a region's sixty
+    countries, SQLite probed the (offer, country) key once per country and offer (600,000 probes at 10,000
+    offers, 160 ms); the subquery is computed once per statement (a few ms).
+    """
+    serving = [Offer.id.in_(select(OfferRegion.offer_id).where(OfferRegion.region.in_(areas)))]
+    if countries:
+        serving.append(Offer.id.in_(select(OfferCountry.offer_id).where(OfferCountry.country.in_(countries))))
+    return or_(*serving)
+
+
 def _need_conditions(f: NeedListing) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if not f.visible_all:
@@ -385,12 +398,7 @@ def _offer_conditions(f: OfferListing) -> list[ColumnElement[bool]]:
     if f.targets:
         where.append(exists().where(OfferTarget.offer_id == Offer.id, OfferTarget.target.in_(f.targets)))
     for areas, countries in f.places:
-        places: list[ColumnElement[bool]] = [
-            exists().where(OfferRegion.offer_id == Offer.id, OfferRegion.region.in_(areas))
-        ]
-        if countries:
-            places.append(exists().where(OfferCountry.offer_id == Offer.id, OfferCountry.country.in_(countries)))
-        where.append(or_(*places))
+        where.append(_serving(areas, countries))
     if f.assistance_types:
         where.append(
             exists().where(
@@ -517,14 +525,10 @@ def count_offers_by_place(
     list to serve it (one query for every place)."""
     if not places:
         return {}
-    columns = []
-    for areas, countries in places.values():
-        serving: list[ColumnElement[bool]] = [
-            exists().where(OfferRegion.offer_id == Offer.id, OfferRegion.region.in_(areas))
-        ]
-        if countries:
-            serving.append(exists().where(OfferCountry.offer_id == Offer.id, OfferCountry.country.in_(countries)))
-        columns.append(func.coalesce(func.sum(case((or_(*serving), 1), else_=0)), 0))
+    columns = [
+        func.coalesce(func.sum(case((_serving(areas, countries), 1), else_=0)), 0)
+        for areas, countries in places.values()
+    ]
     row = session.execute(select(*columns).select_from(Offer).where(*_offer_conditions(listing))).one()
     return {name: int(n) for name, n in zip(places, row, strict=True)}
 
