@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from matcher import access
 from matcher.access import Principal
+from matcher.errors import NotReadyError
 from matcher.needs import need_listing
 from matcher.offers import offer_listing, place_condition
 from matcher.query import MatchFilters, NeedQuery
@@ -152,13 +153,14 @@ def _offer_listing(principal: Principal, filters: BrowseFilters) -> Any:
 def browse_offers(
     session: Session,
     principal: Principal,
-    service: MatchService,
+    service: MatchService | None,
     filters: BrowseFilters,
     *,
     limit: int,
     offset: int,
 ) -> Results[Offer]:
-    """Offers the caller may see that pass the filters: ranked for the query, else newest first."""
+    """Offers the caller may see that pass the filters: ranked for the query (by ``service``), else newest
+    first."""
     if not filters.q:
         page = list_offers(
             session, _offer_listing(principal, filters), limit=limit, offset=offset, newest_first=True
@@ -181,6 +183,8 @@ def browse_offers(
         languages=frozenset(filters.languages),
         org_types=frozenset(filters.org_types),
     )
+    if service is None:
+        raise NotReadyError("searching needs the matching service")
     depth = min(offset + limit, SEARCH_DEPTH)
     if offset >= depth:
         return Results([], 0, ranked=True)
@@ -231,7 +235,7 @@ def _need_listing(principal: Principal, filters: BrowseFilters) -> Any:
 def browse_needs(
     session: Session,
     principal: Principal,
-    service: MatchService,
+    service: MatchService | None,
     filters: BrowseFilters,
     *,
     limit: int,
@@ -245,6 +249,8 @@ def browse_needs(
     if not filters.q:
         page = list_needs(session, listing, limit=limit, offset=offset, newest_first=True)
         return Results(page.items, page.total)
+    if service is None:
+        raise NotReadyError("searching needs the matching service")
     candidates = list_needs(session, listing, limit=NEED_SEARCH_CANDIDATES, offset=0, newest_first=True)
     ranked = rank_needs_by_text(service, filters.q, candidates.items)[:SEARCH_DEPTH]
     matching = candidates.total if candidates.total > len(ranked) else None

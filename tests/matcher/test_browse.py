@@ -91,12 +91,12 @@ def seed(db: Database) -> dict[str, int]:
 
 def offer_total(db: Database, filters: BrowseFilters) -> int:
     with db.transaction(read_only=True) as session:
-        return browse.browse_offers(session, ANONYMOUS, None, filters, limit=1, offset=0).total  # type: ignore[arg-type]
+        return browse.browse_offers(session, ANONYMOUS, None, filters, limit=1, offset=0).total
 
 
 def need_total(db: Database, filters: BrowseFilters) -> int:
     with db.transaction(read_only=True) as session:
-        return browse.browse_needs(session, ANONYMOUS, None, filters, limit=1, offset=0).total  # type: ignore[arg-type]
+        return browse.browse_needs(session, ANONYMOUS, None, filters, limit=1, offset=0).total
 
 
 FILTER_SETS = [
