@@ -2,11 +2,13 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
+# axe-core, injected by the browser tests of the web pages (npm ci --prefix tests/web).
+WEB_TEST_JS := tests/web/node_modules/.installed
 # Extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k bulk -x"`.
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint typecheck imports unit slow test-all format clean
+.PHONY: help install demo test lint typecheck imports unit slow test-all format messages clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -16,6 +18,11 @@ install: $(VENV)/.installed ## Create .venv and install Pollinate with its dev t
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -e '.[dev,distributed]'
+	touch $@
+
+# axe-core for the browser tests (tests/web/), pinned by its lock file.
+$(WEB_TEST_JS): tests/web/package.json tests/web/package-lock.json
+	npm ci --prefix tests/web --no-audit --no-fund
 	touch $@
 
 demo: install ## Install, then serve the bundled demo corpus on http://127.0.0.1:8000 (embedded SQLite)
@@ -35,7 +42,7 @@ imports: install ## import-linter: the layering of STYLE.md (api -> matcher -> e
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 # --nbmake runs each notebook in notebooks/ as one test item (in a fresh kernel, from the notebook's directory).
-unit: install ## pytest on SQLite and PostgreSQL (started on loopback by the suite) and the notebooks, not `slow`
+unit: install $(WEB_TEST_JS) ## pytest on SQLite and PostgreSQL (started on loopback by the suite) and the notebooks, not `slow`
 	@$(BIN)/pytest -m "not slow" --nbmake tests notebooks $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
@@ -43,9 +50,14 @@ slow: install ## Only the `slow` tests (crash and scale tests; CI runs them afte
 	@$(BIN)/pytest -m slow tests $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-test-all: install ## The whole suite including `slow` tests, and the notebooks
+test-all: install $(WEB_TEST_JS) ## The whole suite including `slow` tests, and the notebooks
 	@$(BIN)/pytest --nbmake tests notebooks $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+LOCALES_DIR := api/web/locales
+messages: install ## Extract the web pages' messages (api/web/locales/messages.pot) and update the fr/es catalogues
+	$(BIN)/pybabel extract -F pyproject.toml --no-location --sort-output --omit-header -o $(LOCALES_DIR)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) --no-fuzzy-matching --ignore-obsolete --width 115
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -32,6 +32,7 @@ from api.routers import (
     vocabularies,
 )
 from api.security import BodySizeLimit, RateLimits, every_request
+from api.web import install_web
 from embeddings import Embedder
 from embeddings.batching import MicroBatcher
 from matcher.access.accounts import KeyVerifier
@@ -110,6 +111,9 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         summary="Needs-offers matchmaking for technical and scientific cooperation on biodiversity.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by api/web/docs.py from local assets (FastAPI's own pages load them from a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.key_verifier = KeyVerifier()
@@ -132,6 +136,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         audit.router,
     ):
         app.include_router(router, dependencies=[Depends(every_request)])
+    install_web(app)
     return app
 
 

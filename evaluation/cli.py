@@ -23,6 +23,7 @@ from evaluation.bench.corpus import pool_sentences
 from evaluation.bench.embed import run_backend_comparison, run_embed_benchmark
 from evaluation.bench.index import check_arguments, index_kinds, run_index_benchmark
 from evaluation.bench.jobs import jobs_cmd
+from evaluation.bench.web import web_cmd
 from evaluation.onnx_gate import export_cmd, gate_cmd
 from evaluation.options import command_settings, emit_report, number_list, progress
 from matcher.engine.service import create_embedder
@@ -328,3 +329,4 @@ def _comparison_table(comparison: dict[str, Any]) -> Table:
 
 bench_app.command("api")(api_cmd)
 bench_app.command("jobs")(jobs_cmd)
+bench_app.command("web")(web_cmd)

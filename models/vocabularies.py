@@ -22,8 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Final
+from typing import Final, Literal
 
+import babel
 import pycountry
 
 GLOBAL: Final = "Global"
@@ -400,3 +401,106 @@ def in_global_south(alpha3: str) -> bool:
         UnknownTermError: ``alpha3`` is not a country code.
     """
     return "developed" not in _groups_of(alpha3)
+
+
+# ------------------------------------------------------------------------------------------- labels
+# What people read for each value, in every language of the web pages. ``models/data/labels.csv`` (kind, code,
+# then one column per language) holds the small vocabularies; the KMGBF targets carry their translations in
+# ``kmgbf_targets.json`` (``title_fr``, ``summary_es``...); country and language names come from the Unicode
+# CLDR through Babel, in any locale it knows. Within a kind, no two codes share a label in one language (a test
+# checks it), so a label typed by someone can be looked back up to its code (:func:`code_for_label`).
+
+LABEL_LANGUAGES: Final = ("en", "fr", "es")
+LabelKind = Literal[
+    "target",
+    "target_summary",
+    "assistance_type",
+    "organisation_type",
+    "region",
+    "cost",
+    "offer_status",
+    "need_status",
+    "country",
+    "language",
+]
+# Kinds whose labels are Pollinate's data (the others come from the CLDR).
+DATA_LABEL_KINDS: Final = (
+    "target",
+    "target_summary",
+    "assistance_type",
+    "organisation_type",
+    "region",
+    "cost",
+    "offer_status",
+    "need_status",
+)
+
+
+@cache
+def _label_table() -> Mapping[str, Mapping[str, Mapping[str, str]]]:
+    """``kind -> code -> language -> label`` for the kinds of :data:`DATA_LABEL_KINDS`."""
+    table: dict[str, dict[str, dict[str, str]]] = {}
+    for row in csv.DictReader(_data_text("labels.csv").splitlines()):
+        table.setdefault(row["kind"], {})[row["code"]] = {lang: row[lang] for lang in LABEL_LANGUAGES}
+    for row in json.loads(_data_text("kmgbf_targets.json")):
+        code = str(row["number"])
+        table.setdefault("target", {})[code] = {
+            lang: row["title" if lang == "en" else f"title_{lang}"] for lang in LABEL_LANGUAGES
+        }
+        table.setdefault("target_summary", {})[code] = {
+            lang: row["summary" if lang == "en" else f"summary_{lang}"] for lang in LABEL_LANGUAGES
+        }
+    return table
+
+
+def data_labels(kind: str) -> Mapping[str, Mapping[str, str]]:
+    """``code -> language -> label`` of a data kind (codes as strings: target ``"3"``)."""
+    return _label_table()[kind]
+
+
+@cache
+def _cldr(locale: str) -> babel.Locale:
+    try:
+        return babel.Locale.parse(locale.replace("-", "_"))
+    except (ValueError, babel.UnknownLocaleError):
+        return babel.Locale("en")
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def label(kind: LabelKind, code: str | int, locale: str = "en") -> str:
+    """What a reader of ``locale`` sees for a vocabulary value, standing alone (first letter capitalised).
+
+    ``locale`` is a language or a Babel locale identifier (``"fr"``, ``"fr_CA"``, ``"es-419"``). Data labels
+    fall back to English for other languages; country names (``code``: alpha-3) and language names (ISO
+    639-1) come from the CLDR for any locale, and fall back to their ISO English names. An unknown code is
+    returned as given.
+    """
+    key = str(code)
+    if kind == "country":
+        country = countries().get(key)
+        if country is None:
+            return key
+        return _cldr(locale).territories.get(country.alpha2) or country.name
+    if kind == "language":
+        name = _cldr(locale).languages.get(key)
+        if name is None:
+            known = languages().get(key)
+            return known.name if known is not None else key
+        return _upper_first(name)
+    labels = _label_table()[kind].get(key)
+    if labels is None:
+        return key
+    language = _cldr(locale).language
+    return labels.get(language) or labels["en"]
+
+
+def code_for_label(kind: str, text: str) -> str | None:
+    """The code of a data kind whose label, in any language of the data, is ``text`` (case-insensitive)."""
+    folded = text.strip().casefold()
+    for code, labels in _label_table()[kind].items():
+        if any(value.casefold() == folded for value in labels.values()):
+            return code
+    return None

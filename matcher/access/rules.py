@@ -18,6 +18,10 @@
   an offer could serve are for the offer's owners and the secretariat.
 - Organisations are a directory every signed-in caller may read; the secretariat/admins create and change them,
   and a provider may change its own organisation's details.
+- The public web pages show anyone, without signing in, what Pollinate publishes: public needs (confidential
+  ones do not exist there either), active offers, and the provider directory — organisations with at least
+  one active offer, with their public fields (name, type, country, website), never their users. The API keeps
+  its own rule for anonymous callers (active offers and vocabularies only).
 - Subscriptions, their deliveries and the notification feed belong to a provider organisation: only its
   providers create and change them; the secretariat/admins read them (and every dead-lettered delivery), may
   delete a subscription and retry a delivery; to anyone else they do not exist.
@@ -89,16 +93,21 @@ def owns_need(principal: Principal, need: Need) -> bool:
     return principal.is_staff or (principal.role == "party" and principal.country == need.party)
 
 
-def can_read_need(principal: Principal, need: Need) -> bool:
+def can_read_need(principal: Principal, need: Need, *, public_pages: bool = False) -> bool:
+    """``public_pages``: the public web pages, where anonymous visitors see the public needs."""
     if principal.is_anonymous:
-        return False
+        return public_pages and need.visibility == "public"
     return need.visibility == "public" or owns_need(principal, need)
 
 
-def check_read_need(principal: Principal, need: Need | None, need_id: int) -> Need:
-    """The need if the caller may see it; otherwise 'no such need' (confidential needs do not leak)."""
-    require_signed_in(principal)
-    if need is None or not can_read_need(principal, need):
+def check_read_need(principal: Principal, need: Need | None, need_id: int, *, public_pages: bool = False) -> Need:
+    """The need if the caller may see it; otherwise 'no such need' (confidential needs do not leak).
+
+    ``public_pages``: the public web pages, where anonymous visitors see the public needs.
+    """
+    if not public_pages:
+        require_signed_in(principal)
+    if need is None or not can_read_need(principal, need, public_pages=public_pages):
         raise NotFoundError(f"no need with id {need_id}")
     return need
 
@@ -121,8 +130,13 @@ def check_create_need(principal: Principal, party: str) -> None:
         raise PermissionDeniedError(f"your key acts for {principal.country}; it cannot post a need for {party}")
 
 
-def visible_need_scope(principal: Principal) -> tuple[bool, str | None]:
-    """For listings: (every need visible, country whose confidential needs are visible too)."""
+def visible_need_scope(principal: Principal, *, public_pages: bool = False) -> tuple[bool, str | None]:
+    """For listings: (every need visible, country whose confidential needs are visible too).
+
+    ``public_pages``: the public web pages, where anonymous visitors see the public needs.
+    """
+    if public_pages and principal.is_anonymous:
+        return False, None
     require_signed_in(principal)
     if principal.is_staff:
         return True, None
@@ -181,6 +195,14 @@ def check_read_organisation(principal: Principal, organisation: Organisation | N
     require_signed_in(principal)
     if organisation is None:
         raise NotFoundError(f"no organisation with id {org_id}")
+    return organisation
+
+
+def check_read_provider(organisation: Organisation | None, org_id: int, *, active_offers: int) -> Organisation:
+    """An organisation of the public directory: anyone reads it while it has an active offer (``active_offers``);
+    other organisations (requesting institutions, providers with nothing on offer) are not there (404)."""
+    if organisation is None or active_offers < 1:
+        raise NotFoundError(f"no provider with id {org_id}")
     return organisation
 
 

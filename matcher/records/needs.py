@@ -135,8 +135,10 @@ def create_need(session: Session, plan: NeedPlan) -> Need:
 _TAGS = frozenset({"targets", "assistance_types"})
 
 
-def get_need(session: Session, principal: Principal, need_id: int) -> Need:
-    return access.check_read_need(principal, NeedRepository(session).get(need_id), need_id)
+def get_need(session: Session, principal: Principal, need_id: int, *, public_pages: bool = False) -> Need:
+    """``public_pages``: for the public web pages (anonymous visitors read public needs there)."""
+    need = NeedRepository(session).get(need_id)
+    return access.check_read_need(principal, need, need_id, public_pages=public_pages)
 
 
 def owned_need(session: Session, principal: Principal, need_id: int) -> Need:
@@ -157,17 +159,50 @@ def search_needs(
     q: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    public_pages: bool = False,
 ) -> Page[Need]:
-    """Needs the caller may see that match every given condition (``region``: the party is inside it)."""
-    visible_all, visible_country = access.visible_need_scope(principal)
+    """Needs the caller may see that match every given condition (``region``: the party is inside it).
+
+    ``public_pages``: for the public web pages (anonymous visitors see the public needs there).
+    """
+    listing = need_listing(
+        principal,
+        targets=targets,
+        region=region,
+        country=country,
+        assistance_types=assistance_types,
+        statuses=statuses,
+        languages=languages,
+        q=q,
+        public_pages=public_pages,
+    )
+    if listing is None:
+        return Page([], 0)
+    return list_needs(session, listing, limit=limit, offset=offset)
+
+
+def need_listing(
+    principal: Principal,
+    *,
+    targets: tuple[int, ...] = (),
+    region: str | None = None,
+    country: str | None = None,
+    assistance_types: tuple[str, ...] = (),
+    statuses: tuple[str, ...] = (),
+    languages: tuple[str, ...] = (),
+    q: str | None = None,
+    public_pages: bool = False,
+) -> NeedListing | None:
+    """The conditions of :func:`search_needs` (``None``: the region and country exclude each other)."""
+    visible_all, visible_country = access.visible_need_scope(principal, public_pages=public_pages)
     parties: set[str] | None = None
     if region:
         parties = set(vocab.countries_in(region))
     if country:
         parties = {country} if parties is None else parties & {country}
     if parties is not None and not parties:
-        return Page([], 0)
-    listing = NeedListing(
+        return None
+    return NeedListing(
         visible_all=visible_all,
         visible_country=visible_country,
         targets=targets,
@@ -177,7 +212,6 @@ def search_needs(
         languages=languages,
         q=q,
     )
-    return list_needs(session, listing, limit=limit, offset=offset)
 
 
 def open_needs_visible_to(session: Session, principal: Principal) -> list[NeedQuery]:

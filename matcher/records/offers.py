@@ -94,17 +94,11 @@ def search_offers(
     Geography as in matching: an offer serves a region when it lists Global, that region, the region containing
     it or a sub-region or country inside it; it serves a country when it lists the country or an area holding it.
     """
-    visible_all, visible_org = access.visible_offer_scope(principal)
-    places = []
-    for place in (region, country):
-        if place:
-            areas, countries = serving_places(place)
-            places.append((tuple(sorted(areas)), tuple(sorted(countries))))
-    listing = OfferListing(
-        visible_all=visible_all,
-        visible_organisation=visible_org,
+    listing = offer_listing(
+        principal,
         targets=targets,
-        places=tuple(places),
+        region=region,
+        country=country,
         assistance_types=assistance_types,
         statuses=statuses,
         languages=languages,
@@ -113,6 +107,41 @@ def search_offers(
         q=q,
     )
     return list_offers(session, listing, limit=limit, offset=offset)
+
+
+def offer_listing(
+    principal: Principal,
+    *,
+    targets: tuple[int, ...] = (),
+    region: str | None = None,
+    country: str | None = None,
+    assistance_types: tuple[str, ...] = (),
+    statuses: tuple[str, ...] = (),
+    languages: tuple[str, ...] = (),
+    org_types: tuple[str, ...] = (),
+    organisation_id: int | None = None,
+    q: str | None = None,
+) -> OfferListing:
+    """The conditions of :func:`search_offers`, with the caller's visibility."""
+    visible_all, visible_org = access.visible_offer_scope(principal)
+    return OfferListing(
+        visible_all=visible_all,
+        visible_organisation=visible_org,
+        targets=targets,
+        places=tuple(place_condition(place) for place in (region, country) if place),
+        assistance_types=assistance_types,
+        statuses=statuses,
+        languages=languages,
+        org_types=org_types,
+        organisation_id=organisation_id,
+        q=q,
+    )
+
+
+def place_condition(place: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The areas and countries an offer may list to serve ``place`` (an area or an alpha-3 country), sorted."""
+    areas, countries = serving_places(place)
+    return tuple(sorted(areas)), tuple(sorted(countries))
 
 
 def update_offer(

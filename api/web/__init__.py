@@ -1,0 +1,45 @@
+"""The web pages of Pollinate: server-rendered HTML in English, French and Spanish, beside the JSON API.
+
+One more adapter over the same services (``matcher/``) and access rules as ``/v1``:
+
+```
+routes.py     the pages: parse the query, call a service, map records to display data, render
+views.py      records, facets, filters and pagination as display data in the reader's language
+rendering.py  the Jinja2 environment (autoescaped, i18n) and render(): whole page or htmx partial
+i18n.py       language negotiation, gettext catalogues (locales/), number and date formats
+errors.py     HTML error pages for page requests (the API keeps its JSON errors)
+headers.py    Content-Security-Policy and the other security headers
+docs.py       /docs and /redoc with locally served assets
+templates/    base layout, macros, pages;  static/  our CSS and scripts, vendored htmx
+```
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.security import every_request
+from api.web.docs import install_docs
+from api.web.errors import install_html_errors
+from api.web.headers import SecurityHeaders
+from api.web.rendering import STATIC_PREFIX
+from api.web.routes import router
+
+__all__ = ["install_web"]
+
+
+def install_web(app: FastAPI) -> None:
+    """Add the pages, their static files, the documentation pages, HTML error pages and security headers.
+
+    Call it after the API's error handlers are installed (the HTML error pages wrap them).
+    """
+    install_docs(app)  # before /static: its assets live under /static/api-docs
+    static = Path(str(resources.files("api.web").joinpath("static")))
+    app.mount(STATIC_PREFIX, StaticFiles(directory=static), name="static")
+    app.include_router(router, dependencies=[Depends(every_request)])
+    install_html_errors(app)
+    app.add_middleware(SecurityHeaders)

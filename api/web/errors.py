@@ -1,0 +1,110 @@
+"""Error pages: the web pages answer errors with an HTML page in the reader's language, while ``/v1`` keeps
+its JSON error shape.
+
+The JSON handlers of ``api/errors.py`` stay the only mapping from errors to status codes; this module wraps
+each of them: a request for a page (``wants_html``) gets the same status with an HTML body, any other request
+the JSON handler's answer unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.errors import STATUS_BY_ERROR
+from api.web import i18n
+from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
+from api.web.rendering import render
+from matcher.errors import InvalidInputError, PollinateError, RateLimitedError, ServiceBusyError, UnknownTermError
+
+log = logging.getLogger("pollinate.web")
+
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+# Paths that belong to the API (always JSON errors), and paths of the pages (always HTML errors). Any other
+# path gets an HTML page when the client asks for HTML (a browser), JSON otherwise.
+API_PREFIXES: Final = ("/v1/", "/openapi.json", "/health", "/ready", "/static/")
+PAGE_PREFIXES: Final = ("/offers", "/needs", "/providers", "/language", "/docs", "/redoc")
+
+# Heading and explanation of each status (translated where shown).
+MESSAGES: Final = {
+    404: (
+        N_("Page not found"),
+        N_("There is nothing at this address. The record may have been withdrawn, or the link may be incomplete."),
+    ),
+    422: (
+        N_("We could not read this address"),
+        N_("A filter or a page number in the address has a value we do not know. Remove it and try again."),
+    ),
+    429: (N_("Too many requests"), N_("You have made many requests in a short time. Please wait a moment.")),
+    503: (N_("Not available yet"), N_("Pollinate is starting or busy. Please try again in a moment.")),
+}
+GENERIC: Final = (N_("Something went wrong"), N_("An unexpected error happened. It has been logged."))
+
+
+def wants_html(request: Request) -> bool:
+    """Whether an error for this request should be an HTML page."""
+    path = request.url.path
+    if path.startswith(API_PREFIXES):
+        return False
+    if path == "/" or path.startswith(PAGE_PREFIXES):
+        return True
+    return "text/html" in request.headers.get("accept", "")
+
+
+def status_of(exc: Exception) -> int:
+    """The status code ``api/errors.py`` gives an exception."""
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code
+    if isinstance(exc, RequestValidationError | UnknownTermError):
+        return 422
+    for error_type, (status, _code) in STATUS_BY_ERROR.items():
+        if isinstance(exc, error_type):
+            return status
+    return 500
+
+
+def error_page(request: Request, exc: Exception) -> Response:
+    """The HTML page of an error, in the reader's language, with the status the API would give."""
+    status = status_of(exc)
+    title, message = MESSAGES.get(status, GENERIC)
+    field = exc.field if isinstance(exc, InvalidInputError | UnknownTermError) else None
+    if isinstance(exc, RequestValidationError):
+        locations = [str(err.get("loc", ("",))[-1]) for err in exc.errors()]
+        field = next((loc for loc in locations if loc), None)
+    locale = i18n.negotiate(request)
+    response = render(
+        request,
+        locale,
+        "error.html",
+        {"status": status, "title": title, "message": message, "field": field},
+        status_code=status,
+    )
+    if isinstance(exc, RateLimitedError | ServiceBusyError):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _html_or(json_handler: Handler) -> Handler:
+    async def handler(request: Request, exc: Any) -> Response:
+        if not wants_html(request):
+            return await json_handler(request, exc)
+        if status_of(exc) >= 500 and not isinstance(exc, PollinateError | StarletteHTTPException):
+            log.exception("unexpected error", exc_info=exc)
+        return error_page(request, exc)
+
+    return handler
+
+
+def install_html_errors(app: FastAPI) -> None:
+    """Wrap the app's JSON error handlers (``api.errors.install_error_handlers`` must have run)."""
+    for exc_type in (PollinateError, UnknownTermError, RequestValidationError, StarletteHTTPException, Exception):
+        json_handler = app.exception_handlers[exc_type]
+        app.add_exception_handler(exc_type, _html_or(json_handler))  # type: ignore[arg-type]
