@@ -50,7 +50,10 @@ TABLE_START = "<!-- settings table: generated from Settings.table() by `.venv/bi
 TABLE_END = "<!-- end of the generated settings table -->"
 
 # `POLLINATE_*` variables the docs may name that are not settings: read by the test suite, not the application.
-NOT_SETTINGS = {"POLLINATE_TEST_POSTGRES_URL": ROOT / "tests" / "postgres.py"}
+NOT_SETTINGS = {
+    "POLLINATE_TEST_POSTGRES_URL": ROOT / "tests" / "postgres.py",
+    "POLLINATE_SCREENSHOTS": ROOT / "tests" / "web" / "test_browser.py",
+}
 
 # Routes FastAPI serves itself (not in the OpenAPI document).
 FRAMEWORK_ROUTES = {"/docs", "/openapi.json"}
