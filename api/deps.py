@@ -11,6 +11,7 @@ from matcher.alerts.reverse import AlertMatcher
 from matcher.engine.service import MatchService
 from matcher.errors import InvalidInputError, NotReadyError, UnknownTermError
 from matcher.settings import Settings
+from matcher.usecases.needs import NeedService
 from models.db import Database
 
 T = TypeVar("T")
@@ -50,10 +51,16 @@ def get_alert_matcher(
     return alerts
 
 
+def get_need_service(request: Request, alerts: Annotated[AlertMatcher, Depends(get_alert_matcher)]) -> NeedService:
+    """Posting and changing needs, over the process's matching service and subscription matcher."""
+    return NeedService(alerts.service, alerts, get_settings(request).notifications)
+
+
 DatabaseDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MatchServiceDep = Annotated[MatchService, Depends(get_match_service)]
 AlertMatcherDep = Annotated[AlertMatcher, Depends(get_alert_matcher)]
+NeedServiceDep = Annotated[NeedService, Depends(get_need_service)]
 
 
 def vocabulary(values: Iterable[str], parse: Callable[[str], T], field: str) -> tuple[T, ...]:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import AlertMatcherDep, DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
+from api.deps import DatabaseDep, MatchServiceDep, NeedServiceDep, SettingsDep, vocabulary
 from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, Q, RecordId, match_filter_params
 from api.schemas import (
     NeedCreate,
@@ -31,10 +31,9 @@ from api.security import (
     rate_limited,
     replay,
 )
-from matcher.alerts.outbox import record_alerts
 from matcher.engine.query import MatchFilters
 from matcher.records import needs
-from matcher.review.suggestions import present_matches, store_suggestions, stored_suggestions
+from matcher.review.suggestions import stored_suggestions
 from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1/needs", tags=["needs"], responses=ERRORS)
@@ -51,8 +50,7 @@ def post_need(
     body: NeedCreate,
     principal: SignedInDep,
     db: DatabaseDep,
-    service: MatchServiceDep,
-    alerts: AlertMatcherDep,
+    service: NeedServiceDep,
     settings: SettingsDep,
     idem: IdempotencyDep,
     k: Annotated[int, Query(ge=1, le=100, description="How many providers to rank and store.")] = 10,
@@ -64,16 +62,12 @@ def post_need(
     if (seen := replay(db, hours, principal, idem)) is not None:
         return seen
     with db.transaction(read_only=True) as session:
-        plan = needs.plan_need(session, principal, body.model_dump(exclude_none=True))
-    result = service.match(plan.query, k=k)
-    found = alerts.alerts(plan.query, visibility=plan.visibility, status="open", forward=result)
+        prepared = service.prepare_post(session, principal, body.model_dump(exclude_none=True), k=k)
 
     def work(session):  # type: ignore[no-untyped-def]
-        need = needs.create_need(session, plan)
-        ranking = present_matches(session, result)  # without offers deleted while it was ranked
-        store_suggestions(session, need.id, ranking, model_id=service.store.model_id)
-        record_alerts(session, need, found, settings.notifications)
-        payload = NeedPosted(need=need_out(need), ranking=ranking_out(ranking)).model_dump(mode="json")
+        posted = service.post(session, prepared)
+        need = posted.need
+        payload = NeedPosted(need=need_out(need), ranking=ranking_out(posted.ranking)).model_dump(mode="json")
         return 201, payload, {**etag(need.version), "Location": f"/v1/needs/{need.id}"}
 
     return idempotent(db, hours, principal, idem, work)
@@ -132,8 +126,7 @@ def patch_need(
     body: NeedUpdate,
     principal: SignedInDep,
     db: DatabaseDep,
-    alerts: AlertMatcherDep,
-    settings: SettingsDep,
+    service: NeedServiceDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> NeedOut:
@@ -142,16 +135,9 @@ def patch_need(
     version = if_match_version(if_match, required=True)
     changes = body.model_dump(exclude_unset=True)
     with db.transaction(read_only=True) as session:
-        preview = needs.preview_update(session, principal, need_id, changes, version=version)
-    found = (
-        alerts.alerts(preview.query, visibility=preview.visibility, status=preview.status)
-        if preview.material
-        else []
-    )
+        prepared = service.prepare_change(session, principal, need_id, changes, version=version)
     with db.transaction() as session:
-        need = needs.update_need(session, principal, need_id, changes, version=version)
-        record_alerts(session, need, found, settings.notifications)
-        out = need_out(need)
+        out = need_out(service.change(session, principal, prepared))
     response.headers.update(etag(out.version))
     return out
 

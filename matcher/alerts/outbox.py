@@ -9,7 +9,7 @@ place in a :class:`~models.orm.Delivery`:
   full hour, sent as a digest (a burst of needs cannot flood a provider);
 - ``daily`` / ``weekly``: it joins the subscription's not-yet-sent digest due at the next digest time.
 
-Sending (the worker, :mod:`matcher.worker`): :func:`claim` leases due deliveries and counts the attempt in its
+Sending (the worker, :mod:`matcher.cli.worker`): :func:`claim` leases due deliveries and counts the attempt in its
 own committed transaction; :func:`prepare` builds the message; :func:`settle` records the outcome only if the
 delivery is still at the attempt this worker made. A worker killed after sending but before settling leaves a
 lease that expires, and the delivery is sent again with the same ``uid``: at least once, duplicates

@@ -347,7 +347,7 @@ def worker_cmd(
 
     Runs until SIGTERM or Ctrl-C. Run one or more next to the API; they share the work through the database.
     """
-    from matcher.worker import DeliveryWorker, configure_logging
+    from matcher.cli.worker import DeliveryWorker, configure_logging
 
     settings = _settings(ctx)
     db = settings.open_database()

@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import update
 from standardwebhooks import Webhook
 
-from matcher.worker import DeliveryWorker
+from matcher.cli.worker import DeliveryWorker
 from models.orm import Delivery
 from tests.api.conftest import NEED_BODY, TEST_NOTIFICATIONS, Api, start_api, unique
 from tests.loopback import Collector, Receiver, free_port

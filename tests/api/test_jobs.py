@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from matcher.worker import DeliveryWorker
+from matcher.cli.worker import DeliveryWorker
 from tests.api.conftest import Api, start_api
 
 
