@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from matcher.alerts import AlertMatcher
-from matcher.errors import InvalidInputError, NotReadyError, UnknownTermError
+from matcher.errors import NotReadyError
 from matcher.service import MatchService
 from matcher.settings import Settings
 from models.db import Database
-
-T = TypeVar("T")
 
 
 def get_db(request: Request) -> Database:
@@ -54,11 +51,3 @@ DatabaseDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MatchServiceDep = Annotated[MatchService, Depends(get_match_service)]
 AlertMatcherDep = Annotated[AlertMatcher, Depends(get_alert_matcher)]
-
-
-def vocabulary(values: Iterable[str], parse: Callable[[str], T], field: str) -> tuple[T, ...]:
-    """Query values turned into vocabulary terms (422 naming the field and the closest valid values)."""
-    try:
-        return tuple(dict.fromkeys(parse(v) for v in values))
-    except UnknownTermError as exc:
-        raise InvalidInputError(str(exc), field=field) from exc

@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 
 from matcher import access, audit
 from matcher.access import Principal
-from matcher.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StaleVersionError
+from matcher.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    StaleVersionError,
+)
 from matcher.query import NeedQuery
 from matcher.service import need_from_stored
 from matcher.texts import detect_language
@@ -96,7 +102,7 @@ def plan_need(session: Session, principal: Principal, values: Mapping[str, Any])
     if not resolved.get("language"):
         resolved["language"] = detect_language(f"{resolved['title']}. {resolved['description']}")
     if resolved.get("external_id") and NeedRepository(session).get_by_external_id(resolved["external_id"]):
-        raise InvalidInputError(f"a need with external id {resolved['external_id']!r} exists", field="external_id")
+        raise ConflictError(f"a need with external id {resolved['external_id']!r} exists; choose another one")
     query = NeedQuery(
         title=resolved["title"],
         description=resolved["description"],
