@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI
 
 from api.errors import install_error_handlers
 from api.logs import configure_logging, install_request_logging
+from api.openapi import install_openapi
 from api.routers import (
     audit,
     health,
@@ -136,6 +137,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         audit.router,
     ):
         app.include_router(router, dependencies=[Depends(every_request)])
+    install_openapi(app)
     install_web(app)
     return app
 

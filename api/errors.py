@@ -2,21 +2,27 @@
 
 The mapping table from Pollinate's error tree (``matcher/errors.py``) to HTTP status codes lives here, with one
 handler for all of them, plus handlers that put FastAPI's own errors (request validation, unknown routes,
-wrong methods) into the same shape.
+wrong methods) into the same shape. Two of FastAPI's answers are corrected on the way: a missing required
+``If-Match`` (the schema says required) is 428 Precondition Required, as RFC 6585 has it, not a validation
+error; and a 405 lists in ``Allow`` every method of the path, not only the first route's.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from api.security import IF_MATCH_REQUIRED
 from matcher.errors import (
     AuthenticationError,
     ConflictError,
@@ -83,32 +89,57 @@ async def _pollinate_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    if len(loc) == 2 and loc[0] == "header":  # FastAPI names headers in lower case
+        return "-".join(word.capitalize() for word in str(loc[1]).split("-"))
+    # Only the first item says where (a body field may be called "query").
+    parts = loc[1:] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else loc
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
+def _missing_if_match(err: Any) -> bool:
+    return err.get("type") == "missing" and tuple(err.get("loc", ())) == ("header", "if-match")
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if errors and all(_missing_if_match(err) for err in errors):
+        return JSONResponse(error_body("precondition_required", IF_MATCH_REQUIRED), status_code=428)
     problems = []
     first_field: str | None = None
-    for err in exc.errors():
+    for err in errors:
         where = _location(tuple(err.get("loc", ())))
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if err.get("type") == "extra_forbidden":
             message = "unknown field (not part of this API)"
         if err.get("type") == "json_invalid":
             message = "the body is not valid JSON"
+        if _missing_if_match(err):
+            message = IF_MATCH_REQUIRED
         problems.append(f"{where}: {message}" if where else message)
         first_field = first_field or where or None
-    field = first_field.split(".")[0].split("[")[0] if first_field else None
+    # The field at fault, without list positions: "targets", "filters.serves", "If-Match".
+    field = re.sub(r"\[\d+\]", "", first_field) if first_field else None
     return JSONResponse(error_body("invalid_input", "; ".join(problems), field), status_code=422)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method the app serves at the request's path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        if context.methods and context.route.matches(request.scope)[0] != Match.NONE:
+            methods |= context.methods
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODE_BY_STATUS.get(exc.status_code, "error")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=headers)
 
 
 async def _unknown_term(_request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,9 @@
 
 Input models reject unknown fields, bound every text and list, and turn vocabulary values into their canonical
 spelling (or fail naming the field, the value and the closest valid values), reusing the field types of the
-gold-set records. Output models are built from ORM objects and engine results by the ``*_out`` functions.
+gold-set records (``matcher/records.py``: ``Text`` for free text, ``Vocabulary`` for controlled values, each
+documented in the OpenAPI schema as it is enforced). Output models are built from ORM objects and engine results
+by the ``*_out`` functions.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationInfo,
     field_validator,
 )
@@ -25,6 +25,9 @@ from matcher.alerts.reverse import MAX_TOP_N
 from matcher.engine.service import Match, MatchResult, NeedMatch
 from matcher.jobs.batch import eta_seconds
 from matcher.records.interchange import (
+    EMAIL_PATTERN,
+    URL_HINT,
+    URL_PATTERN,
     Areas,
     AssistanceType,
     AssistanceTypes,
@@ -37,7 +40,9 @@ from matcher.records.interchange import (
     Languages,
     Name,
     OrganisationType,
+    Place,
     Targets,
+    Text,
     Title,
     Website,
 )
@@ -65,19 +70,37 @@ T = TypeVar("T")
 
 # SQLite hands back naive datetimes (stored as UTC); the API always says which zone a time is in.
 UtcDateTime = Annotated[dt.datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=dt.UTC))]
-QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=20_000)]
+QueryText = Annotated[str, Text(max_length=20_000, min_visible=3)]
 Capacity = Annotated[int, Field(ge=0, le=100_000)]
 
 
 class Input(BaseModel):
-    """Base of request bodies: unknown fields are an error, strings are stripped."""
+    """Base of request bodies: unknown fields are an error. Strings are stripped by their types (``Text``),
+    after the checks, so that the limits the schema documents are the ones applied."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
+
+
+def _null_only_where_nullable(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The schema of a PATCH body: ``null`` only for the fields listed in ``nullable`` (``Update``)."""
+    nullable: frozenset[str] = getattr(model, "nullable", frozenset())
+    for name, field in schema.get("properties", {}).items():
+        if name in nullable or "anyOf" not in field:
+            continue
+        options = [option for option in field.pop("anyOf") if option != {"type": "null"}]
+        if len(options) == 1:
+            field.update(options[0])
+        else:
+            field["anyOf"] = options
+        if "default" in field and field["default"] is None:
+            del field["default"]  # left out means unchanged, not null
 
 
 class Update(Input):
     """Base of PATCH bodies: a field left out is unchanged; ``null`` is refused except where it means "none"
-    (listed in ``nullable``)."""
+    (listed in ``nullable``), and the schema says so."""
+
+    model_config = ConfigDict(json_schema_extra=_null_only_where_nullable)  # merged with Input's
 
     nullable: ClassVar[frozenset[str]] = frozenset()
 
@@ -221,8 +244,21 @@ def need_out(need: Need) -> NeedOut:
 OfferStatus = Literal["active", "paused", "expired"]
 
 
+# An offer must serve somewhere (matcher/offers.py); a PATCH is checked against the stored offer, so only the
+# create body can say it.
+_SERVES_SOMEWHERE: dict[str, Any] = {
+    "anyOf": [
+        {"required": [name], "properties": {name: {"minItems": 1}}}
+        for name in ("regions_served", "countries_served")
+    ]
+}
+
+
 class OfferCreate(Input):
-    """An offer; ``organisation_id`` defaults to the caller's organisation (a provider's key)."""
+    """An offer; ``organisation_id`` defaults to the caller's organisation (a provider's key). It serves at least
+    one area or country."""
+
+    model_config = ConfigDict(json_schema_extra=_SERVES_SOMEWHERE)  # merged with Input's
 
     title: Title
     description: Description
@@ -383,15 +419,13 @@ class MatchFiltersIn(Input):
     """Hard filters: an offer that fails one is never returned. Empty means no constraint."""
 
     targets: list[Annotated[int, Field(ge=1, le=23)]] = Field(default_factory=list, max_length=23)
-    serves: list[Annotated[str, StringConstraints(max_length=60)]] = Field(
+    serves: list[Place] = Field(
         default_factory=list, max_length=50, description="Areas or ISO3 countries the offer must serve."
     )
-    assistance_types: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
-        default_factory=list, max_length=20
-    )
-    languages: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=20)
-    costs: list[Annotated[str, StringConstraints(max_length=20)]] = Field(default_factory=list, max_length=3)
-    org_types: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=8)
+    assistance_types: list[AssistanceType] = Field(default_factory=list, max_length=20)
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=20)
+    costs: list[Cost] = Field(default_factory=list, max_length=3)
+    org_types: list[OrganisationType] = Field(default_factory=list, max_length=8)
 
 
 class MatchRequest(Input):
@@ -400,9 +434,7 @@ class MatchRequest(Input):
     text: QueryText
     targets: list[Annotated[int, Field(ge=1, le=23)]] = Field(default_factory=list, max_length=23)
     country: CountryCode | None = None
-    assistance_types: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
-        default_factory=list, max_length=20
-    )
+    assistance_types: list[AssistanceType] = Field(default_factory=list, max_length=20)
     language: LanguageCode | None = None
     filters: MatchFiltersIn = Field(default_factory=MatchFiltersIn)
     k: int = Field(default=10, ge=1, le=100)
@@ -437,19 +469,9 @@ def need_match_out(m: NeedMatch) -> NeedMatchOut:
 
 # ------------------------------------------------------------------------------------- subscriptions
 
-Place = Annotated[str, BeforeValidator(lambda v: vocab.parse_place(v, field="areas"))]
-Email = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        max_length=EMAIL_LEN,
-        pattern=r"^[^@\s<>,;:\\\"]+@[^@\s<>,;:\\\"]+\.[^@\s<>,;:\\\"]+$",
-    ),
-]
-WebhookUrl = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=URL_LEN, pattern=r"^https?://\S+$")
-]
-SubscriptionQuery = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=QUERY_LEN)]
+Email = Annotated[str, Text(max_length=EMAIL_LEN, pattern=EMAIL_PATTERN, hint="must be an e-mail address")]
+WebhookUrl = Annotated[str, Text(max_length=URL_LEN, pattern=URL_PATTERN, hint=URL_HINT)]
+SubscriptionQuery = Annotated[str, Text(max_length=QUERY_LEN, min_visible=3)]
 Channel = Literal["feed", "webhook", "email"]
 
 
@@ -745,7 +767,7 @@ DecisionAction = Literal["shortlist", "accept", "reject", "contact", "complete",
 RejectionReason = Literal[
     "out_of_scope", "geography", "capacity", "conflict_of_interest", "quality", "duplicate", "other"
 ]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NOTE_LEN)]
+Note = Annotated[str, Text(max_length=NOTE_LEN, min_visible=1)]
 
 
 class DecisionIn(Input):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from api.deps import DatabaseDep
 from matcher.access.accounts import KeyVerifier
 from matcher.access.rules import ANONYMOUS, Principal, require_signed_in
 from matcher.errors import AuthenticationError, InvalidInputError, PreconditionRequiredError, RateLimitedError
+from matcher.records.interchange import Text
 from matcher.settings import ApiSettings
 from models.db import Database
 from models.orm import IdempotencyRecord, utcnow
@@ -140,12 +142,8 @@ class IdempotencyRequest:
 async def idempotency_request(
     request: Request,
     idempotency_key: Annotated[
-        str | None,
-        Header(
-            max_length=255,
-            min_length=1,
-            description="Replay protection: the same key and request return the first response.",
-        ),
+        Annotated[str, Text(max_length=255, min_visible=1)] | None,
+        Header(description="Replay protection: the same key and request return the first response."),
     ] = None,
 ) -> IdempotencyRequest:
     body = await request.body()
@@ -239,6 +237,13 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+# An ETag of this API: a record's version in quotes (``"3"``, weak ``W/"3"``, or bare ``3``), or ``*``. ASCII
+# digits only: ``str.isdigit`` also accepts superscripts such as "²", which ``int`` refuses (that was a 500).
+ETAG_PATTERN = r'^(?:\*|(?:W/)?"[0-9]{1,10}"|[0-9]{1,10})$'
+_ETAG = re.compile(ETAG_PATTERN)
+IF_MATCH_REQUIRED = "send If-Match with the ETag of the version you are changing (from GET or the last write)"
+
+
 def if_match_version(if_match: str | None, *, required: bool) -> int | None:
     """The version an ``If-Match`` header names (``None`` for ``*`` or, when not required, no header).
 
@@ -248,17 +253,12 @@ def if_match_version(if_match: str | None, *, required: bool) -> int | None:
     """
     if if_match is None:
         if required:
-            raise PreconditionRequiredError(
-                "send If-Match with the ETag of the version you are changing (from GET or the last write)"
-            )
+            raise PreconditionRequiredError(IF_MATCH_REQUIRED)
         return None
-    value = if_match.strip()
-    if value == "*":
-        return None
-    value = value.removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if _ETAG.fullmatch(if_match.strip()) is None:
         raise InvalidInputError(f'If-Match {if_match!r} is not an ETag of this API (like "3")', field="If-Match")
-    return int(value)
+    digits = if_match.strip().removeprefix("W/").strip('"')
+    return None if digits == "*" else int(digits)
 
 
 def etag(version: int) -> dict[str, str]:

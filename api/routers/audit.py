@@ -5,45 +5,38 @@ There is no route that changes the log.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import DatabaseDep, vocabulary
-from api.routers.common import ERRORS, JSON_ERRORS, LIMIT, MAX_ID, OFFSET
+from api.deps import DatabaseDep
+from api.routers.common import ERRORS, JSON_ERRORS, LIMIT, MAX_ID, OFFSET, AuditAction, AuditEntity, Timestamp
 from api.schemas import AuditEventOut, PageOut, audit_event_out
 from api.security import SignedInDep
 from matcher.access import audit
-from models import vocabularies as vocab
-from models.orm import AUDIT_ACTIONS, AUDIT_ENTITIES
 from models.repositories import AuditListing
 
 router = APIRouter(prefix="/v1", tags=["audit"], responses=ERRORS)
 
 
 def audit_filters(
-    entity: Annotated[str | None, Query(max_length=20, description="need, offer, match or organisation.")] = None,
+    entity: Annotated[AuditEntity | None, Query(description="need, offer, match or organisation.")] = None,
     entity_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="The record's id.")] = None,
     actor_user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Changes by this user.")] = None,
-    action: Annotated[str | None, Query(max_length=20, description="create, update, delete or decision.")] = None,
+    action: Annotated[AuditAction | None, Query(description="create, update, delete or decision.")] = None,
     since: Annotated[
-        dt.datetime | None, Query(description="At or after this time (ISO 8601; UTC if naive).")
+        Timestamp | None, Query(description="At or after this time (RFC 3339, e.g. 2026-01-31T09:00:00Z).")
     ] = None,
-    until: Annotated[dt.datetime | None, Query(description="Before this time (ISO 8601; UTC if naive).")] = None,
+    until: Annotated[Timestamp | None, Query(description="Before this time (RFC 3339).")] = None,
 ) -> AuditListing:
     """Conditions on audit events given as query parameters (vocabulary values checked, 422 naming the field)."""
     return AuditListing(
-        entity=vocabulary([entity], lambda v: vocab.parse_choice("entity", v, AUDIT_ENTITIES), "entity")[0]
-        if entity
-        else None,
+        entity=entity,
         entity_id=entity_id,
         actor_user_id=actor_user_id,
-        action=vocabulary([action], lambda v: vocab.parse_choice("action", v, AUDIT_ACTIONS), "action")[0]
-        if action
-        else None,
+        action=action,
         since=since,
         until=until,
     )

@@ -7,13 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import DatabaseDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, RecordId
+from api.deps import DatabaseDep, SettingsDep
+from api.routers.common import ERRORS, LIMIT, OFFSET, JobStatus, RecordId
 from api.schemas import JobCreate, JobDiffOut, JobOut, PageOut, job_diff_out, job_out
 from api.security import IdempotencyDep, SignedInDep, idempotent, rate_limited
 from matcher.jobs import batch as jobs
-from models import vocabularies as vocab
-from models.orm import JOB_STATUSES
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 
@@ -49,13 +47,12 @@ def post_job(
 def list_jobs(
     principal: SignedInDep,
     db: DatabaseDep,
-    status: Annotated[list[str], Query(max_length=5)] = [],  # noqa: B006
+    status: Annotated[list[JobStatus], Query(max_length=5)] = [],  # noqa: B006
     limit: LIMIT = 50,
     offset: OFFSET = 0,
 ) -> PageOut[JobOut]:
-    statuses = vocabulary(status, lambda s: vocab.parse_choice("status", s, JOB_STATUSES), "status")
     with db.transaction(read_only=True) as session:
-        rows, total = jobs.list_jobs(session, principal, statuses=statuses, limit=limit, offset=offset)
+        rows, total = jobs.list_jobs(session, principal, statuses=tuple(status), limit=limit, offset=offset)
         return PageOut[JobOut](items=[job_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from api.deps import MatchServiceDep, vocabulary
+from api.deps import MatchServiceDep
 from api.routers.common import ERRORS, filters_from
 from api.schemas import MatchRequest, Ranking, ranking_out
 from api.security import SignedInDep, rate_limited
 from matcher.engine.query import NeedQuery
 from matcher.engine.texts import detect_language
-from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1", tags=["matching"], responses=ERRORS)
 
@@ -28,7 +27,7 @@ def match(body: MatchRequest, principal: SignedInDep, service: MatchServiceDep) 
         title="",
         description=body.text,
         targets=tuple(body.targets),
-        assistance_types=vocabulary(body.assistance_types, vocab.parse_assistance_type, "assistance_types"),
+        assistance_types=tuple(body.assistance_types),
         language=body.language or detect_language(body.text),
         party=body.country,
         organisation_id=principal.organisation_id,

@@ -7,8 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import DatabaseDep, MatchServiceDep, NeedServiceDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, Q, RecordId, match_filter_params
+from api.deps import DatabaseDep, MatchServiceDep, NeedServiceDep, SettingsDep
+from api.routers.common import (
+    ERRORS,
+    LIMIT,
+    OFFSET,
+    IfMatch,
+    IfMatchRequired,
+    NeedStatus,
+    Q,
+    RecordId,
+    match_filter_params,
+)
 from api.schemas import (
     NeedCreate,
     NeedOut,
@@ -23,7 +33,6 @@ from api.schemas import (
 )
 from api.security import (
     IdempotencyDep,
-    PrincipalDep,
     SignedInDep,
     etag,
     idempotent,
@@ -33,8 +42,8 @@ from api.security import (
 )
 from matcher.engine.query import MatchFilters
 from matcher.records import needs
+from matcher.records.interchange import Area, AssistanceType, CountryCode, LanguageCode, TargetNumber
 from matcher.review.suggestions import stored_suggestions
-from models import vocabularies as vocab
 
 router = APIRouter(prefix="/v1/needs", tags=["needs"], responses=ERRORS)
 
@@ -75,14 +84,14 @@ def post_need(
 
 @router.get("", response_model=PageOut[NeedOut], summary="List needs")
 def list_needs(
-    principal: PrincipalDep,
+    principal: SignedInDep,
     db: DatabaseDep,
-    target: Annotated[list[int], Query(max_length=23, description="Any of these KMGBF targets.")] = [],  # noqa: B006
-    region: Annotated[str | None, Query(max_length=60, description="Parties inside this area.")] = None,
-    country: Annotated[str | None, Query(max_length=60, description="This Party (ISO3).")] = None,
-    type: Annotated[list[str], Query(max_length=9, description="Any of these assistance types.")] = [],  # noqa: B006
-    status: Annotated[list[str], Query(max_length=5)] = [],  # noqa: B006
-    language: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    target: Annotated[list[TargetNumber], Query(max_length=23, description="Any of these KMGBF targets.")] = [],  # noqa: B006
+    region: Annotated[Area | None, Query(description="Parties inside this area.")] = None,
+    country: Annotated[CountryCode | None, Query(description="This Party (ISO3).")] = None,
+    type: Annotated[list[AssistanceType], Query(max_length=9, description="Any of these assistance types.")] = [],  # noqa: B006
+    status: Annotated[list[NeedStatus], Query(max_length=5)] = [],  # noqa: B006
+    language: Annotated[list[LanguageCode], Query(max_length=20)] = [],  # noqa: B006
     q: Q = None,
     limit: LIMIT = 50,
     offset: OFFSET = 0,
@@ -92,12 +101,12 @@ def list_needs(
         page = needs.search_needs(
             session,
             principal,
-            targets=vocabulary(map(str, target), vocab.parse_target, "target"),
-            region=vocabulary([region], vocab.parse_area, "region")[0] if region else None,
-            country=vocabulary([country], vocab.parse_country, "country")[0] if country else None,
-            assistance_types=vocabulary(type, vocab.parse_assistance_type, "type"),
-            statuses=vocabulary(status, lambda s: vocab.parse_choice("status", s, vocab.NEED_STATUSES), "status"),
-            languages=vocabulary(language, vocab.parse_language, "language"),
+            targets=tuple(target),
+            region=region,
+            country=country,
+            assistance_types=tuple(type),
+            statuses=tuple(status),
+            languages=tuple(language),
             q=q,
             limit=limit,
             offset=offset,
@@ -108,7 +117,7 @@ def list_needs(
 
 
 @router.get("/{need_id}", response_model=NeedOut, summary="Read a need")
-def get_need(need_id: RecordId, principal: PrincipalDep, db: DatabaseDep, response: Response) -> NeedOut:
+def get_need(need_id: RecordId, principal: SignedInDep, db: DatabaseDep, response: Response) -> NeedOut:
     with db.transaction(read_only=True) as session:
         need = needs.get_need(session, principal, need_id)
         response.headers.update(etag(need.version))
@@ -128,7 +137,7 @@ def patch_need(
     db: DatabaseDep,
     service: NeedServiceDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchRequired,
 ) -> NeedOut:
     """A change to the text, targets, assistance types, language, visibility or status notifies the
     subscriptions the changed need satisfies and did not satisfy before."""
@@ -177,7 +186,7 @@ def delete_need(need_id: RecordId, principal: SignedInDep, db: DatabaseDep, if_m
 )
 def need_matches(
     need_id: RecordId,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     db: DatabaseDep,
     service: MatchServiceDep,
     filters: Annotated[MatchFilters, Depends(match_filter_params)],

@@ -9,13 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import DatabaseDep, vocabulary
-from api.routers.common import ERRORS, JSON_ERRORS, LIMIT, OFFSET, RecordId
+from api.deps import DatabaseDep
+from api.routers.common import ERRORS, JSON_ERRORS, LIMIT, OFFSET, DeliveryStatus, RecordId
 from api.schemas import DeliveryOut, MarkedRead, MarkRead, NotificationOut, PageOut, delivery_out, notification_out
 from api.security import SignedInDep, rate_limited
 from matcher.alerts import deliveries, feed, subscriptions
-from models import vocabularies as vocab
-from models.orm import DELIVERY_STATUSES
 
 router = APIRouter(prefix="/v1", tags=["notifications"], responses=ERRORS)
 
@@ -54,14 +52,17 @@ def mark_read(body: MarkRead, principal: SignedInDep, db: DatabaseDep) -> Marked
 def list_deliveries(
     principal: SignedInDep,
     db: DatabaseDep,
-    status: Annotated[list[str], Query(max_length=4, description="Only deliveries in these states.")] = [],  # noqa: B006
+    status: Annotated[
+        list[DeliveryStatus], Query(max_length=4, description="Only deliveries in these states.")
+    ] = [],  # noqa: B006
     limit: LIMIT = 50,
     offset: OFFSET = 0,
 ) -> PageOut[DeliveryOut]:
     """Every organisation's deliveries for the secretariat and admins; a provider's own otherwise."""
-    statuses = vocabulary(status, lambda s: vocab.parse_choice("status", s, DELIVERY_STATUSES), "status")
     with db.transaction(read_only=True) as session:
-        rows, total = deliveries.all_deliveries(session, principal, statuses=statuses, limit=limit, offset=offset)
+        rows, total = deliveries.all_deliveries(
+            session, principal, statuses=tuple(status), limit=limit, offset=offset
+        )
         return PageOut[DeliveryOut](items=[delivery_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
 

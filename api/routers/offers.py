@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import DatabaseDep, MatchServiceDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, IfMatch, Q, RecordId
+from api.deps import DatabaseDep, MatchServiceDep, SettingsDep
+from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, IfMatch, IfMatchRequired, OfferStatus, Q, RecordId
 from api.schemas import NeedMatchOut, OfferCreate, OfferOut, OfferUpdate, PageOut, need_match_out, offer_out
 from api.security import (
     IdempotencyDep,
@@ -21,7 +21,14 @@ from api.security import (
 )
 from matcher.access.rules import Principal
 from matcher.records import needs, offers
-from models import vocabularies as vocab
+from matcher.records.interchange import (
+    Area,
+    AssistanceType,
+    CountryCode,
+    LanguageCode,
+    OrganisationType,
+    TargetNumber,
+)
 from models.db import Database
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"], responses=ERRORS)
@@ -52,13 +59,13 @@ def post_offer(
 def list_offers(
     principal: PrincipalDep,
     db: DatabaseDep,
-    target: Annotated[list[int], Query(max_length=23, description="Any of these KMGBF targets.")] = [],  # noqa: B006
-    region: Annotated[str | None, Query(max_length=60, description="Offers serving this area.")] = None,
-    country: Annotated[str | None, Query(max_length=60, description="Offers serving this country (ISO3).")] = None,
-    type: Annotated[list[str], Query(max_length=9, description="Any of these assistance types.")] = [],  # noqa: B006
-    status: Annotated[list[str], Query(max_length=3)] = [],  # noqa: B006
-    language: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
-    org_type: Annotated[list[str], Query(max_length=8)] = [],  # noqa: B006
+    target: Annotated[list[TargetNumber], Query(max_length=23, description="Any of these KMGBF targets.")] = [],  # noqa: B006
+    region: Annotated[Area | None, Query(description="Offers serving this area.")] = None,
+    country: Annotated[CountryCode | None, Query(description="Offers serving this country (ISO3).")] = None,
+    type: Annotated[list[AssistanceType], Query(max_length=9, description="Any of these assistance types.")] = [],  # noqa: B006
+    status: Annotated[list[OfferStatus], Query(max_length=3)] = [],  # noqa: B006
+    language: Annotated[list[LanguageCode], Query(max_length=20)] = [],  # noqa: B006
+    org_type: Annotated[list[OrganisationType], Query(max_length=8)] = [],  # noqa: B006
     organisation_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     q: Q = None,
     limit: LIMIT = 50,
@@ -70,13 +77,13 @@ def list_offers(
         page = offers.search_offers(
             session,
             principal,
-            targets=vocabulary(map(str, target), vocab.parse_target, "target"),
-            region=vocabulary([region], vocab.parse_area, "region")[0] if region else None,
-            country=vocabulary([country], vocab.parse_country, "country")[0] if country else None,
-            assistance_types=vocabulary(type, vocab.parse_assistance_type, "type"),
-            statuses=vocabulary(status, lambda s: vocab.parse_choice("status", s, vocab.OFFER_STATUSES), "status"),
-            languages=vocabulary(language, vocab.parse_language, "language"),
-            org_types=vocabulary(org_type, vocab.parse_organisation_type, "org_type"),
+            targets=tuple(target),
+            region=region,
+            country=country,
+            assistance_types=tuple(type),
+            statuses=tuple(status),
+            languages=tuple(language),
+            org_types=tuple(org_type),
             organisation_id=organisation_id,
             q=q,
             limit=limit,
@@ -107,7 +114,7 @@ def patch_offer(
     principal: SignedInDep,
     db: DatabaseDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchRequired,
 ) -> OfferOut:
     version = if_match_version(if_match, required=True)
     with db.transaction() as session:
@@ -169,7 +176,7 @@ def delete_offer(
 )
 def offer_needs(
     offer_id: RecordId,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     db: DatabaseDep,
     service: MatchServiceDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,

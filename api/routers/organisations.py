@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import DatabaseDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, Q, RecordId
+from api.deps import DatabaseDep, SettingsDep
+from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, IfMatchRequired, Q, RecordId
 from api.schemas import OrganisationCreate, OrganisationOut, OrganisationUpdate, PageOut, organisation_out
 from api.security import (
     IdempotencyDep,
-    PrincipalDep,
     SignedInDep,
     etag,
     idempotent,
@@ -20,7 +19,7 @@ from api.security import (
     rate_limited,
 )
 from matcher.records import organisations
-from models import vocabularies as vocab
+from matcher.records.interchange import CountryCode, OrganisationType
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=ERRORS)
 
@@ -46,10 +45,10 @@ def post_organisation(
 
 @router.get("", response_model=PageOut[OrganisationOut], summary="List organisations")
 def list_organisations(
-    principal: PrincipalDep,
+    principal: SignedInDep,
     db: DatabaseDep,
-    org_type: Annotated[list[str], Query(max_length=8)] = [],  # noqa: B006
-    country: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
+    org_type: Annotated[list[OrganisationType], Query(max_length=8)] = [],  # noqa: B006
+    country: Annotated[list[CountryCode], Query(max_length=50)] = [],  # noqa: B006
     q: Q = None,
     limit: LIMIT = 50,
     offset: OFFSET = 0,
@@ -59,8 +58,8 @@ def list_organisations(
             session,
             principal,
             q=q,
-            org_types=vocabulary(org_type, vocab.parse_organisation_type, "org_type"),
-            countries=vocabulary(country, vocab.parse_country, "country"),
+            org_types=tuple(org_type),
+            countries=tuple(country),
             limit=limit,
             offset=offset,
         )
@@ -71,7 +70,7 @@ def list_organisations(
 
 @router.get("/{organisation_id}", response_model=OrganisationOut, summary="Read an organisation")
 def get_organisation(
-    organisation_id: RecordId, principal: PrincipalDep, db: DatabaseDep, response: Response
+    organisation_id: RecordId, principal: SignedInDep, db: DatabaseDep, response: Response
 ) -> OrganisationOut:
     with db.transaction(read_only=True) as session:
         org = organisations.get_organisation(session, principal, organisation_id)
@@ -91,7 +90,7 @@ def patch_organisation(
     principal: SignedInDep,
     db: DatabaseDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchRequired,
 ) -> OrganisationOut:
     version = if_match_version(if_match, required=True)
     with db.transaction() as session:

@@ -6,16 +6,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import DatabaseDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, IfMatch, RecordId
+from api.deps import DatabaseDep
+from api.routers.common import (
+    ERRORS,
+    LIMIT,
+    MAX_ID,
+    OFFSET,
+    IfMatchRequired,
+    MatchStatus,
+    NeedStatusOfMatch,
+    RecordId,
+    ReviewSort,
+)
 from api.schemas import AuditEventOut, DecisionIn, PageOut, ReviewMatchOut, audit_event_out, review_match_out
 from api.security import SignedInDep, etag, if_match_version, rate_limited
 from matcher.access import audit
+from matcher.records.interchange import Area, TargetNumber
 from matcher.records.needs import OPEN_STATUSES
 from matcher.review import workflow as review
-from models import vocabularies as vocab
-from models.orm import MATCH_STATUSES
-from models.repositories import REVIEW_SORTS
 
 router = APIRouter(prefix="/v1", tags=["review"], responses=ERRORS)
 
@@ -25,21 +33,20 @@ def review_queue(
     principal: SignedInDep,
     db: DatabaseDep,
     status: Annotated[
-        list[str], Query(max_length=6, description="Match statuses (default: suggested and shortlisted).")
+        list[MatchStatus], Query(max_length=6, description="Match statuses (default: suggested and shortlisted).")
     ] = [],  # noqa: B006
     need_status: Annotated[
-        list[str], Query(max_length=5, description="Need statuses (default: open and under_review).")
+        list[NeedStatusOfMatch], Query(max_length=5, description="Need statuses (default: open and under_review).")
     ] = [],  # noqa: B006
     sort: Annotated[
-        str,
+        ReviewSort,
         Query(
-            max_length=20,
             description="score, need_age (newest need first), region (the Party's sub-region) or target (the "
             "need's lowest KMGBF target); a leading '-' reverses (-need_age: oldest need first).",
         ),
     ] = "-score",
-    region: Annotated[str | None, Query(max_length=60, description="Needs of Parties inside this area.")] = None,
-    target: Annotated[list[int], Query(max_length=23, description="Needs on any of these targets.")] = [],  # noqa: B006
+    region: Annotated[Area | None, Query(description="Needs of Parties inside this area.")] = None,
+    target: Annotated[list[TargetNumber], Query(max_length=23, description="Needs on any of these targets.")] = [],  # noqa: B006
     need_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     offer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: LIMIT = 50,
@@ -51,15 +58,11 @@ def review_queue(
         rows, total = review.review_queue(
             session,
             principal,
-            statuses=vocabulary(status, lambda s: vocab.parse_choice("status", s, MATCH_STATUSES), "status")
-            or review.QUEUE_STATUSES,
-            need_statuses=vocabulary(
-                need_status, lambda s: vocab.parse_choice("need status", s, vocab.NEED_STATUSES), "need_status"
-            )
-            or OPEN_STATUSES,
-            sort=vocabulary([sort], lambda s: vocab.parse_choice("sort", s, REVIEW_SORTS), "sort")[0],
-            region=vocabulary([region], vocab.parse_area, "region")[0] if region else None,
-            targets=vocabulary(map(str, target), vocab.parse_target, "target"),
+            statuses=tuple(status) or review.QUEUE_STATUSES,
+            need_statuses=tuple(need_status) or OPEN_STATUSES,
+            sort=sort,
+            region=region,
+            targets=tuple(target),
             need_id=need_id,
             offer_id=offer_id,
             limit=limit,
@@ -91,7 +94,7 @@ def decide(
     principal: SignedInDep,
     db: DatabaseDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchRequired,
 ) -> ReviewMatchOut:
     """Shortlist, accept, reject (with a reason), contact, complete or reopen. A decision the match's status
     does not allow is refused (422) naming the allowed ones; the need moves along with it (under review when a

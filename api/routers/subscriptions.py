@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import DatabaseDep, SettingsDep, vocabulary
-from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, RecordId
+from api.deps import DatabaseDep, SettingsDep
+from api.routers.common import ERRORS, LIMIT, OFFSET, DeliveryStatus, IfMatch, IfMatchRequired, RecordId
 from api.schemas import (
     DeliveryOut,
     PageOut,
@@ -21,12 +21,10 @@ from api.schemas import (
 )
 from api.security import IdempotencyDep, SignedInDep, etag, idempotent, if_match_version, rate_limited
 from matcher.alerts import deliveries, subscriptions
-from models import vocabularies as vocab
-from models.orm import DELIVERY_STATUSES
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], responses=ERRORS)
 
-StatusQuery = Annotated[list[str], Query(max_length=4, description="Only deliveries in these states.")]
+StatusQuery = Annotated[list[DeliveryStatus], Query(max_length=4, description="Only deliveries in these states.")]
 
 
 @router.post(
@@ -88,7 +86,7 @@ def patch_subscription(
     db: DatabaseDep,
     settings: SettingsDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchRequired,
 ) -> SubscriptionOut:
     """Any field, or ``active: false`` to pause it. Adding a webhook channel returns a new signing secret."""
     version = if_match_version(if_match, required=True)
@@ -147,9 +145,8 @@ def subscription_deliveries(
     limit: LIMIT = 50,
     offset: OFFSET = 0,
 ) -> PageOut[DeliveryOut]:
-    statuses = vocabulary(status, lambda s: vocab.parse_choice("status", s, DELIVERY_STATUSES), "status")
     with db.transaction(read_only=True) as session:
         rows, total = deliveries.subscription_deliveries(
-            session, principal, subscription_id, statuses=statuses, limit=limit, offset=offset
+            session, principal, subscription_id, statuses=tuple(status), limit=limit, offset=offset
         )
         return PageOut[DeliveryOut](items=[delivery_out(r) for r in rows], total=total, limit=limit, offset=offset)

@@ -24,7 +24,13 @@ from matcher.access.rules import Principal
 from matcher.engine.query import NeedQuery
 from matcher.engine.service import need_from_stored
 from matcher.engine.texts import detect_language
-from matcher.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StaleVersionError
+from matcher.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    StaleVersionError,
+)
 from models import vocabularies as vocab
 from models.orm import Need, Organisation
 from models.repositories import NeedListing, NeedRepository, OrganisationRepository, Page, list_needs, open_needs
@@ -98,7 +104,7 @@ def plan_need(session: Session, principal: Principal, values: Mapping[str, Any])
     if not resolved.get("language"):
         resolved["language"] = detect_language(f"{resolved['title']}. {resolved['description']}")
     if resolved.get("external_id") and NeedRepository(session).get_by_external_id(resolved["external_id"]):
-        raise InvalidInputError(f"a need with external id {resolved['external_id']!r} exists", field="external_id")
+        raise ConflictError(f"a need with external id {resolved['external_id']!r} exists; choose another one")
     query = NeedQuery(
         title=resolved["title"],
         description=resolved["description"],

@@ -16,7 +16,7 @@ from matcher.access import audit
 from matcher.access import rules as access
 from matcher.access.rules import Principal
 from matcher.engine.filters import serving_places
-from matcher.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from matcher.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from matcher.records.needs import check_version
 from models.orm import Offer
 from models.repositories import OfferListing, OfferRepository, OrganisationRepository, Page, list_offers
@@ -43,7 +43,7 @@ def create_offer(session: Session, principal: Principal, values: Mapping[str, An
     repo = OfferRepository(session)
     external_id = values.get("external_id")
     if external_id and repo.get_by_external_id(external_id):
-        raise InvalidInputError(f"an offer with external id {external_id!r} exists", field="external_id")
+        raise ConflictError(f"an offer with external id {external_id!r} exists; choose another one")
     offer = Offer(
         organisation_id=organisation_id,
         external_id=external_id,

@@ -304,9 +304,12 @@ def app_routes(api: Api) -> set[tuple[str, str]]:
     return found
 
 
-def start_api(tmp: Path, *, notifications: dict[str, Any] | None = None) -> Iterator[Api]:
-    """Seed the demo corpus, issue a key per role, start the app and post the fixture records through it."""
-    settings = api_settings(tmp, notifications=notifications)
+def start_api(
+    tmp: Path, *, notifications: dict[str, Any] | None = None, database_url: str | None = None
+) -> Iterator[Api]:
+    """Seed the demo corpus, issue a key per role, start the app and post the fixture records through it
+    (on SQLite in ``tmp`` unless ``database_url`` is given)."""
+    settings = api_settings(tmp, notifications=notifications, database_url=database_url)
     db = settings.open_database()
     migrate.upgrade(db)
     seed_demo(db)

@@ -343,7 +343,7 @@ BAD_BODIES = [
     ("/v1/organisations", {"name": "n" * 201, "org_type": "ngo", "country": "KEN"}, "name", TOO_LONG),
     ("/v1/needs", {**NEED_BODY, "colour": "red"}, "colour", UNKNOWN),
     ("/v1/offers", {**OFFER_BODY, "rating": 5}, "rating", UNKNOWN),
-    ("/v1/match", {"text": "wetlands", "filters": {"country": "KEN"}}, "filters", UNKNOWN),
+    ("/v1/match", {"text": "wetlands", "filters": {"country": "KEN"}}, "filters.country", UNKNOWN),
     (
         "/v1/organisations",
         {"name": "Unknown field org", "org_type": "ngo", "country": "KEN", "x": 1},
