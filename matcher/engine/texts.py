@@ -49,9 +49,16 @@ def record_text(title: str, description: str, targets: Iterable[int]) -> str:
 
 
 def detect_language(text: str) -> str:
-    """ISO 639-1 code of the language the text is written in (py3langid)."""
+    """ISO 639-1 code of the language the text is written in (py3langid).
+
+    The model also knows about 25 languages without an ISO 639-1 code and ``zxx`` (no linguistic content, e.g.
+    "000000000A"); the most likely language that has one is taken instead, since languages are ISO 639-1 codes
+    everywhere (in a two-character column: ``zxx`` answered 500 on PostgreSQL)."""
     code, _score = py3langid.classify(text)
-    return str(code)
+    known = vocab.languages()
+    if code in known:
+        return str(code)
+    return next(str(c) for c, _ in py3langid.rank(text) if c in known)
 
 
 def sentences(text: str, *, min_words: int = 4) -> list[str]:

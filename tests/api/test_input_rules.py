@@ -404,3 +404,12 @@ def test_a_duplicate_external_id_is_a_conflict_as_documented(api: Api) -> None:
     offer = {**OFFER_BODY, "external_id": external_id}
     assert api.post("provider_a", "/v1/offers", json=offer).status_code == 201
     assert api.post("provider_a", "/v1/offers", json=offer).status_code == 409
+
+
+def test_a_need_whose_language_cannot_be_told_is_stored(any_api: Api) -> None:
+    """py3langid calls "000000000A" ``zxx`` (no linguistic content), which does not fit the two-character language
+    column: PostgreSQL answered 500 (found by the PostgreSQL fuzz run)."""
+    body = {**NEED_BODY, "title": f"000 {unique()}", "description": "000000000A"}
+    posted = any_api.post("party_ken", "/v1/needs", json=body)
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["need"]["language"] in vocab.languages()

@@ -24,6 +24,8 @@ from matcher.records import interchange as records
 from matcher.records.bulk import import_file
 from matcher.records.interchange import EMAIL_PATTERN, URL_PATTERN, Text, Vocabulary
 from matcher.settings import Settings
+from matcher.texts import detect_language
+from models import vocabularies as vocab
 from models.db import Database
 from models.repositories import NeedRepository, OfferRepository
 
@@ -166,3 +168,9 @@ def test_pollinate_import_reports_the_control_character(settings: Settings, tmp_
     assert result.exit_code == 1, result.output
     assert "needs.jsonl:1 title: contains the control character U+0000" in " ".join(result.output.split())
     assert "nothing was imported" in result.output
+
+
+@pytest.mark.parametrize("text", ["000000000A", "0000000000", "!!! ??? ...", "Bon dia, com estàs?"])
+def test_a_detected_language_is_an_iso_639_1_code(text: str) -> None:
+    """The model's own answers include ``zxx`` (no linguistic content) and codes without two letters."""
+    assert detect_language(text) in vocab.languages()
