@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import Header, Path, Query
+from fastapi import Header, Path, Query, Response
 from pydantic import BeforeValidator
+from sqlalchemy.orm import Session
 
 from api.schemas import ErrorBody, MatchFiltersIn
-from api.security import ETAG_PATTERN
+from api.security import ETAG_PATTERN, etag, if_match_version
 from matcher.engine.query import MatchFilters
 from matcher.records.interchange import (
     AssistanceType,
@@ -27,6 +29,7 @@ from matcher.records.interchange import (
     Vocabulary,
 )
 from models import vocabularies as vocab
+from models.db import Database
 from models.orm import AUDIT_ACTIONS, AUDIT_ENTITIES, DELIVERY_STATUSES, JOB_STATUSES, MATCH_STATUSES
 from models.repositories import REVIEW_SORTS
 
@@ -158,3 +161,41 @@ def match_filter_params(
         costs=frozenset(only_cost),
         org_types=frozenset(only_org_type),
     )
+
+
+class Versioned(Protocol):
+    """A response model of a record with a version (its ETag)."""
+
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=Versioned)
+
+
+def write_versioned(
+    db: Database,
+    response: Response,
+    if_match: str | None,
+    write: Callable[[Session, int | None], V],
+    *,
+    required: bool,
+) -> V:
+    """The skeleton every versioned change shares: the version ``If-Match`` names (428 when required and
+    missing, 422 when malformed), ``write(session, version)`` — the change and its mapping to the response model
+    — in one write transaction, and the new version as the response's ``ETag``."""
+    version = if_match_version(if_match, required=required)
+    with db.transaction() as session:
+        out = write(session, version)
+    response.headers.update(etag(out.version))
+    return out
+
+
+def delete_versioned(
+    db: Database, if_match: str | None, delete: Callable[[Session, int | None], None]
+) -> Response:
+    """A delete, checked against ``If-Match`` when given (any version without it): 204 when done."""
+    version = if_match_version(if_match, required=False)
+    with db.transaction() as session:
+        delete(session, version)
+    return Response(status_code=204)

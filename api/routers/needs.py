@@ -17,7 +17,9 @@ from api.routers.common import (
     NeedStatus,
     Q,
     RecordId,
+    delete_versioned,
     match_filter_params,
+    write_versioned,
 )
 from api.schemas import (
     NeedCreate,
@@ -160,22 +162,24 @@ def patch_need(
 def withdraw_need(
     need_id: RecordId, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
 ) -> NeedOut:
-    version = if_match_version(if_match, required=False)
-    with db.transaction() as session:
-        need = needs.update_need(session, principal, need_id, {"status": "withdrawn"}, version=version)
-        out = need_out(need)
-    response.headers.update(etag(out.version))
-    return out
+    return write_versioned(
+        db,
+        response,
+        if_match,
+        lambda session, version: need_out(
+            needs.update_need(session, principal, need_id, {"status": "withdrawn"}, version=version)
+        ),
+        required=False,
+    )
 
 
 @router.delete(
     "/{need_id}", status_code=204, dependencies=[Depends(rate_limited("write"))], summary="Delete a need"
 )
 def delete_need(need_id: RecordId, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None) -> Response:
-    version = if_match_version(if_match, required=False)
-    with db.transaction() as session:
-        needs.delete_need(session, principal, need_id, version=version)
-    return Response(status_code=204)
+    return delete_versioned(
+        db, if_match, lambda session, version: needs.delete_need(session, principal, need_id, version=version)
+    )
 
 
 @router.get(

@@ -8,7 +8,19 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, MatchServiceDep, SettingsDep
-from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, IfMatch, IfMatchRequired, OfferStatus, Q, RecordId
+from api.routers.common import (
+    ERRORS,
+    LIMIT,
+    MAX_ID,
+    OFFSET,
+    IfMatch,
+    IfMatchRequired,
+    OfferStatus,
+    Q,
+    RecordId,
+    delete_versioned,
+    write_versioned,
+)
 from api.schemas import NeedMatchOut, OfferCreate, OfferOut, OfferUpdate, PageOut, need_match_out, offer_out
 from api.security import (
     IdempotencyDep,
@@ -16,7 +28,6 @@ from api.security import (
     SignedInDep,
     etag,
     idempotent,
-    if_match_version,
     rate_limited,
 )
 from matcher.access.rules import Principal
@@ -116,21 +127,30 @@ def patch_offer(
     response: Response,
     if_match: IfMatchRequired,
 ) -> OfferOut:
-    version = if_match_version(if_match, required=True)
-    with db.transaction() as session:
-        offer = offers.update_offer(
-            session, principal, offer_id, body.model_dump(exclude_unset=True), version=version
-        )
-        out = offer_out(offer)
-    response.headers.update(etag(out.version))
-    return out
+    changes = body.model_dump(exclude_unset=True)
+    return write_versioned(
+        db,
+        response,
+        if_match,
+        lambda session, version: offer_out(
+            offers.update_offer(session, principal, offer_id, changes, version=version)
+        ),
+        required=True,
+    )
 
 
-def _set_status(offer_id: int, status: str, principal: Principal, db: Database, if_match: str | None) -> OfferOut:
-    version = if_match_version(if_match, required=False)
-    with db.transaction() as session:
-        offer = offers.update_offer(session, principal, offer_id, {"status": status}, version=version)
-        return offer_out(offer)
+def _set_status(
+    offer_id: int, status: str, principal: Principal, db: Database, response: Response, if_match: str | None
+) -> OfferOut:
+    return write_versioned(
+        db,
+        response,
+        if_match,
+        lambda session, version: offer_out(
+            offers.update_offer(session, principal, offer_id, {"status": status}, version=version)
+        ),
+        required=False,
+    )
 
 
 @router.post(
@@ -140,9 +160,7 @@ def pause_offer(
     offer_id: RecordId, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
 ) -> OfferOut:
     """A paused offer is not suggested (or is down-weighted, as configured) until it is resumed."""
-    out = _set_status(offer_id, "paused", principal, db, if_match)
-    response.headers.update(etag(out.version))
-    return out
+    return _set_status(offer_id, "paused", principal, db, response, if_match)
 
 
 @router.post(
@@ -151,9 +169,7 @@ def pause_offer(
 def resume_offer(
     offer_id: RecordId, principal: SignedInDep, db: DatabaseDep, response: Response, if_match: IfMatch = None
 ) -> OfferOut:
-    out = _set_status(offer_id, "active", principal, db, if_match)
-    response.headers.update(etag(out.version))
-    return out
+    return _set_status(offer_id, "active", principal, db, response, if_match)
 
 
 @router.delete(
@@ -162,10 +178,9 @@ def resume_offer(
 def delete_offer(
     offer_id: RecordId, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None
 ) -> Response:
-    version = if_match_version(if_match, required=False)
-    with db.transaction() as session:
-        offers.delete_offer(session, principal, offer_id, version=version)
-    return Response(status_code=204)
+    return delete_versioned(
+        db, if_match, lambda session, version: offers.delete_offer(session, principal, offer_id, version=version)
+    )
 
 
 @router.get(

@@ -8,14 +8,23 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, SettingsDep
-from api.routers.common import ERRORS, LIMIT, OFFSET, IfMatch, IfMatchRequired, Q, RecordId
+from api.routers.common import (
+    ERRORS,
+    LIMIT,
+    OFFSET,
+    IfMatch,
+    IfMatchRequired,
+    Q,
+    RecordId,
+    delete_versioned,
+    write_versioned,
+)
 from api.schemas import OrganisationCreate, OrganisationOut, OrganisationUpdate, PageOut, organisation_out
 from api.security import (
     IdempotencyDep,
     SignedInDep,
     etag,
     idempotent,
-    if_match_version,
     rate_limited,
 )
 from matcher.records import organisations
@@ -92,14 +101,16 @@ def patch_organisation(
     response: Response,
     if_match: IfMatchRequired,
 ) -> OrganisationOut:
-    version = if_match_version(if_match, required=True)
-    with db.transaction() as session:
-        org = organisations.update_organisation(
-            session, principal, organisation_id, body.model_dump(exclude_unset=True), version=version
-        )
-        out = organisation_out(org)
-    response.headers.update(etag(out.version))
-    return out
+    changes = body.model_dump(exclude_unset=True)
+    return write_versioned(
+        db,
+        response,
+        if_match,
+        lambda session, version: organisation_out(
+            organisations.update_organisation(session, principal, organisation_id, changes, version=version)
+        ),
+        required=True,
+    )
 
 
 @router.delete(
@@ -111,7 +122,10 @@ def patch_organisation(
 def delete_organisation(
     organisation_id: RecordId, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None
 ) -> Response:
-    version = if_match_version(if_match, required=False)
-    with db.transaction() as session:
-        organisations.delete_organisation(session, principal, organisation_id, version=version)
-    return Response(status_code=204)
+    return delete_versioned(
+        db,
+        if_match,
+        lambda session, version: organisations.delete_organisation(
+            session, principal, organisation_id, version=version
+        ),
+    )

@@ -6,9 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from api.deps import DatabaseDep, SettingsDep
-from api.routers.common import ERRORS, LIMIT, OFFSET, DeliveryStatus, IfMatch, IfMatchRequired, RecordId
+from api.routers.common import (
+    ERRORS,
+    LIMIT,
+    OFFSET,
+    DeliveryStatus,
+    IfMatch,
+    IfMatchRequired,
+    RecordId,
+    delete_versioned,
+    write_versioned,
+)
 from api.schemas import (
     DeliveryOut,
     PageOut,
@@ -19,7 +30,7 @@ from api.schemas import (
     delivery_out,
     subscription_out,
 )
-from api.security import IdempotencyDep, SignedInDep, etag, idempotent, if_match_version, rate_limited
+from api.security import IdempotencyDep, SignedInDep, etag, idempotent, rate_limited
 from matcher.alerts import deliveries, subscriptions
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], responses=ERRORS)
@@ -89,19 +100,15 @@ def patch_subscription(
     if_match: IfMatchRequired,
 ) -> SubscriptionOut:
     """Any field, or ``active: false`` to pause it. Adding a webhook channel returns a new signing secret."""
-    version = if_match_version(if_match, required=True)
-    with db.transaction() as session:
+    changes = body.model_dump(exclude_unset=True)
+
+    def write(session: Session, version: int | None) -> SubscriptionOut:
         changed = subscriptions.update_subscription(
-            session,
-            principal,
-            subscription_id,
-            body.model_dump(exclude_unset=True),
-            settings.notifications,
-            version=version,
+            session, principal, subscription_id, changes, settings.notifications, version=version
         )
-        out = subscription_out(changed.subscription, secret=changed.webhook_secret, created=True)
-    response.headers.update(etag(out.version))
-    return out
+        return subscription_out(changed.subscription, secret=changed.webhook_secret, created=True)
+
+    return write_versioned(db, response, if_match, write, required=True)
 
 
 @router.post(
@@ -126,10 +133,13 @@ def rotate_secret(subscription_id: RecordId, principal: SignedInDep, db: Databas
 def delete_subscription(
     subscription_id: RecordId, principal: SignedInDep, db: DatabaseDep, if_match: IfMatch = None
 ) -> Response:
-    version = if_match_version(if_match, required=False)
-    with db.transaction() as session:
-        subscriptions.delete_subscription(session, principal, subscription_id, version=version)
-    return Response(status_code=204)
+    return delete_versioned(
+        db,
+        if_match,
+        lambda session, version: subscriptions.delete_subscription(
+            session, principal, subscription_id, version=version
+        ),
+    )
 
 
 @router.get(
