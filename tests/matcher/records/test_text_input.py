@@ -20,11 +20,11 @@ from pydantic import TypeAdapter
 from typer.testing import CliRunner
 
 from matcher.cli.main import app
+from matcher.engine.texts import detect_language
 from matcher.records import interchange as records
 from matcher.records.bulk import import_file
 from matcher.records.interchange import EMAIL_PATTERN, URL_PATTERN, Text, Vocabulary
 from matcher.settings import Settings
-from matcher.texts import detect_language
 from models import vocabularies as vocab
 from models.db import Database
 from models.repositories import NeedRepository, OfferRepository
