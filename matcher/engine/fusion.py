@@ -4,8 +4,9 @@
 components add up to the score exactly. A weighted sum keeps the magnitudes that rank fusion throws away:
 reciprocal-rank fusion of BM25 and dense retrieval scores 0.66 nDCG@10 on the dev gold set, below dense alone
 (0.72), because a paraphrasing need gets a poor BM25 rank that RRF weighs like a good one. Default weights were
-chosen on the dev set and checked on the demo corpus's judgements (see the engine's closing notes); they live
-in the ranking settings.
+chosen on the dev set and checked on the demo corpus's judgements (see the engine's closing notes); they are
+written once, as the defaults of the ranking settings (``RankingSettings``, where each has its description and
+its ``POLLINATE_RANKING__*`` variable), and :class:`Weights` takes its defaults from there.
 """
 
 from __future__ import annotations
@@ -16,19 +17,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.engine.scoring import SIGNALS, Signals
+from matcher.settings import RankingSettings
+
+# The default weights: those of the ranking settings (a plain model, so no environment variable is read here).
+_DEFAULTS = RankingSettings()
 
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """Weight per signal (``penalty`` is subtracted per eligibility problem)."""
+    """Weight per signal (``penalty`` is subtracted per eligibility problem); defaults: the ranking settings'."""
 
-    semantic: float = 1.0
-    lexical: float = 0.03
-    targets: float = 0.3
-    geography: float = 0.2
-    language: float = 0.05
-    assistance: float = 0.03
-    penalty: float = 0.3
+    semantic: float = _DEFAULTS.semantic
+    lexical: float = _DEFAULTS.lexical
+    targets: float = _DEFAULTS.targets
+    geography: float = _DEFAULTS.geography
+    language: float = _DEFAULTS.language
+    assistance: float = _DEFAULTS.assistance
+    penalty: float = _DEFAULTS.penalty
 
     def __post_init__(self) -> None:
         for f in fields(self):
