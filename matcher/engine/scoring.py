@@ -83,11 +83,11 @@ def structured_signals(
 ) -> Signals:
     """Target, geography, language and assistance fit of the offers at ``positions`` for ``need``.
 
-    ``positions`` must be sorted and unique when it covers the whole catalogue (as allowed positions are):
-    the columns are then read without a gather. The values do not depend on ``cache``.
+    ``positions`` may come in any order (a top-k's, best first); when they are the whole catalogue in order (as
+    allowed positions often are) the columns are read without a gather. The values do not depend on ``cache``.
     """
     n = len(positions)
-    every = n == catalog.size  # sorted unique positions of the whole catalogue: 0..size-1
+    every = catalog.is_whole(positions)
 
     def column(name: str) -> NDArray[Any]:
         values = catalog.column(name)
