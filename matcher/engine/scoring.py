@@ -120,3 +120,35 @@ def structured_signals(
         shared = _popcount(column("types") & np.uint16(type_bits(need.assistance_types)))
         out["assistance"] = (shared / len(set(need.assistance_types))).astype(np.float32)
     return out
+
+
+def pair_signals(
+    catalog: OfferCatalog,
+    positions: NDArray[np.int64],
+    need: NeedQuery,
+    *,
+    penalties: NDArray[np.float32],
+    lexical: NDArray[np.float32] | None = None,
+    semantic: NDArray[np.float32] | None = None,
+    cache: SignalCache | None = None,
+) -> Signals:
+    """Every signal of ``need`` paired with the offers at ``positions``: what :mod:`matcher.engine.fusion` scores.
+
+    The forward ranking and the reverse searches assemble a pair's signals here, so that they score a pair alike.
+
+    Args:
+        catalog: the offer catalogue.
+        positions: catalogue positions (any order).
+        need: the need.
+        penalties: down-weighted eligibility problems per position; each offer's keyword stuffing is added.
+        lexical: the lexical signal per position (``None``: 0, as in the reverse searches, which leave BM25 out).
+        semantic: the similarity per position (``None``: left out, for ``fusion.rest_of``).
+        cache: shared per-party and per-language values (see :class:`SignalCache`).
+    """
+    signals = structured_signals(catalog, positions, need, cache=cache)
+    stuffing = catalog.column("stuffing")
+    signals["penalty"] = penalties + (stuffing if catalog.is_whole(positions) else stuffing[positions])
+    signals["lexical"] = lexical if lexical is not None else np.zeros(len(positions), dtype=np.float32)
+    if semantic is not None:
+        signals["semantic"] = semantic
+    return signals
