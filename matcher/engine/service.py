@@ -36,7 +36,7 @@ from matcher.engine.centering import LanguageCentering
 from matcher.engine.explain import Explanation, explain
 from matcher.engine.filters import FilterOutcome, apply_filters
 from matcher.engine.fusion import Weights, fuse, rest_of
-from matcher.engine.index import PlannerConfig, VectorIndex, load_index, make_index
+from matcher.engine.index import PlannerConfig, VectorIndex, load_index, make_index, search_at_least
 from matcher.engine.lexical import LexicalIndex
 from matcher.engine.query import MatchFilters, NeedQuery
 from matcher.engine.ranking import Ranked, Ranker
@@ -54,8 +54,6 @@ log = logging.getLogger(__name__)
 INDEX_FORMAT = 1
 # The model name that selects the deterministic hashing embedder (no model: for tests and smoke runs).
 HASHING_MODEL = "hashing"
-# Threshold searches (offers_scoring_at_least, saved-query alerts) fetch this many neighbours first, then widen.
-REVERSE_FIRST_DEPTH = 256
 _CENTERING_CACHE: dict[tuple[str, float], LanguageCentering] = {}
 
 
@@ -556,15 +554,10 @@ class MatchService:
             if used.semantic > 0:
                 # No offer below this similarity can qualify (fusion.total: w_semantic * similarity + rest).
                 bound = (floor - float(rest.max())) / used.semantic
-                depth = min(len(allowed), REVERSE_FIRST_DEPTH)
-                while True:
-                    similarity, positions = self.index.search(query[None, :], depth, allowed=allowed)
-                    if depth == len(allowed) or float(similarity[0, -1]) < bound:
-                        break
-                    depth = min(len(allowed), depth * 4)
-                found = positions[0] >= 0
-                rows = np.searchsorted(allowed, positions[0][found])
-                signals["semantic"][rows] = similarity[0][found]
+                similarity, positions = search_at_least(self.index, query, bound, allowed=allowed)
+                found = positions >= 0
+                rows = np.searchsorted(allowed, positions[found])
+                signals["semantic"][rows] = similarity[found]
             totals, contributions = fuse(signals, used)
             out = []
             for row in rows[totals[rows] >= floor].tolist():
