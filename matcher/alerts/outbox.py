@@ -34,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from matcher.access import rules as access
@@ -403,13 +402,7 @@ def settle(
             values |= {"due_at": now + dt.timedelta(seconds=delay)}
         else:
             values |= {"status": "dead"}
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.attempts == attempt, Delivery.status == "pending")
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(result, "rowcount", 0):
+    if not DeliveryRepository(session).update_attempt(delivery_id, attempt, values):
         return None
     if cancelled is not None and requeue:
         _requeue(session, delivery_id, requeue, now)
