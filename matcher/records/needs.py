@@ -304,5 +304,4 @@ def delete_need(session: Session, principal: Principal, need_id: int, *, version
     need = owned_need(session, principal, need_id)
     check_version("need", need_id, need.version, version)
     audit.act_as(session, principal)
-    session.delete(need)
-    session.flush()
+    NeedRepository(session).delete(need)

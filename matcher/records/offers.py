@@ -167,5 +167,4 @@ def delete_offer(session: Session, principal: Principal, offer_id: int, *, versi
     offer = owned_offer(session, principal, offer_id)
     check_version("offer", offer_id, offer.version, version)
     audit.act_as(session, principal)
-    session.delete(offer)
-    session.flush()
+    OfferRepository(session).delete(offer)

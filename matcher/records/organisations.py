@@ -89,5 +89,4 @@ def delete_organisation(
     if organisation_in_use(session, organisation_id):
         raise ConflictError(f"organisation {organisation_id} still has needs, offers or users; remove them first")
     audit.act_as(session, principal)
-    session.delete(organisation)
-    session.flush()
+    repo.delete(organisation)
