@@ -32,9 +32,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any, Literal
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
@@ -46,6 +44,9 @@ from models import vocabularies as vocab
 from models.orm import Delivery, Need, Notification, Subscription, utcnow
 from models.outbox import DeliveryRepository, NotificationRepository, SubscriptionRepository
 from models.repositories import OfferRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ERROR_LEN = 2000
 # Needs whose alerts are still sent (a need withdrawn or closed before its alert went out is left out).
@@ -264,7 +265,7 @@ def prepare(session: Session, delivery_id: int, settings: NotificationSettings) 
     notifications = _sendable(reader, carried)
     if not notifications:
         return Cancelled(delivery_id, attempt, _NOTHING_LEFT)
-    digest = _digest(delivery, subscription, notifications, settings, target)
+    digest = _digest(session, delivery, subscription, notifications, settings, target)
     return Message(delivery_id, attempt, delivery.uid, "email", target, None, None, digest)
 
 
@@ -325,14 +326,13 @@ def webhook_body(
 
 
 def _digest(
+    session: Session,
     delivery: Delivery,
     subscription: Subscription,
     notifications: Sequence[Notification],
     settings: NotificationSettings,
     to: str,
 ) -> Digest:
-    session = Session.object_session(delivery)
-    assert session is not None
     items = tuple(
         DigestItem(
             need_id=n.need.id,

@@ -28,9 +28,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any, Protocol
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
@@ -45,6 +43,9 @@ from models.jobs import JobRepository
 from models.orm import JOB_KINDS, Job, JobNeedDiff, utcnow
 from models.outbox import SubscriptionRepository
 from models.repositories import CatalogRepository, NeedRepository, OfferRepository, SuggestedMatchRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from matcher.access import audit
 from matcher.access import rules as access
@@ -28,6 +26,9 @@ from matcher.errors import InvalidInputError, NotFoundError, PermissionDeniedErr
 from models import vocabularies as vocab
 from models.orm import Need, Organisation
 from models.repositories import NeedListing, NeedRepository, OrganisationRepository, Page, list_needs, open_needs
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 NEED_ORG_TYPE = "government_agency"
 OPEN_STATUSES = ("open", "under_review")
