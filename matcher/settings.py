@@ -130,7 +130,11 @@ class IndexSettings(BaseModel):
 
 
 class RankingSettings(BaseModel):
-    """How providers are scored. score = sum of weight x signal; each weighted term is reported."""
+    """How providers are scored. score = sum of weight x signal; each weighted term is reported.
+
+    The weight fields' defaults are the only place the default weights are written:
+    ``matcher.engine.fusion.Weights`` takes its defaults from them.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -11,7 +11,7 @@ lease and counts the attempt before anything is sent.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, func, or_, select, update
@@ -49,6 +49,21 @@ class SubscriptionRepository:
 
     def by_token(self, token: str) -> Subscription | None:
         return self.session.scalars(select(Subscription).where(Subscription.unsubscribe_token == token)).first()
+
+    def count_queries(self) -> int:
+        """Subscriptions that follow a saved query (active or not: each has a text to embed)."""
+        stmt = select(func.count()).select_from(Subscription).where(Subscription.query_text.is_not(None))
+        return int(self.session.scalar(stmt) or 0)
+
+    def queries_after(self, after: int, *, limit: int) -> list[Subscription]:
+        """Up to ``limit`` subscriptions with a saved query whose id is above ``after``, in id order."""
+        stmt = (
+            select(Subscription)
+            .where(Subscription.id > after, Subscription.query_text.is_not(None))
+            .order_by(Subscription.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
 
     def listing(self, organisation_id: int | None, *, limit: int, offset: int) -> tuple[list[Subscription], int]:
         """Subscriptions of one organisation (``None``: of every organisation), oldest first."""
@@ -226,6 +241,17 @@ class DeliveryRepository:
                 .execution_options(synchronize_session=False)
             )
         return ids
+
+    def update_attempt(self, delivery_id: int, attempt: int, values: Mapping[str, Any]) -> bool:
+        """Write ``values`` to a pending delivery still at ``attempt``; False (nothing written) when another
+        worker has claimed it since, or it was settled."""
+        result = self.session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.attempts == attempt, Delivery.status == "pending")
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     def remove_items(self, delivery_id: int, notification_ids: Sequence[int]) -> None:
         """Stop a delivery carrying these notifications."""

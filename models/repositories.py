@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, case, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -67,6 +67,10 @@ class OrganisationRepository:
         self.session.flush()
         return organisation
 
+    def delete(self, organisation: Organisation) -> None:
+        self.session.delete(organisation)
+        self.session.flush()
+
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(Organisation)) or 0
 
@@ -95,6 +99,15 @@ class _RecordRepository(Generic[RecordT]):
                 found[record.external_id] = record
         return found
 
+    def present_ids(self, record_ids: Iterable[int]) -> set[int]:
+        """Which of ``record_ids`` exist (no lock: see ``OfferRepository.existing_ids`` for one)."""
+        ids = sorted(set(record_ids))
+        found: set[int] = set()
+        for start in range(0, len(ids), _IN_CHUNK):
+            stmt = select(self.model.id).where(self.model.id.in_(ids[start : start + _IN_CHUNK]))
+            found.update(int(i) for i in self.session.scalars(stmt))
+        return found
+
     def by_ids(self, record_ids: Iterable[int]) -> dict[int, RecordT]:
         """The records with these ids, keyed by id (missing ids are absent; tags loaded in one go)."""
         ids = list(dict.fromkeys(record_ids))
@@ -112,6 +125,10 @@ class _RecordRepository(Generic[RecordT]):
     def add_all(self, records: Sequence[RecordT]) -> None:
         self.session.add_all(records)
 
+    def delete(self, record: RecordT) -> None:
+        self.session.delete(record)
+        self.session.flush()
+
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(self.model)) or 0
 
@@ -123,19 +140,41 @@ class _RecordRepository(Generic[RecordT]):
         """
         last_id = 0
         while True:
-            stmt = select(self.model).where(self.model.id > last_id).order_by(self.model.id).limit(batch_size)
-            batch = list(self.session.scalars(stmt))
+            batch = self.page_after(last_id, limit=batch_size)
             if not batch:
                 return
             yield from batch
             last_id = batch[-1].id
             self.session.expunge_all()
 
+    def page_after(self, after: int, *, limit: int) -> list[RecordT]:
+        """Up to ``limit`` records whose id is above ``after``, in id order (keyset paging)."""
+        stmt = select(self.model).where(self.model.id > after).order_by(self.model.id).limit(limit)
+        return list(self.session.scalars(stmt))
+
+    def ids_after(self, after: int, *, limit: int) -> list[int]:
+        """Up to ``limit`` ids above ``after``, ascending (keyset paging without loading the records)."""
+        stmt = select(self.model.id).where(self.model.id > after).order_by(self.model.id).limit(limit)
+        return [int(i) for i in self.session.scalars(stmt)]
+
 
 class NeedRepository(_RecordRepository[Need]):
     """Needs."""
 
     model = Need
+
+    def ids_in_statuses(self, statuses: Iterable[str]) -> list[int]:
+        """Ids of the needs in one of ``statuses``."""
+        return [int(i) for i in self.session.scalars(select(Need.id).where(Need.status.in_(tuple(statuses))))]
+
+
+class OfferCapacity(NamedTuple):
+    """An offer's capacity, with what capacity-aware assignment reports and weighs (its provider's country)."""
+
+    id: int
+    capacity: int | None
+    title: str
+    country: str
 
 
 class OfferRepository(_RecordRepository[Offer]):
@@ -160,6 +199,19 @@ class OfferRepository(_RecordRepository[Offer]):
             )
             found.update(int(i) for i in self.session.scalars(stmt))
         return found
+
+    def capacities(self, offer_ids: Iterable[int]) -> list[OfferCapacity]:
+        """Capacity, title and provider country of the offers with these ids (missing ids are absent)."""
+        ids = list(dict.fromkeys(offer_ids))
+        out: list[OfferCapacity] = []
+        for start in range(0, len(ids), _IN_CHUNK):
+            stmt = (
+                select(Offer.id, Offer.capacity, Offer.title, Organisation.country)
+                .join(Organisation, Organisation.id == Offer.organisation_id)
+                .where(Offer.id.in_(ids[start : start + _IN_CHUNK]))
+            )
+            out.extend(OfferCapacity(*row) for row in self.session.execute(stmt))
+        return out
 
 
 # ------------------------------------------------------------------------------------ offer catalogue
@@ -666,6 +718,14 @@ def catalogue_counts(session: Session) -> CatalogueCounts:
 # ----------------------------------------------------------------------------------- suggested matches
 
 
+class ScoredPair(NamedTuple):
+    """A suggested (need, offer) pair and its score."""
+
+    need_id: int
+    offer_id: int
+    score: float
+
+
 class SuggestedMatchRepository:
     """The providers suggested for each need."""
 
@@ -701,6 +761,15 @@ class SuggestedMatchRepository:
 
     def get(self, match_id: int) -> SuggestedMatch | None:
         return self.session.get(SuggestedMatch, match_id)
+
+    def scored_pairs(self, *, need_statuses: Iterable[str], statuses: Iterable[str]) -> list[ScoredPair]:
+        """``(need id, offer id, score)`` of the matches in ``statuses`` whose need is in ``need_statuses``."""
+        stmt = (
+            select(SuggestedMatch.need_id, SuggestedMatch.offer_id, SuggestedMatch.score)
+            .join(Need, Need.id == SuggestedMatch.need_id)
+            .where(Need.status.in_(tuple(need_statuses)), SuggestedMatch.status.in_(tuple(statuses)))
+        )
+        return [ScoredPair(*row) for row in self.session.execute(stmt)]
 
     def count_for_need(self, need_id: int, statuses: Iterable[str], *, excluding: int) -> int:
         """How many of the need's matches, other than ``excluding``, are in one of ``statuses``."""

@@ -17,16 +17,19 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy.orm import Session
 
 from matcher.access.rules import Principal
 from matcher.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, UnknownTermError
 from models import vocabularies as vocab
 from models.orm import ROLES, ApiKey, User, utcnow
 from models.repositories import OrganisationRepository, UserRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 KEY_PREFIX = "pk_"
 _HASHER = PasswordHash((Argon2Hasher(),))

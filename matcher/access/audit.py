@@ -15,13 +15,15 @@ import datetime as dt
 import io
 import json
 from collections.abc import Iterable, Iterator
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
 from models.orm import AUDIT_ACTOR, AuditActor, AuditEvent
 from models.repositories import AuditListing, AuditRepository, UserRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CSV_COLUMNS = ("at", "actor", "actor_role", "actor_user_id", "entity", "entity_id", "action", "changes", "note")
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
@@ -12,6 +11,9 @@ from matcher.alerts import outbox
 from matcher.errors import NotFoundError, PermissionDeniedError
 from models.orm import Delivery
 from models.outbox import DeliveryRepository, SubscriptionRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def subscription_deliveries(

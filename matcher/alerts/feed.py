@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
 from models.orm import Notification, utcnow
 from models.outbox import NotificationRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def feed(

@@ -32,10 +32,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any, Literal
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
@@ -47,6 +44,9 @@ from models import vocabularies as vocab
 from models.orm import Delivery, Need, Notification, Subscription, utcnow
 from models.outbox import DeliveryRepository, NotificationRepository, SubscriptionRepository
 from models.repositories import OfferRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ERROR_LEN = 2000
 # Needs whose alerts are still sent (a need withdrawn or closed before its alert went out is left out).
@@ -265,7 +265,7 @@ def prepare(session: Session, delivery_id: int, settings: NotificationSettings) 
     notifications = _sendable(reader, carried)
     if not notifications:
         return Cancelled(delivery_id, attempt, _NOTHING_LEFT)
-    digest = _digest(delivery, subscription, notifications, settings, target)
+    digest = _digest(session, delivery, subscription, notifications, settings, target)
     return Message(delivery_id, attempt, delivery.uid, "email", target, None, None, digest)
 
 
@@ -326,14 +326,13 @@ def webhook_body(
 
 
 def _digest(
+    session: Session,
     delivery: Delivery,
     subscription: Subscription,
     notifications: Sequence[Notification],
     settings: NotificationSettings,
     to: str,
 ) -> Digest:
-    session = Session.object_session(delivery)
-    assert session is not None
     items = tuple(
         DigestItem(
             need_id=n.need.id,
@@ -403,13 +402,7 @@ def settle(
             values |= {"due_at": now + dt.timedelta(seconds=delay)}
         else:
             values |= {"status": "dead"}
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.attempts == attempt, Delivery.status == "pending")
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(result, "rowcount", 0):
+    if not DeliveryRepository(session).update_attempt(delivery_id, attempt, values):
         return None
     if cancelled is not None and requeue:
         _requeue(session, delivery_id, requeue, now)

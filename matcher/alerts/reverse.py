@@ -26,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from matcher.engine import service as service_module
 from matcher.engine.explain import Explanation, explain
-from matcher.engine.index import VectorIndex, make_index
+from matcher.engine.index import VectorIndex, make_index, search_at_least
 from matcher.engine.query import NeedQuery
 from matcher.engine.service import Match, MatchResult, MatchService
 from matcher.engine.texts import detect_language
@@ -210,16 +209,11 @@ class AlertMatcher:
         if not views:
             return []
         floor = min(v.min_score or 0.0 for v in views.values())
-        query = self.service.query_vectors([need])
+        query = self.service.query_vectors([need])[0]
         allowed = np.flatnonzero(np.isin(index.ids, np.asarray(list(views), dtype=np.int64)) & index.live_mask())
-        depth = min(len(allowed), service_module.REVERSE_FIRST_DEPTH)
-        while True:
-            similarity, positions = index.search(query, depth, allowed=allowed.astype(np.int64))
-            if depth == len(allowed) or float(similarity[0, -1]) < floor:
-                break
-            depth = min(len(allowed), depth * 4)
+        similarity, positions = search_at_least(index, query, floor, allowed=allowed.astype(np.int64))
         out = []
-        for sim, position in zip(similarity[0].tolist(), positions[0].tolist(), strict=True):
+        for sim, position in zip(similarity.tolist(), positions.tolist(), strict=True):
             if position < 0:
                 continue
             view = views[int(index.ids[position])]

@@ -11,9 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
@@ -23,6 +21,9 @@ from matcher.records.needs import check_version
 from matcher.settings import NotificationSettings
 from models.orm import Subscription
 from models.outbox import SubscriptionRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # Defaults chosen so that a provider who only says "subscribe" hears about needs its offers would rank for.
 DEFAULT_RULES = {"offers": ("top_n", 10), "query": ("min_score", 0.45)}

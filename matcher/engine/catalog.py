@@ -99,6 +99,14 @@ class OfferCatalog:
         values: NDArray[Any] = getattr(self, name)[: self.size]
         return values
 
+    def is_whole(self, positions: NDArray[np.int64]) -> bool:
+        """Whether ``positions`` are every position in order (0..size-1), so columns can be read without a gather.
+
+        The order is checked, not only the count: a top-k may hold every position, best first.
+        """
+        n = len(positions)
+        return n == self.size and (n < 2 or bool(np.all(positions[1:] > positions[:-1])))
+
     def append(self, positions: NDArray[np.int64], snapshots: Sequence[OfferSnapshot]) -> None:
         """Record the metadata of offers just added to the index at ``positions`` (which must be the next ones)."""
         if len(positions) != len(snapshots):

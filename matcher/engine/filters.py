@@ -248,7 +248,7 @@ def geography_levels(catalog: OfferCatalog, positions: NDArray[np.int64], party:
     """How directly each offer serves the party's country: 3 = the country or its sub-region, 2 = its region,
     1 = Global only, 0 = not at all."""
     sub, region, glob = vocab.areas_of(party)
-    every = len(positions) == catalog.size  # every position, sorted: read the column, no gather, no np.isin
+    every = catalog.is_whole(positions)  # read the column, no gather, no np.isin
     areas = catalog.column("areas") if every else catalog.column("areas")[positions]
     levels = np.zeros(len(positions), dtype=np.float32)
     levels[(areas & np.uint64(1 << AREA_BITS[glob])) != 0] = 1

@@ -49,11 +49,11 @@ from numpy.typing import NDArray
 
 from matcher.engine.catalog import OfferCatalog
 from matcher.engine.filters import FilterOutcome, Policy, apply_filters_batch
-from matcher.engine.fusion import Weights, fuse
+from matcher.engine.fusion import Weights, fuse, rest_of, total
 from matcher.engine.index import VectorIndex
 from matcher.engine.lexical import LexicalIndex
 from matcher.engine.query import MatchFilters, NeedQuery
-from matcher.engine.scoring import SIGNALS, SignalCache, structured_signals
+from matcher.engine.scoring import SIGNALS, SignalCache, pair_signals
 
 
 @dataclass(slots=True)
@@ -257,27 +257,17 @@ class Ranker:
     ) -> _Need:
         """Every signal but the semantic one for each allowed offer, fused into ``rest``."""
         allowed = outcome.allowed
-        signals = structured_signals(self.catalog, allowed, need, cache=cache)
-        # Down-weighted eligibility problems, plus keyword stuffing (0..1, see
-        # matcher.engine.texts.keyword_stuffing).
-        stuffing = self.catalog.column("stuffing")
-        signals["penalty"] = outcome.penalties + (stuffing if len(allowed) == len(stuffing) else stuffing[allowed])
+        lexical = None
         best = 0.0
         if bm25 is not None and len(bm25):
             values = bm25 if len(allowed) == len(bm25) else bm25[allowed]  # all positions allowed: 0..n-1
             best = float(values.max())
             if best > 0:
-                signals["lexical"] = (values / best).astype(np.float32)
-        # The fused score with a zero semantic term: the terms in fuse()'s order, zero-weight ones left out
-        # (adding 0 changes no sum).
-        # (float32 signal times a Python float is computed in float32, as fuse() does.)
-        rest = np.zeros(len(allowed), dtype=np.float32)
-        term = np.empty(len(allowed), dtype=np.float32)
-        for name in SIGNALS:
-            weight = weights.signed(name)
-            if name in signals and weight:
-                rest += np.multiply(signals[name], np.float32(weight), out=term)
-        return _Need(need, outcome, shared - len(allowed), rest, None, best)
+                lexical = (values / best).astype(np.float32)
+        signals = pair_signals(
+            self.catalog, allowed, need, penalties=outcome.penalties, lexical=lexical, cache=cache
+        )
+        return _Need(need, outcome, shared - len(allowed), rest_of(signals, weights), None, best)
 
     def _ranked(
         self,
@@ -290,13 +280,19 @@ class Ranker:
         weights: Weights,
     ) -> Ranked:
         """The top-k's signal values (computed as in ``_state``, at the chosen positions only) and totals."""
-        picked = structured_signals(self.catalog, positions, state.need, cache=cache)
-        picked["penalty"] = state.outcome.penalties[rows] + self.catalog.column("stuffing")[positions]
-        picked["lexical"] = np.zeros(len(positions), dtype=np.float32)
+        lexical = None
         if state.terms is not None and state.best_lexical > 0:
             values = self.lexical.scores_of(state.terms, positions=positions)[0]
-            picked["lexical"] = (values / state.best_lexical).astype(np.float32)
-        picked["semantic"] = similarity
+            lexical = (values / state.best_lexical).astype(np.float32)
+        picked = pair_signals(
+            self.catalog,
+            positions,
+            state.need,
+            penalties=state.outcome.penalties[rows],
+            lexical=lexical,
+            semantic=similarity,
+            cache=cache,
+        )
         totals, contributions = fuse(picked, weights)
         return Ranked(positions, totals, contributions, picked, state.outcome, retrieved)
 
@@ -386,7 +382,7 @@ class Ranker:
         rows, similarity = rows[:depth], similarity[:depth]
         if depth >= len(allowed) or len(rows) < depth:
             return _Pool(rows, similarity)
-        totals = (weights.semantic * similarity + state.rest[rows]).astype(np.float32)
+        totals = total(similarity, state.rest[rows], weights)
         kth = float(np.partition(totals, -k)[-k]) if len(totals) >= k else -np.inf
         # An offer not retrieved has similarity at most similarity[-1]: only a rest of at least this can let
         # it reach the k-th total (strictly: a tie could win on its lower id).
@@ -414,13 +410,13 @@ class Ranker:
             positions = state.outcome.allowed[rows]
             similarity = _similarity(self.index.vectors_at(positions), query)
             return _Top(positions, similarity, rows, state.rest[rows], len(pool.rows))
-        totals = (weights.semantic * pool.similarity + state.rest[rows]).astype(np.float32)
+        totals = total(pool.similarity, state.rest[rows], weights)
         if len(rows) > k:
             kth = np.partition(totals, -k)[-k]
             rows = rows[totals >= kth - _NEAR * max(weights.semantic, 1.0)]
         positions = state.outcome.allowed[rows]
         similarity = _similarity(self.index.vectors_at(positions), query)
-        totals = (weights.semantic * similarity + state.rest[rows]).astype(np.float32)
+        totals = total(similarity, state.rest[rows], weights)
         order = np.lexsort((self.index.ids[positions], -totals))  # best total first, then lower offer id
         return _Top(positions[order], similarity[order], rows[order], totals[order], len(pool.rows))
 

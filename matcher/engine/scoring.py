@@ -83,11 +83,11 @@ def structured_signals(
 ) -> Signals:
     """Target, geography, language and assistance fit of the offers at ``positions`` for ``need``.
 
-    ``positions`` must be sorted and unique when it covers the whole catalogue (as allowed positions are):
-    the columns are then read without a gather. The values do not depend on ``cache``.
+    ``positions`` may come in any order (a top-k's, best first); when they are the whole catalogue in order (as
+    allowed positions often are) the columns are read without a gather. The values do not depend on ``cache``.
     """
     n = len(positions)
-    every = n == catalog.size  # sorted unique positions of the whole catalogue: 0..size-1
+    every = catalog.is_whole(positions)
 
     def column(name: str) -> NDArray[Any]:
         values = catalog.column(name)
@@ -120,3 +120,35 @@ def structured_signals(
         shared = _popcount(column("types") & np.uint16(type_bits(need.assistance_types)))
         out["assistance"] = (shared / len(set(need.assistance_types))).astype(np.float32)
     return out
+
+
+def pair_signals(
+    catalog: OfferCatalog,
+    positions: NDArray[np.int64],
+    need: NeedQuery,
+    *,
+    penalties: NDArray[np.float32],
+    lexical: NDArray[np.float32] | None = None,
+    semantic: NDArray[np.float32] | None = None,
+    cache: SignalCache | None = None,
+) -> Signals:
+    """Every signal of ``need`` paired with the offers at ``positions``: what :mod:`matcher.engine.fusion` scores.
+
+    The forward ranking and the reverse searches assemble a pair's signals here, so that they score a pair alike.
+
+    Args:
+        catalog: the offer catalogue.
+        positions: catalogue positions (any order).
+        need: the need.
+        penalties: down-weighted eligibility problems per position; each offer's keyword stuffing is added.
+        lexical: the lexical signal per position (``None``: 0, as in the reverse searches, which leave BM25 out).
+        semantic: the similarity per position (``None``: left out, for ``fusion.rest_of``).
+        cache: shared per-party and per-language values (see :class:`SignalCache`).
+    """
+    signals = structured_signals(catalog, positions, need, cache=cache)
+    stuffing = catalog.column("stuffing")
+    signals["penalty"] = penalties + (stuffing if catalog.is_whole(positions) else stuffing[positions])
+    signals["lexical"] = lexical if lexical is not None else np.zeros(len(positions), dtype=np.float32)
+    if semantic is not None:
+        signals["semantic"] = semantic
+    return signals

@@ -35,12 +35,12 @@ from matcher.engine.catalog import OfferCatalog
 from matcher.engine.centering import LanguageCentering
 from matcher.engine.explain import Explanation, explain
 from matcher.engine.filters import FilterOutcome, apply_filters
-from matcher.engine.fusion import Weights, fuse
-from matcher.engine.index import PlannerConfig, VectorIndex, load_index, make_index
+from matcher.engine.fusion import Weights, fuse, rest_of
+from matcher.engine.index import PlannerConfig, VectorIndex, load_index, make_index, search_at_least
 from matcher.engine.lexical import LexicalIndex
 from matcher.engine.query import MatchFilters, NeedQuery
 from matcher.engine.ranking import Ranked, Ranker
-from matcher.engine.scoring import SignalCache, structured_signals
+from matcher.engine.scoring import SignalCache, pair_signals
 from matcher.engine.store import EmbeddingStore
 from matcher.engine.texts import record_text, sentences
 from matcher.errors import NotFoundError
@@ -54,8 +54,6 @@ log = logging.getLogger(__name__)
 INDEX_FORMAT = 1
 # The model name that selects the deterministic hashing embedder (no model: for tests and smoke runs).
 HASHING_MODEL = "hashing"
-# Threshold searches (offers_scoring_at_least, saved-query alerts) fetch this many neighbours first, then widen.
-REVERSE_FIRST_DEPTH = 256
 _CENTERING_CACHE: dict[tuple[str, float], LanguageCentering] = {}
 
 
@@ -117,6 +115,12 @@ class NeedMatch:
 def weights_from(settings: RankingSettings) -> Weights:
     """The fusion weights configured in the ranking settings (one setting per signal, same names)."""
     return Weights(**{f.name: getattr(settings, f.name) for f in fields(Weights)})
+
+
+def _pair_weights(weights: Weights) -> Weights:
+    """The weights of the reverse searches' pair score: the forward weights without BM25 (which depends on the
+    rest of the catalogue: ``MatchService.rank_needs``)."""
+    return weights.without("lexical")
 
 
 def offer_text(offer: OfferSnapshot) -> str:
@@ -470,7 +474,7 @@ class MatchService:
             NotFoundError: the offer is not in the catalogue.
         """
         self.refresh()
-        used = (weights or self.weights).without("lexical")
+        used = _pair_weights(weights or self.weights)
         with self._lock:
             position = int(self.index.positions_of(np.asarray([offer_id], dtype=np.int64))[0])
             if position < 0:
@@ -484,12 +488,12 @@ class MatchService:
                 return []
             similarity = self.query_vectors(eligible) @ offer_vector
             positions = np.asarray([position], dtype=np.int64)
+            no_penalty = np.zeros(1, dtype=np.float32)  # eligibility is not checked here, as documented above
             scored = []
             for i, need in enumerate(eligible):
-                signals = structured_signals(self.catalog, positions, need)
-                signals["semantic"] = np.asarray([similarity[i]], dtype=np.float32)
-                signals["lexical"] = np.zeros(1, dtype=np.float32)
-                signals["penalty"] = np.asarray([stuffing], dtype=np.float32)
+                signals = pair_signals(
+                    self.catalog, positions, need, penalties=no_penalty, semantic=similarity[i : i + 1]
+                )
                 total, contributions = fuse(signals, used)
                 scored.append((float(total[0]), need, {name: float(v[0]) for name, v in contributions.items()}))
         scored.sort(key=lambda item: (-item[0], item[1].need_id or 0))
@@ -523,7 +527,7 @@ class MatchService:
         """
         self.refresh()
         query = self.query_vectors([need])[0]
-        used = self.weights.without("lexical")
+        used = _pair_weights(self.weights)
         with self._lock:
             outcome = apply_filters(
                 self.catalog,
@@ -538,23 +542,22 @@ class MatchService:
             allowed = outcome.allowed[keep]
             if not len(allowed):
                 return []
-            signals = structured_signals(self.catalog, allowed, need)
-            signals["penalty"] = outcome.penalties[keep] + self.catalog.column("stuffing")[allowed]
-            signals["lexical"] = np.zeros(len(allowed), dtype=np.float32)
-            signals["semantic"] = np.zeros(len(allowed), dtype=np.float32)
-            rest, _ = fuse(signals, used)
+            signals = pair_signals(
+                self.catalog,
+                allowed,
+                need,
+                penalties=outcome.penalties[keep],
+                semantic=np.zeros(len(allowed), dtype=np.float32),
+            )
+            rest = rest_of(signals, used)
             rows = np.arange(len(allowed))
             if used.semantic > 0:
-                bound = (floor - float(rest.max())) / used.semantic  # no offer below this similarity can qualify
-                depth = min(len(allowed), REVERSE_FIRST_DEPTH)
-                while True:
-                    similarity, positions = self.index.search(query[None, :], depth, allowed=allowed)
-                    if depth == len(allowed) or float(similarity[0, -1]) < bound:
-                        break
-                    depth = min(len(allowed), depth * 4)
-                found = positions[0] >= 0
-                rows = np.searchsorted(allowed, positions[0][found])
-                signals["semantic"][rows] = similarity[0][found]
+                # No offer below this similarity can qualify (fusion.total: w_semantic * similarity + rest).
+                bound = (floor - float(rest.max())) / used.semantic
+                similarity, positions = search_at_least(self.index, query, bound, allowed=allowed)
+                found = positions >= 0
+                rows = np.searchsorted(allowed, positions[found])
+                signals["semantic"][rows] = similarity[found]
             totals, contributions = fuse(signals, used)
             out = []
             for row in rows[totals[rows] >= floor].tolist():

@@ -28,10 +28,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any, Protocol
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
@@ -43,8 +40,12 @@ from matcher.records.needs import OPEN_STATUSES
 from matcher.review.suggestions import store_suggestions
 from matcher.settings import JobSettings
 from models.jobs import JobRepository
-from models.orm import JOB_KINDS, Job, JobNeedDiff, Need, Offer, Organisation, Subscription, SuggestedMatch, utcnow
-from models.repositories import CatalogRepository, NeedRepository, SuggestedMatchRepository
+from models.orm import JOB_KINDS, Job, JobNeedDiff, utcnow
+from models.outbox import SubscriptionRepository
+from models.repositories import CatalogRepository, NeedRepository, OfferRepository, SuggestedMatchRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def submit(
             raise InvalidInputError("a rerank_needs job needs 'need_ids'", field="need_ids")
         if len(ids) > MAX_NEED_IDS:
             raise InvalidInputError(f"at most {MAX_NEED_IDS} need ids; use rerank_all", field="need_ids")
-        known = set(session.scalars(select(Need.id).where(Need.id.in_(ids))))
+        known = NeedRepository(session).present_ids(ids)
         if unknown := [i for i in ids if i not in known]:
             raise InvalidInputError(f"no needs with ids {unknown[:10]}", field="need_ids")
         params["need_ids"] = ids
@@ -300,10 +301,11 @@ class JobRunner:
         def work(session: Session) -> Job:
             job = self._owned(session, claimed)
             repo, matches = JobRepository(session), SuggestedMatchRepository(session)
+            stored = NeedRepository(session)
             changed = 0
             for query, result in zip(queries, results, strict=True):
                 assert query.need_id is not None
-                if session.get(Need, query.need_id) is None:
+                if stored.get(query.need_id) is None:
                     continue  # deleted while the chunk was ranked
                 before = {m.offer_id: m.rank for m in matches.for_need(query.need_id)}
                 after = {
@@ -330,28 +332,13 @@ class JobRunner:
     def _assign(self, options: Mapping[str, Any]) -> Assignment:
         """Providers for the open needs under offer capacities, from their current suggestions."""
         with self.db.transaction(read_only=True) as session:
-            rows = session.execute(
-                select(SuggestedMatch.need_id, SuggestedMatch.offer_id, SuggestedMatch.score)
-                .join(Need, Need.id == SuggestedMatch.need_id)
-                .where(Need.status.in_(OPEN_STATUSES), SuggestedMatch.status.in_(["suggested", "shortlisted"]))
-            ).all()
-            need_ids = sorted(
-                {r.need_id for r in rows}
-                | set(session.scalars(select(Need.id).where(Need.status.in_(OPEN_STATUSES))))
+            rows = SuggestedMatchRepository(session).scored_pairs(
+                need_statuses=OPEN_STATUSES, statuses=("suggested", "shortlisted")
             )
-            needs = (
-                {n.id: n for n in session.scalars(select(Need).where(Need.id.in_(need_ids)))} if need_ids else {}
-            )
-            offer_ids = sorted({r.offer_id for r in rows})
-            offers = (
-                session.execute(
-                    select(Offer.id, Offer.capacity, Offer.title, Organisation.country)
-                    .join(Organisation, Organisation.id == Offer.organisation_id)
-                    .where(Offer.id.in_(offer_ids))
-                ).all()
-                if offer_ids
-                else []
-            )
+            need_repo = NeedRepository(session)
+            need_ids = sorted({r.need_id for r in rows} | set(need_repo.ids_in_statuses(OPEN_STATUSES)))
+            needs = need_repo.by_ids(need_ids)
+            offers = OfferRepository(session).capacities(sorted({r.offer_id for r in rows}))
         return assign(
             [NeedSlot(i, needs[i].party, needs[i].title) for i in need_ids if i in needs],
             [OfferSlot(o.id, o.capacity, o.country, o.title) for o in offers],
@@ -402,9 +389,9 @@ class JobRunner:
         def work(session: Session) -> Job:
             row = self._owned(session, claimed)
             offers = CatalogRepository(session).versions()
-            needs = session.scalars(select(Need.id)).all()
-            queries = session.scalars(select(Subscription.id).where(Subscription.query_text.is_not(None))).all()
-            row.total = len(offers) + len(needs) + len(queries)
+            needs = NeedRepository(session).count()
+            queries = SubscriptionRepository(session).count_queries()
+            row.total = len(offers) + needs + queries
             row.cursor = {"stage": "offers", "after": 0}
             row.result = {"model_id": self.service.store.model_id, "embedded": 0}
             return row
@@ -415,22 +402,13 @@ class JobRunner:
         size = self.settings.chunk_size
         with self.db.transaction(read_only=True) as session:
             if stage == "offers":
-                ids = list(
-                    session.scalars(select(Offer.id).where(Offer.id > after).order_by(Offer.id).limit(size))
-                )
+                ids = OfferRepository(session).ids_after(after, limit=size)
                 snapshots = CatalogRepository(session).snapshots(ids)
                 return ids, [offer_text(s) for s in snapshots]
             if stage == "needs":
-                rows = list(session.scalars(select(Need).where(Need.id > after).order_by(Need.id).limit(size)))
+                rows = NeedRepository(session).page_after(after, limit=size)
                 return [n.id for n in rows], [need_text(need_from_stored(n)) for n in rows]
-            subs = list(
-                session.scalars(
-                    select(Subscription)
-                    .where(Subscription.id > after, Subscription.query_text.is_not(None))
-                    .order_by(Subscription.id)
-                    .limit(size)
-                )
-            )
+            subs = SubscriptionRepository(session).queries_after(after, limit=size)
             return [s.id for s in subs], [s.query_text or "" for s in subs]
 
     # ------------------------------------------------------------------------------------ bookkeeping

@@ -18,10 +18,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
@@ -49,6 +48,9 @@ from models.repositories import (
     list_offers,
     list_providers,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # A search ranks at most this many offers (or needs): deeper pages of a semantic ranking are noise.
 SEARCH_DEPTH: Final = 200

@@ -24,10 +24,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.orm import Session
 
 from matcher.errors import InvalidInputError
 from matcher.records.interchange import NeedRecord, OfferRecord
@@ -35,6 +34,9 @@ from models import vocabularies as vocab
 from models.db import Database
 from models.orm import Need, Offer, Organisation
 from models.repositories import NeedRepository, OfferRepository, OrganisationRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 Kind = Literal["needs", "offers"]
 Format = Literal["jsonl", "csv"]

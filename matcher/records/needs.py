@@ -14,9 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from matcher.access import audit
 from matcher.access import rules as access
@@ -34,6 +32,9 @@ from matcher.errors import (
 from models import vocabularies as vocab
 from models.orm import Need, Organisation
 from models.repositories import NeedListing, NeedRepository, OrganisationRepository, Page, list_needs, open_needs
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 NEED_ORG_TYPE = "government_agency"
 OPEN_STATUSES = ("open", "under_review")
@@ -310,5 +311,4 @@ def delete_need(session: Session, principal: Principal, need_id: int, *, version
     need = owned_need(session, principal, need_id)
     check_version("need", need_id, need.version, version)
     audit.act_as(session, principal)
-    session.delete(need)
-    session.flush()
+    NeedRepository(session).delete(need)

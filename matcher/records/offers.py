@@ -8,9 +8,7 @@ sequence advances and every worker's index catches up before its next match.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from matcher.access import audit
 from matcher.access import rules as access
@@ -20,6 +18,9 @@ from matcher.errors import ConflictError, InvalidInputError, NotFoundError, Perm
 from matcher.records.needs import check_version
 from models.orm import Offer
 from models.repositories import OfferListing, OfferRepository, OrganisationRepository, Page, list_offers
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _TAGS = frozenset({"targets", "assistance_types", "languages", "regions_served", "countries_served"})
 _EDITABLE = frozenset({"title", "description", "cost", "capacity", "status", "expires_on"})
@@ -167,5 +168,4 @@ def delete_offer(session: Session, principal: Principal, offer_id: int, *, versi
     offer = owned_offer(session, principal, offer_id)
     check_version("offer", offer_id, offer.version, version)
     audit.act_as(session, principal)
-    session.delete(offer)
-    session.flush()
+    OfferRepository(session).delete(offer)

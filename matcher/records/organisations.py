@@ -7,9 +7,7 @@ may change its own organisation's details.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from matcher.access import audit
 from matcher.access import rules as access
@@ -18,6 +16,9 @@ from matcher.errors import ConflictError, InvalidInputError
 from matcher.records.needs import check_version
 from models.orm import Organisation
 from models.repositories import OrganisationRepository, list_organisations, organisation_in_use
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _EDITABLE = frozenset({"name", "org_type", "country", "website"})
 
@@ -89,5 +90,4 @@ def delete_organisation(
     if organisation_in_use(session, organisation_id):
         raise ConflictError(f"organisation {organisation_id} still has needs, offers or users; remove them first")
     audit.act_as(session, principal)
-    session.delete(organisation)
-    session.flush()
+    repo.delete(organisation)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Final
 
 from matcher.errors import InvalidInputError
 from matcher.records.bulk import need_to_record, offer_to_record
 from models.repositories import SuggestedMatchRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 GRADES: Final = {"accepted": 2, "contacted": 2, "completed": 2, "rejected": 0}
 # The header ``evaluation.dataset`` expects (the evaluation package sits above the engine: not imported here).

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from matcher.access import rules as access
 from matcher.access.rules import Principal
 from matcher.engine.service import Match, MatchResult
 from models.orm import SuggestedMatch
 from models.repositories import OfferRepository, SuggestedMatchRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def explanation_json(match: Match) -> dict[str, Any]:

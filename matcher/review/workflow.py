@@ -24,9 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Final
 
 from matcher.access import audit
 from matcher.access import rules as access
@@ -36,6 +34,9 @@ from matcher.records.needs import OPEN_STATUSES, check_transition, check_version
 from models import vocabularies as vocab
 from models.orm import REJECTION_REASONS, Need, SuggestedMatch, utcnow
 from models.repositories import ReviewListing, SuggestedMatchRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "ACTIONS",

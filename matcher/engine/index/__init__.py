@@ -24,7 +24,8 @@ Threads
     calls it; the benchmark sets both for itself).
 
 The package: ``protocol`` (the interface), ``base`` (what the implementations share), ``flat`` (FAISS and NumPy
-exact), ``planner`` (exact or HNSW per search), ``persistence`` (the file), ``kinds`` (by name).
+exact), ``planner`` (exact or HNSW per search), ``persistence`` (the file), ``kinds`` (by name), ``threshold``
+(every position at least so similar to a query, for the reverse searches).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from matcher.engine.index.flat import ExactIndex, FaissIndex
 from matcher.engine.index.kinds import load_index, make_index, planner_for
 from matcher.engine.index.planner import PlannedIndex, PlannerConfig
 from matcher.engine.index.protocol import IndexKind, VectorIndex
+from matcher.engine.index.threshold import search_at_least
 
 __all__ = [
     "ExactIndex",
@@ -44,4 +46,5 @@ __all__ = [
     "load_index",
     "make_index",
     "planner_for",
+    "search_at_least",
 ]

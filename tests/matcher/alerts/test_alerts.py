@@ -18,10 +18,10 @@ from matcher.access.rules import Principal
 from matcher.alerts import subscriptions
 from matcher.alerts.outbox import backoff, claim, next_digest, record_alerts, settle
 from matcher.alerts.reverse import Alert, AlertMatcher
-from matcher.engine import service as service_module
 from matcher.engine.catalog import STATUS_CODES, UNLIMITED
 from matcher.engine.explain import Explanation
 from matcher.engine.fusion import fuse
+from matcher.engine.index import threshold
 from matcher.engine.query import NeedQuery
 from matcher.engine.scoring import structured_signals
 from matcher.errors import DeliveryError, InvalidInputError, PermissionDeniedError, WebhookTargetError
@@ -168,7 +168,7 @@ def test_offers_scoring_at_least_a_floor_equal_a_brute_force_scan(
     _, svc = demo
     # Small first depths exercise the widening. patch.object restores the module's own value after each
     # example (the monkeypatch fixture is per test, not per hypothesis example).
-    with patch.object(service_module, "REVERSE_FIRST_DEPTH", first_depth):
+    with patch.object(threshold, "FIRST_DEPTH", first_depth):
         _check_against_brute_force(svc, floor, share)
 
 

@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -16,7 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from matcher.engine.index import ExactIndex, FaissIndex, PlannedIndex, VectorIndex, make_index
+from matcher.engine.index import (
+    ExactIndex,
+    FaissIndex,
+    PlannedIndex,
+    VectorIndex,
+    make_index,
+    search_at_least,
+    threshold,
+)
 from tests.matcher.engine.index_checks import ATOL, assert_consistent, assert_same_top_k
 
 # "auto" (the planner) with its default configuration searches these small indexes exactly, so it must
@@ -169,6 +178,36 @@ def test_ties_follow_positions_exactly(seed: int, n: int, k: int, share: float, 
         padding = k - order.size
         assert positions.tolist() == [[*candidates[order].tolist(), *[-1] * padding]] * n_queries, kind
         assert np.array_equal(scores[0, : order.size], full[order])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 400),
+    share=st.floats(0.0, 1.0),
+    bound=st.floats(-1.0, 1.0),
+    first_depth=st.sampled_from([1, 3, 256]),
+)
+def test_threshold_search_returns_every_allowed_position_reaching_the_bound(
+    seed: int, n: int, share: float, bound: float, first_depth: int
+) -> None:
+    """However shallow the first search, widening finds every allowed live position at or above the bound."""
+    rng = np.random.default_rng(seed)
+    vectors = unit_vectors(rng, n, 8)
+    query = unit_vectors(rng, 1, 8)[0]
+    live = rng.random(n) > 0.1
+    allowed = np.flatnonzero(rng.random(n) < share).astype(np.int64)
+    for kind in KINDS:
+        index = built(kind, np.arange(n), vectors)
+        index.remove(np.flatnonzero(~live))
+        with patch.object(threshold, "FIRST_DEPTH", first_depth):
+            similarity, positions = search_at_least(index, query, bound, allowed=allowed)
+        found = positions[positions >= 0]
+        assert np.all(np.diff(similarity[positions >= 0]) <= 0), kind  # best first
+        exact = vectors[allowed[live[allowed]]] @ query
+        expected = allowed[live[allowed]][exact >= bound + ATOL]  # clear of float32 differences at the bound
+        assert set(expected.tolist()) <= set(found.tolist()), kind
+        assert set(found.tolist()) <= set(allowed[live[allowed]].tolist()), kind
 
 
 # ------------------------------------------------------------------------------------------------ unit

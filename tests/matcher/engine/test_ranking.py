@@ -71,6 +71,24 @@ def test_components_add_up_and_explanations_name_targets_and_geography(db: Datab
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_top_k_of_the_whole_catalogue_gives_each_offer_its_own_signals(db: Database, tmp_path: Path) -> None:
+    """With every offer allowed and k at least the catalogue size, the ranked positions are the whole catalogue,
+    best first: they were taken for the catalogue in order, and offers were scored with each other's signals."""
+    catalogue(db, tmp_path)
+    svc = service(db, inactive="downweight")  # the paused offer is allowed too: all five positions
+    everything = svc.match(RATS, k=10).matches
+    assert len(everything) == svc.catalog.size == 5
+    fewer = svc.match(RATS, k=4).matches
+    assert [(m.offer_id, m.score, m.components) for m in everything[:4]] == [
+        (m.offer_id, m.score, m.components) for m in fewer
+    ]
+    reefs = next(m for m in everything if m.external_id == "T003")
+    assert reefs.components["targets"] == 0  # targets 2 and 8; the need asks for 4 and 6
+    assert all(m.components["targets"] > 0 for m in everything if m.external_id != "T003")
+    scores = [m.score for m in everything]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_the_same_offer_not_serving_the_region_ranks_below(db: Database, tmp_path: Path) -> None:
     catalogue(db, tmp_path)
     ids = [m.external_id for m in service(db).match(RATS, k=10).matches]
