@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from matcher.access.rules import Principal
 from matcher.alerts.outbox import record_alerts
@@ -26,6 +24,9 @@ from matcher.records.needs import NeedPlan
 from matcher.review.suggestions import present_matches, store_suggestions
 from matcher.settings import NotificationSettings
 from models.orm import Need
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True, slots=True)
