@@ -63,6 +63,7 @@ NAME_LEN = 200
 TITLE_LEN = 300
 EXTERNAL_ID_LEN = 64
 URL_LEN = 500
+EMAIL_LEN = 254  # RFC 5321 path limit
 
 
 def utcnow() -> dt.datetime:
@@ -373,14 +374,18 @@ ROLES = ("party", "provider", "secretariat", "admin")
 
 
 class User(Timestamped, Base):
-    """Someone who calls the API: a Party (acts for one country), a provider (acts for one organisation), the
-    secretariat or an administrator."""
+    """Someone who uses Pollinate: a Party (acts for one country), a provider (acts for one organisation), the
+    secretariat or an administrator; through the pages (e-mail and password) or the API (keys).
+
+    ``status``: ``active``; ``pending`` (registered or invited, not yet allowed to sign in); ``disabled``.
+    """
 
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in ROLES) + ")", name="role"),
         CheckConstraint("role <> 'party' OR country IS NOT NULL", name="party_has_country"),
         CheckConstraint("role <> 'provider' OR organisation_id IS NOT NULL", name="provider_has_organisation"),
+        CheckConstraint("status IN ('active', 'pending', 'disabled')", name="status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -388,8 +393,55 @@ class User(Timestamped, Base):
     role: Mapped[str] = mapped_column(String(16))
     country: Mapped[str | None] = mapped_column(String(3))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # People sign in to the pages with an e-mail address and a password; machines use API keys and need neither.
+    # Addresses are stored normalised (``matcher.access.people.normalise_email``), so uniqueness is exact.
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LEN), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
     organisation: Mapped[Organisation | None] = relationship(lazy="joined")
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 digest is stored (``id``), so a
+    copy of the database cannot be replayed as a session. Deleting the row signs the browser out everywhere."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class AccountToken(Base):
+    """A single-use, expiring link sent by e-mail (password reset, invitation). Only the SHA-256 digest of the
+    token in the link is stored (``id``); ``used_at`` makes it single-use."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (CheckConstraint("purpose IN ('reset', 'invitation')", name="purpose"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    used_at: Mapped[dt.datetime | None] = mapped_column()
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class InstanceSecret(Base):
+    """Random keys of this installation, made by the migration that introduced them and shared by every process
+    (e.g. ``csrf``: the key the pages' anti-forgery tokens are signed with)."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
 
 
 class ApiKey(Base):

@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session, selectinload
 from models import vocabularies as vocab
 from models.orm import (
     OFFER_COUNTER,
+    AccountToken,
     ApiKey,
     AuditEvent,
     Counter,
     Embedding,
     IdempotencyRecord,
+    InstanceSecret,
     Need,
     NeedAssistanceType,
     NeedTarget,
@@ -37,6 +39,7 @@ from models.orm import (
     Organisation,
     SuggestedMatch,
     User,
+    WebSession,
 )
 
 RecordT = TypeVar("RecordT", Need, Offer)
@@ -964,6 +967,10 @@ class UserRepository:
     def by_name(self, name: str) -> User | None:
         return self.session.scalars(select(User).where(User.name == name)).one_or_none()
 
+    def by_email(self, email: str) -> User | None:
+        """The user with this (normalised) address."""
+        return self.session.scalars(select(User).where(User.email == email)).one_or_none()
+
     def all(self) -> list[User]:
         return list(self.session.scalars(select(User).order_by(User.id)))
 
@@ -978,6 +985,65 @@ class UserRepository:
 
     def keys(self, user_id: int) -> list[ApiKey]:
         return list(self.session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)))
+
+
+class WebSessionRepository:
+    """Signed-in browsers, by the digest of their cookie's token."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, web_session: WebSession) -> WebSession:
+        self.session.add(web_session)
+        self.session.flush()
+        return web_session
+
+    def get(self, digest: str) -> WebSession | None:
+        return self.session.get(WebSession, digest)
+
+    def delete(self, digest: str) -> None:
+        self.session.execute(delete(WebSession).where(WebSession.id == digest))
+
+    def delete_for_user(self, user_id: int) -> int:
+        """Sign a user out of every browser (after a password change or when the account is disabled)."""
+        stmt = delete(WebSession).where(WebSession.user_id == user_id)
+        return int(self.session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+    def purge_expired(self, now: dt.datetime) -> int:
+        stmt = delete(WebSession).where(WebSession.expires_at <= now)
+        return int(self.session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+class AccountTokenRepository:
+    """Single-use e-mailed links, by the digest of their token."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, token: AccountToken) -> AccountToken:
+        self.session.add(token)
+        self.session.flush()
+        return token
+
+    def get(self, digest: str) -> AccountToken | None:
+        return self.session.get(AccountToken, digest)
+
+    def unused(self, user_id: int, purpose: str) -> list[AccountToken]:
+        stmt = select(AccountToken).where(
+            AccountToken.user_id == user_id, AccountToken.purpose == purpose, AccountToken.used_at.is_(None)
+        )
+        return list(self.session.scalars(stmt))
+
+
+class InstanceSecretRepository:
+    """The installation's random keys (made by migrations)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, name: str) -> str | None:
+        row = self.session.get(InstanceSecret, name)
+        return row.value if row is not None else None
 
 
 class IdempotencyRepository:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 from embeddings import Embedder, FakeEmbedder
+from matcher.access.accounts import create_user
+from matcher.access.sessions import start_session
 from matcher.engine.service import MatchService
 from matcher.records.bulk import import_file
 from matcher.settings import RankingSettings
@@ -87,3 +90,20 @@ def replace_line(path: Path, number: int, text: str) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[number - 1] = text
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def web_session(
+    db: Database,
+    *,
+    role: str,
+    name: str,
+    country: str | None = None,
+    organisation_id: int | None = None,
+    status: str = "active",
+    now: dt.datetime | None = None,
+) -> str:
+    """A new user with a signed-in browser session; the cookie's token (as if they had just signed in)."""
+    with db.transaction() as session:
+        user = create_user(session, name=name, role=role, country=country, organisation_id=organisation_id)
+        user.status = status
+        return start_session(session, user, now=now).token

@@ -3,6 +3,8 @@
 One more adapter over the same services (``matcher/``) and access rules as ``/v1``:
 
 ```
+accounts.py   signing out (and the account pages that build on it)
+auth.py       who reads a page (sessions) and the anti-forgery check of every form
 routes.py     the pages: parse the query, call a service, map records to display data, render
 views.py      records, facets, filters and pagination as display data in the reader's language
 rendering.py  the Jinja2 environment (autoescaped, i18n) and render(): whole page or htmx partial
@@ -23,11 +25,12 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.security import every_request
+from api.web import accounts, routes
+from api.web.auth import load_viewer
 from api.web.docs import install_docs
 from api.web.errors import install_html_errors
 from api.web.headers import SecurityHeaders
 from api.web.rendering import STATIC_PREFIX
-from api.web.routes import router
 
 __all__ = ["install_web"]
 
@@ -40,6 +43,7 @@ def install_web(app: FastAPI) -> None:
     install_docs(app)  # before /static: its assets live under /static/api-docs
     static = Path(str(resources.files("api.web").joinpath("static")))
     app.mount(STATIC_PREFIX, StaticFiles(directory=static), name="static")
-    app.include_router(router, dependencies=[Depends(every_request)])
+    for pages in (routes.router, accounts.router):
+        app.include_router(pages, dependencies=[Depends(every_request), Depends(load_viewer)])
     install_html_errors(app)
     app.add_middleware(SecurityHeaders)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
+from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from api.errors import STATUS_BY_ERROR
 from api.web import i18n
+from api.web.auth import CsrfRefusedError, SignInRequiredError
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.rendering import render
 from matcher.errors import InvalidInputError, PollinateError, RateLimitedError, ServiceBusyError, UnknownTermError
@@ -31,10 +33,17 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 # Paths that belong to the API (always JSON errors), and paths of the pages (always HTML errors). Any other
 # path gets an HTML page when the client asks for HTML (a browser), JSON otherwise.
 API_PREFIXES: Final = ("/v1/", "/openapi.json", "/health", "/ready", "/static/")
-PAGE_PREFIXES: Final = ("/offers", "/needs", "/providers", "/language", "/docs", "/redoc")
+PAGE_PREFIXES: Final = ("/offers", "/needs", "/providers", "/language", "/docs", "/redoc", "/sign-")
 
 # Heading and explanation of each status (translated where shown).
 MESSAGES: Final = {
+    403: (
+        N_("This form could not be accepted"),
+        N_(
+            "It did not carry this browser's security token, perhaps because the page was open for a long time or"
+            " you signed in or out meanwhile. Go back, reload the page and send the form again."
+        ),
+    ),
     404: (
         N_("Page not found"),
         N_("There is nothing at this address. The record may have been withdrawn, or the link may be incomplete."),
@@ -103,8 +112,23 @@ def _html_or(json_handler: Handler) -> Handler:
     return handler
 
 
+async def _sign_in_first(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequiredError)
+    return RedirectResponse(f"/sign-in?{urlencode({'next': exc.next_path})}", status_code=303)
+
+
+async def _csrf_refused(request: Request, exc: Exception) -> Response:
+    locale = i18n.negotiate(request)
+    title, message = MESSAGES[403]
+    context = {"status": 403, "title": title, "message": message, "field": None}
+    return render(request, locale, "error.html", context, status_code=403)
+
+
 def install_html_errors(app: FastAPI) -> None:
-    """Wrap the app's JSON error handlers (``api.errors.install_error_handlers`` must have run)."""
+    """Wrap the app's JSON error handlers (``api.errors.install_error_handlers`` must have run), and answer a
+    page that needs a signed-in person (redirect to sign-in) and a forged form (403 page)."""
+    app.add_exception_handler(SignInRequiredError, _sign_in_first)
+    app.add_exception_handler(CsrfRefusedError, _csrf_refused)
     for exc_type in (PollinateError, UnknownTermError, RequestValidationError, StarletteHTTPException, Exception):
         json_handler = app.exception_handlers[exc_type]
         app.add_exception_handler(exc_type, _html_or(json_handler))  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from api.web import i18n
+from api.web import auth, i18n
 
 STATIC_PREFIX: Final = "/static"
 
@@ -108,6 +108,9 @@ def render(
         "request_path": request.url.path,
         "request_query": request.url.query,
         "locale": locale,
+        "viewer": getattr(request.state, "viewer", auth.VISITOR),
+        # Called by the templates that hold a form, so that only those give a visitor the anti-forgery cookie.
+        "csrf_token": lambda: auth.csrf_token(request),
         # Phones fold the filters away; keep them open while a visitor is changing them through htmx.
         "filters_open": is_partial_request(request),
     }
@@ -115,5 +118,6 @@ def render(
         html = ENV.get_template(name).render(page)
     response = HTMLResponse(html, status_code=status_code)
     response.headers["Content-Language"] = locale.code
+    auth.give_visitor_cookie(response, request)
     response.headers["Vary"] = "HX-Request, Accept-Language, Cookie"
     return response

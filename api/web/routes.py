@@ -19,8 +19,8 @@ from starlette.responses import HTMLResponse
 from api.deps import DatabaseDep, MatchServiceDep, vocabulary
 from api.routers.common import RecordId
 from api.web import i18n, views
+from api.web.auth import ReaderDep
 from api.web.rendering import render
-from matcher.access.rules import ANONYMOUS, Principal
 from matcher.records import browse
 from models import vocabularies as vocab
 
@@ -33,12 +33,6 @@ HOME_NEEDS: Final = 3
 PROVIDER_OFFERS: Final = 50
 
 
-def visitor() -> Principal:
-    """Who reads the pages: anyone, without signing in (sign-in comes with the account pages)."""
-    return ANONYMOUS
-
-
-VisitorDep = Annotated[Principal, Depends(visitor)]
 LocaleDep = Annotated[i18n.PageLocale, Depends(i18n.negotiate)]
 Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
@@ -74,7 +68,7 @@ FiltersDep = Annotated[browse.BrowseFilters, Depends(browse_filters)]
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, db: DatabaseDep, locale: LocaleDep, principal: VisitorDep) -> HTMLResponse:
+def home(request: Request, db: DatabaseDep, locale: LocaleDep, principal: ReaderDep) -> HTMLResponse:
     """What Pollinate is, what it holds, and where to start."""
     with db.transaction(read_only=True) as session, i18n.activated(locale):
         counts = browse.counts(session)
@@ -118,7 +112,7 @@ def offers_page(
     db: DatabaseDep,
     service: MatchServiceDep,
     locale: LocaleDep,
-    principal: VisitorDep,
+    principal: ReaderDep,
     filters: FiltersDep,
     page: Page = 1,
 ) -> HTMLResponse:
@@ -133,7 +127,7 @@ def offers_page(
 
 @router.get("/offers/{offer_id}", response_class=HTMLResponse)
 def offer_page(
-    request: Request, offer_id: RecordId, db: DatabaseDep, locale: LocaleDep, principal: VisitorDep
+    request: Request, offer_id: RecordId, db: DatabaseDep, locale: LocaleDep, principal: ReaderDep
 ) -> HTMLResponse:
     """One offer and its provider."""
     with db.transaction(read_only=True) as session, i18n.activated(locale):
@@ -147,7 +141,7 @@ def needs_page(
     db: DatabaseDep,
     service: MatchServiceDep,
     locale: LocaleDep,
-    principal: VisitorDep,
+    principal: ReaderDep,
     filters: FiltersDep,
     page: Page = 1,
 ) -> HTMLResponse:
@@ -163,7 +157,7 @@ def needs_page(
 
 @router.get("/needs/{need_id}", response_class=HTMLResponse)
 def need_page(
-    request: Request, need_id: RecordId, db: DatabaseDep, locale: LocaleDep, principal: VisitorDep
+    request: Request, need_id: RecordId, db: DatabaseDep, locale: LocaleDep, principal: ReaderDep
 ) -> HTMLResponse:
     """One public need (confidential needs are not found here)."""
     with db.transaction(read_only=True) as session, i18n.activated(locale):
@@ -176,7 +170,7 @@ def providers_page(
     request: Request,
     db: DatabaseDep,
     locale: LocaleDep,
-    principal: VisitorDep,
+    principal: ReaderDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
     org_type: Annotated[list[str], Query(max_length=8)] = [],  # noqa: B006
     country: Annotated[str | None, Query(max_length=60)] = None,
@@ -229,7 +223,7 @@ def providers_page(
 
 @router.get("/providers/{organisation_id}", response_class=HTMLResponse)
 def provider_page(
-    request: Request, organisation_id: RecordId, db: DatabaseDep, locale: LocaleDep, principal: VisitorDep
+    request: Request, organisation_id: RecordId, db: DatabaseDep, locale: LocaleDep, principal: ReaderDep
 ) -> HTMLResponse:
     """A provider: its public details and its active offers."""
     with db.transaction(read_only=True) as session, i18n.activated(locale):

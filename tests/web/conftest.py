@@ -11,6 +11,7 @@ it is missing, the browser tests are skipped with that reason (CI installs it: `
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -23,12 +24,15 @@ from typing import Any
 import httpx
 import pytest
 
+from api.web.auth import SESSION_COOKIE
 from matcher.access.rules import Principal
 from matcher.records import needs, offers
 from matcher.records.seed import seed_demo
 from matcher.settings import Settings
 from models import migrate
+from models.db import Database
 from models.repositories import OfferRepository
+from tests.factories import web_session
 from tests.loopback import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -44,6 +48,7 @@ AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 STAFF = Principal(role="secretariat")
 CONFIDENTIAL_TITLE = "Zorblat confidential seed vault inventory"
 PAUSED_TITLE = "Quillomere paused herbarium digitisation"
+_USER_NUMBERS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,22 @@ class Site:
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", timeout=30, **kwargs)
+
+    def database(self) -> Database:
+        """The server's database (tests that add users and sessions write through it; dispose it after)."""
+        return Settings(data_dir=self.data_dir).open_database()
+
+    def client_as(
+        self, role: str, *, country: str | None = None, organisation_id: int | None = None
+    ) -> httpx.Client:
+        """A browser signed in as a new user with ``role`` (its session made directly in the database)."""
+        db = self.database()
+        try:
+            name = f"{role}-{country or organisation_id or 'staff'}-{next(_USER_NUMBERS)}"
+            token = web_session(db, role=role, name=name, country=country, organisation_id=organisation_id)
+        finally:
+            db.dispose()
+        return httpx.Client(base_url=self.url, cookies={SESSION_COOKIE: token}, timeout=30)
 
 
 def _seed(data_dir: Path) -> dict[str, int]:
