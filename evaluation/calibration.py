@@ -291,6 +291,7 @@ class CalibrationStudy:
             "bins": BINS,
             "errors": self.errors(),
             "verdicts_held_out": self.verdicts(),
+            "verdicts_shipped": self.verdicts(shipped=True) if self.shipped is not None else None,
             "topical_held_out": self.topical(),
             "reliability_held_out": {
                 name: reliability(p[self.shown()], self.pairs.relevant[self.shown()])

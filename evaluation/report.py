@@ -297,14 +297,32 @@ def _calibration(evaluation: Evaluation) -> str:
         rows.append(cells)
     lines += [_table(["bin", *study.held_out], rows), ""]
     verdicts = study.verdicts()
+    shipped = study.verdicts(shipped=True) if study.shipped is not None else {}
     topical = study.topical()
     lines += [
-        f"Verdicts of the held-out logistic calibration on the top {SHOWN} (thresholds 0.75 / 0.5 / 0.25; a weak "
-        "topical fit is never `strong`):",
+        f"Verdicts on the top {SHOWN} (thresholds 0.75 / 0.5 / 0.25; a weak topical fit is never `strong`), by "
+        "the held-out logistic calibration and by the shipped one:",
         "",
         _table(
-            ["verdict", "pairs", "share relevant"],
-            [[name, str(int(v["pairs"])), _rate(v["relevant_rate"])] for name, v in verdicts.items()],
+            [
+                "verdict",
+                "pairs",
+                "share relevant",
+                *(["pairs (shipped)", "share relevant (shipped)"] * bool(shipped)),
+            ],
+            [
+                [
+                    name,
+                    str(int(v["pairs"])),
+                    _rate(v["relevant_rate"]),
+                    *(
+                        [str(int(shipped[name]["pairs"])), _rate(shipped[name]["relevant_rate"])]
+                        if shipped
+                        else []
+                    ),
+                ]
+                for name, v in verdicts.items()
+            ],
         ),
         "",
         f"Weak topical fit (targets and geography fit, semantic + lexical components below "
