@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from models.orm import (
@@ -95,24 +95,17 @@ class ConnectorRepository:
 
     # ------------------------------------------------------------------------------------ public feeds
 
-    def feed_needs(
-        self, *, since: dt.datetime | None, after: tuple[dt.datetime, int] | None, limit: int
-    ) -> list[Need]:
-        """Public needs changed at or after ``since``, in (updated_at, id) order, past the keyset ``after``.
+    def feed_needs(self, *, since: dt.datetime | None, after: int, limit: int) -> list[Need]:
+        """Public needs (every status: a harvester follows a closed or withdrawn need) with an id above
+        ``after``, changed at or after ``since`` when given, in id order (keyset paging: a record changed
+        between two pages keeps its place)."""
+        stmt = select(Need).where(Need.visibility == "public", Need.id > after, *_since(Need, since))
+        return list(self.session.scalars(stmt.order_by(Need.id).limit(limit)))
 
-        Withdrawn and closed needs are listed too (with their status), so that a harvester follows them.
-        """
-        stmt = select(Need).where(Need.visibility == "public")
-        stmt = stmt.where(*_window(Need, since, after)).order_by(Need.updated_at, Need.id).limit(limit)
-        return list(self.session.scalars(stmt))
-
-    def feed_offers(
-        self, *, since: dt.datetime | None, after: tuple[dt.datetime, int] | None, limit: int
-    ) -> list[Offer]:
-        """Offers changed at or after ``since``, in (updated_at, id) order, past the keyset ``after`` (every
-        status: a harvester learns that an offer stopped being active)."""
-        stmt = select(Offer).where(*_window(Offer, since, after)).order_by(Offer.updated_at, Offer.id).limit(limit)
-        return list(self.session.scalars(stmt))
+    def feed_offers(self, *, since: dt.datetime | None, after: int, limit: int) -> list[Offer]:
+        """Active offers with an id above ``after``, changed at or after ``since`` when given, in id order."""
+        stmt = select(Offer).where(Offer.status == "active", Offer.id > after, *_since(Offer, since))
+        return list(self.session.scalars(stmt.order_by(Offer.id).limit(limit)))
 
     def feed_state(self, kind: str) -> tuple[int, dt.datetime | None, int]:
         """``(count, latest update, sum of versions)`` of what a feed lists: its ETag changes whenever any
@@ -122,7 +115,9 @@ class ConnectorRepository:
                 Need.visibility == "public"
             )
         else:
-            stmt = select(func.count(), func.max(Offer.updated_at), func.sum(Offer.version))
+            stmt = select(func.count(), func.max(Offer.updated_at), func.sum(Offer.version)).where(
+                Offer.status == "active"
+            )
         count, latest, versions = self.session.execute(stmt).one()
         return int(count or 0), latest, int(versions or 0)
 
@@ -147,13 +142,5 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _window(
-    model: type[Need] | type[Offer], since: dt.datetime | None, after: tuple[dt.datetime, int] | None
-) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    if since is not None:
-        where.append(model.updated_at >= _utc(since))
-    if after is not None:
-        at, record_id = _utc(after[0]), after[1]
-        where.append(or_(model.updated_at > at, and_(model.updated_at == at, model.id > record_id)))
-    return where
+def _since(model: type[Need] | type[Offer], since: dt.datetime | None) -> list[ColumnElement[bool]]:
+    return [] if since is None else [model.updated_at >= _utc(since)]

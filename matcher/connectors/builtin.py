@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from matcher.connectors import biobridge
 from matcher.connectors.mapping import FieldTable, Vocabulary, get_path
+
+Finish = Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 _NEED_FIELDS = (
     "party",
@@ -47,6 +50,9 @@ class BuiltinMapping:
     url_path: str | None = None
     url_template: str | None = None
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
+    finish: Finish | None = None
+    # Where a record says its own language (its language strings are read in it).
+    language_path: str | None = None
 
     def source_url(self, record: Mapping[str, Any], source_id: str) -> str | None:
         if self.url_path is not None:
@@ -68,4 +74,35 @@ POLLINATE = BuiltinMapping(
     url_path="url",
 )
 
-BUILTIN: dict[str, BuiltinMapping] = {"pollinate": POLLINATE}
+# The CBD Bio-Bridge records (see matcher/connectors/biobridge.py for the field names and their sources).
+BIOBRIDGE_REQUEST = BuiltinMapping(
+    tables={"needs": biobridge.REQUEST_FIELDS},
+    id_path="header.identifier",
+    url_path="url",
+    url_template=biobridge.RECORD_PAGE,
+    finish=biobridge.finish_request,
+    language_path="header.languages.0",
+)
+BIOBRIDGE_PROFILE = BuiltinMapping(
+    tables={"offers": biobridge.PROFILE_FIELDS},
+    id_path="header.identifier",
+    url_path="url",
+    url_template=biobridge.RECORD_PAGE,
+    finish=biobridge.finish_profile,
+    language_path="header.languages.0",
+)
+BIOBRIDGE_OPPORTUNITY = BuiltinMapping(
+    tables={"offers": biobridge.OPPORTUNITY_FIELDS},
+    id_path="header.identifier",
+    url_path="url",
+    url_template=biobridge.RECORD_PAGE,
+    finish=biobridge.finish_profile,
+    language_path="header.languages.0",
+)
+
+BUILTIN: dict[str, BuiltinMapping] = {
+    "pollinate": POLLINATE,
+    "biobridge-request": BIOBRIDGE_REQUEST,
+    "biobridge-profile": BIOBRIDGE_PROFILE,
+    "biobridge-opportunity": BIOBRIDGE_OPPORTUNITY,
+}

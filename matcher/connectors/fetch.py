@@ -143,7 +143,7 @@ class HttpSource:
         try:
             with http.stream(
                 "GET",
-                connectable_url(target, address),
+                str(connectable_url(target, address)),
                 headers=headers,
                 timeout=self.policy.timeout_s,
                 follow_redirects=False,

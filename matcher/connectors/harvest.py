@@ -354,8 +354,10 @@ class _Writer:
         provenance.withdrawn_at = None
 
     def _validate(self, raw: dict[str, Any], source_id: str) -> NeedRecord | OfferRecord | OrganisationRecord:
-        values = self.table.read(raw, self.definition.language)
+        values = self.table.read(raw, self._language(raw))
         values.pop("url", None)
+        if self.builtin is not None and self.builtin.finish is not None:
+            values = self.builtin.finish(values, raw)
         values = normalise(self.kind, values, self.vocabulary)
         values["id"] = external_id(self.definition.name, source_id)
         if self.kind == "needs":
@@ -366,6 +368,15 @@ class _Writer:
             values.setdefault("languages", [self.definition.language])
             return OfferRecord.model_validate(values)
         return OrganisationRecord.model_validate(values)
+
+    def _language(self, raw: dict[str, Any]) -> str:
+        """The record's own language when it says one (its language strings are read in it), else the
+        definition's."""
+        path = self.builtin.language_path if self.builtin is not None else None
+        if path is None and isinstance(self.table.fields.get("language"), str):
+            path = str(self.table.fields["language"])
+        found = get_path(raw, path) if path is not None else None
+        return found.lower() if isinstance(found, str) and len(found) == 2 else self.definition.language
 
     def _source_url(self, raw: dict[str, Any], source_id: str, page_url: str | None) -> str | None:
         if "url" in self.table.fields:

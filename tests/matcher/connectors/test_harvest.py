@@ -295,3 +295,41 @@ def test_a_file_source_in_csv(sqlite_db: Database) -> None:
     assert (reef.organisation.country, reef.regions_served) == ("AUS", ["Oceania", "South-eastern Asia"])
     assert reef.assistance_types == ["technical_advice", "training"]
     assert reef.languages == ["en", "fr"]
+
+
+def test_biobridge_fixtures_map_to_needs_and_offers(sqlite_db: Database) -> None:
+    for name in ("biobridge-requests", "biobridge-profiles"):
+        text = (EXAMPLES / f"{name}.toml").read_text("utf-8")
+        report = run_connector(sqlite_db, parse_definition(text, base=EXAMPLES), ConnectorSettings())
+        assert report.invalid == [], report.invalid
+    with sqlite_db.transaction(read_only=True) as session:
+        needs = {n.external_id: n for n in session.scalars(select(Need))}
+        offers = list(session.scalars(select(Offer)))
+        sources = {s.source_id: s.source_url for s in session.scalars(select(RecordSource))}
+    barcoding = needs["biobridge-requests:52000000cbd0120000001234"]
+    assert (barcoding.party, barcoding.organisation.name) == ("MWI", "Malawi Fisheries Research Unit")
+    assert barcoding.targets == [4, 20, 21]  # Aichi 12 and 19
+    assert "reference library" in barcoding.description  # problem and objectives joined
+    mapping = needs["biobridge-requests:52000000cbd0120000001235"]
+    assert (mapping.language, mapping.party, mapping.organisation.name) == ("fr", "BEN", "Government of Benin")
+    assert mapping.title.startswith("Cartographie")  # the document's own language
+    (profile,) = offers
+    assert (profile.organisation.country, profile.organisation.org_type) == ("UGA", "research_institute")
+    assert (profile.regions_served, profile.countries_served) == (["Eastern Africa"], ["MWI"])
+    assert profile.languages == ["en", "fr"]
+    assert sources["52000000cbd0120000001234"] == "https://chm.cbd.int/database/record/52000000cbd0120000001234"
+
+
+def test_an_unmapped_biobridge_term_is_reported(sqlite_db: Database, tmp_path: Path) -> None:
+    documents = json.loads((EXAMPLES / "biobridge-requests.json").read_text("utf-8"))
+    documents[0]["assistanceTypes"] = [{"identifier": "5B0F0D3E-UNKNOWN"}]
+    (tmp_path / "biobridge-requests.json").write_text(json.dumps(documents), encoding="utf-8")
+    text = (EXAMPLES / "biobridge-requests.toml").read_text("utf-8")
+    report = run_connector(sqlite_db, parse_definition(text, base=tmp_path), ConnectorSettings())
+    assert report.created == 1
+    assert "unknown assistance type '5B0F0D3E" in report.invalid[0].reason
+    mapped = text.replace(
+        "[vocabularies.assistance_types]", '[vocabularies.assistance_types]\n"5B0F0D3E-UNKNOWN" = "training"'
+    )
+    report = run_connector(sqlite_db, parse_definition(mapped, base=tmp_path), ConnectorSettings())
+    assert (report.created, report.invalid) == (1, [])
