@@ -955,3 +955,22 @@ class ConnectorOut(BaseModel):
     source: str
     schedule: str | None
     last_run: ConnectorRunOut | None
+
+
+class DuplicateSideOut(BaseModel):
+    """One record of a suggested duplicate pair: its id, the fields compared and where it comes from
+    (connector names, or "typed in")."""
+
+    id: int
+    fields: dict[str, Any]
+    sources: list[str]
+
+
+class DuplicatePairOut(BaseModel):
+    """Two records that look like one, side by side, with the score and what it rests on."""
+
+    kind: Literal["organisations", "needs", "offers"]
+    score: float
+    reasons: list[str]
+    left: DuplicateSideOut
+    right: DuplicateSideOut

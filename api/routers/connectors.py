@@ -1,5 +1,6 @@
-"""``/v1/feeds/...``: Pollinate's public needs and active offers as open, paged feeds (anyone, no key), and
-``/v1/connectors``: the connectors, running one, and their runs' reports (the secretariat and admins)."""
+"""``/v1/feeds/...``: Pollinate's public needs and active offers as open, paged feeds (anyone, no key);
+``/v1/connectors``: the connectors, running one, and their runs' reports; ``/v1/duplicates``: records that
+look like one across sources (the secretariat and admins)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, SettingsDep
 from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, RecordId, Timestamp
-from api.schemas import ConnectorOut, ConnectorRunOut, FeedOut, PageOut, connector_run_out
+from api.schemas import (
+    ConnectorOut,
+    ConnectorRunOut,
+    DuplicatePairOut,
+    DuplicateSideOut,
+    FeedOut,
+    PageOut,
+    connector_run_out,
+)
 from api.security import PrincipalDep, SignedInDep
-from matcher.connectors import feeds, service
+from matcher.connectors import duplicates, feeds, service
 from models.connectors import ConnectorRepository
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -189,3 +198,33 @@ def get_run(run_id: RecordId, principal: SignedInDep, db: DatabaseDep) -> Connec
     """One run's report."""
     with db.transaction(read_only=True) as session:
         return connector_run_out(service.get_run(session, principal, run_id))
+
+
+@router.get(
+    "/duplicates",
+    response_model=list[DuplicatePairOut],
+    tags=["connectors"],
+    summary="Suggested duplicates across sources",
+)
+def list_duplicates(
+    principal: SignedInDep,
+    db: DatabaseDep,
+    kind: Annotated[
+        Literal["organisations", "needs", "offers"], Query(description="Which records to compare.")
+    ] = "organisations",
+    limit: LIMIT = 50,
+) -> list[DuplicatePairOut]:
+    """Pairs of records from different sources (connectors, or typed in) that look like one, best first, both
+    versions side by side (the secretariat and admins)."""
+    with db.transaction(read_only=True) as session:
+        pairs = duplicates.find_duplicates(session, principal, kind, limit=limit)
+    return [
+        DuplicatePairOut(
+            kind=p.kind,
+            score=p.score,
+            reasons=p.reasons,
+            left=DuplicateSideOut(id=p.left.id, fields=p.left.fields, sources=p.left.sources),
+            right=DuplicateSideOut(id=p.right.id, fields=p.right.fields, sources=p.right.sources),
+        )
+        for p in pairs
+    ]

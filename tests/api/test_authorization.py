@@ -199,6 +199,7 @@ CASES = [
     Case("POST", "/v1/connectors/{name}/runs", NO_TARGET, owners(404, others=403)),  # no such connector
     Case("GET", "/v1/connectors/runs", NO_TARGET, owners(200, others=403)),
     Case("GET", "/v1/connectors/runs/{run_id}", "connector_run", owners(200, others=403)),
+    Case("GET", "/v1/duplicates", NO_TARGET, owners(200, others=403)),
 ]
 
 # Routes that create records (found again by the marker in their name or title).

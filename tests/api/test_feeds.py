@@ -290,3 +290,24 @@ def test_connector_routes_are_the_secretariats(api: Api, tmp_path: Path) -> None
         assert audit.json()["items"][0]["entity_id"] == ran.json()["id"]
     finally:
         api.client.app.state.settings = api.settings  # type: ignore[attr-defined]
+
+
+def test_the_secretariat_sees_a_harvested_need_and_its_hand_typed_copy_side_by_side(api: Api) -> None:
+    definition = parse_definition((EXAMPLES / "partner-needs.toml").read_text("utf-8"), base=EXAMPLES)
+    assert run_connector(api.db, definition, ConnectorSettings()).status == "succeeded"
+    copy = {
+        **_need_body(),
+        "party": "PER",
+        "title": "Model clauses for mutually agreed terms under the Nagoya Protocol",
+        "description": "Legal advice on model contractual clauses for mutually agreed terms under the Nagoya "
+        "Protocol is needed by our ABS focal point, and training for the permit office staff.",
+    }
+    posted = api.post("secretariat", "/v1/needs", json=copy)
+    assert posted.status_code == 201, posted.text
+    assert api.get("provider_a", "/v1/duplicates", params={"kind": "needs"}).status_code == 403
+    pairs = api.get("secretariat", "/v1/duplicates", params={"kind": "needs"}).json()
+    (pair,) = [p for p in pairs if posted.json()["need"]["id"] in (p["left"]["id"], p["right"]["id"])]
+    sides = sorted([pair["left"], pair["right"]], key=lambda side: side["sources"])
+    assert [s["sources"] for s in sides] == [["partner-needs"], ["typed in"]]
+    assert sides[0]["fields"]["external_id"] == "partner-needs:NCH-2026-004"
+    assert pair["score"] >= 0.45 and "same country PER" in pair["reasons"]
