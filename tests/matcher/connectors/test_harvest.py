@@ -18,7 +18,7 @@ from matcher.connectors.definition import ConnectorDefinition, parse_definition
 from matcher.connectors.harvest import run_connector
 from matcher.settings import ConnectorSettings
 from models.db import Database
-from models.orm import AuditEvent, ConnectorRun, Need, Offer, RecordSource, SuggestedMatch
+from models.orm import AuditEvent, ConnectorRun, Need, Offer, Organisation, RecordSource, SuggestedMatch
 from tests.loopback import Feed, FeedServer
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "matcher" / "connectors" / "examples"
@@ -68,18 +68,18 @@ def needs_by_ref(db: Database) -> dict[str, Need]:
         return {n.external_id.split(":", 1)[1]: n for n in rows if n.external_id}
 
 
-def test_first_run_creates_every_record_with_its_provenance(sqlite_db: Database, server: FeedServer) -> None:
+def test_first_run_creates_every_record_with_its_provenance(db: Database, server: FeedServer) -> None:
     serve(server, fixture_records())
-    report = run_connector(sqlite_db, definition(server), LOOPBACK)
+    report = run_connector(db, definition(server), LOOPBACK)
     assert (report.status, report.created, report.updated, report.invalid) == ("succeeded", 4, 0, [])
     assert report.pages == 2  # the next link was followed
-    needs = needs_by_ref(sqlite_db)
+    needs = needs_by_ref(db)
     assert sorted(needs) == ["NCH-2026-001", "NCH-2026-002", "NCH-2026-003", "NCH-2026-004"]
     assert needs["NCH-2026-002"].party == "SEN"  # "Sénégal" (a French country name)
     assert needs["NCH-2026-003"].party == "VNM"  # "VN" (alpha-2)
     assert needs["NCH-2026-001"].targets == [3, 8]  # Aichi 10 and 11
     assert needs["NCH-2026-002"].language == "fr"
-    with sqlite_db.transaction(read_only=True) as session:
+    with db.transaction(read_only=True) as session:
         sources = {s.source_id: s for s in session.scalars(select(RecordSource))}
     assert sorted(sources) == sorted(needs)
     for ref, source in sources.items():
@@ -88,30 +88,28 @@ def test_first_run_creates_every_record_with_its_provenance(sqlite_db: Database,
         assert source.fetched_at is not None and source.withdrawn_at is None
 
 
-def test_second_run_creates_and_updates_nothing(sqlite_db: Database, server: FeedServer) -> None:
+def test_second_run_creates_and_updates_nothing(db: Database, server: FeedServer) -> None:
     serve(server, fixture_records(), etags=False)
-    run_connector(sqlite_db, definition(server), LOOPBACK)
-    versions = {ref: n.version for ref, n in needs_by_ref(sqlite_db).items()}
-    report = run_connector(sqlite_db, definition(server), LOOPBACK)
+    run_connector(db, definition(server), LOOPBACK)
+    versions = {ref: n.version for ref, n in needs_by_ref(db).items()}
+    report = run_connector(db, definition(server), LOOPBACK)
     assert (report.created, report.updated, report.unchanged, report.withdrawn) == (0, 0, 4, 0)
     assert report.parsed_pages == 2  # no validators: everything was read again, and found unchanged
-    assert {ref: n.version for ref, n in needs_by_ref(sqlite_db).items()} == versions
+    assert {ref: n.version for ref, n in needs_by_ref(db).items()} == versions
 
 
-def test_a_changed_record_updates_and_the_audit_log_says_which_run(
-    sqlite_db: Database, server: FeedServer
-) -> None:
+def test_a_changed_record_updates_and_the_audit_log_says_which_run(db: Database, server: FeedServer) -> None:
     records = fixture_records()
     serve(server, records)
-    run_connector(sqlite_db, definition(server), LOOPBACK)
+    run_connector(db, definition(server), LOOPBACK)
     changed = copy.deepcopy(records)
     changed[2]["heading"] = "National invasive species early-warning and rapid-response system"
     serve(server, changed)
-    report = run_connector(sqlite_db, definition(server), LOOPBACK)
+    report = run_connector(db, definition(server), LOOPBACK)
     assert (report.created, report.updated, report.unchanged) == (0, 1, 3)
-    need = needs_by_ref(sqlite_db)["NCH-2026-003"]
+    need = needs_by_ref(db)["NCH-2026-003"]
     assert need.title == changed[2]["heading"]
-    with sqlite_db.transaction(read_only=True) as session:
+    with db.transaction(read_only=True) as session:
         updates = session.scalars(
             select(AuditEvent).where(AuditEvent.entity == "need", AuditEvent.action == "update")
         ).all()
@@ -123,15 +121,15 @@ def test_a_changed_record_updates_and_the_audit_log_says_which_run(
     assert harvests[-1].changes["updated"] == [None, 1]
 
 
-def test_a_removed_record_is_withdrawn_and_keeps_its_review(sqlite_db: Database, server: FeedServer) -> None:
+def test_a_removed_record_is_withdrawn_and_keeps_its_review(db: Database, server: FeedServer) -> None:
     records = fixture_records()
     serve(server, records)
-    run_connector(sqlite_db, definition(server), LOOPBACK)
-    target = needs_by_ref(sqlite_db)["NCH-2026-004"]
+    run_connector(db, definition(server), LOOPBACK)
+    target = needs_by_ref(db)["NCH-2026-004"]
     run_connector(
-        sqlite_db, parse_definition((EXAMPLES / "partner-offers.toml").read_text("utf-8"), base=EXAMPLES), LOOPBACK
+        db, parse_definition((EXAMPLES / "partner-offers.toml").read_text("utf-8"), base=EXAMPLES), LOOPBACK
     )
-    with sqlite_db.transaction() as session:
+    with db.transaction() as session:
         offer = session.scalars(select(Offer)).first()
         assert offer is not None
         session.add(
@@ -149,38 +147,38 @@ def test_a_removed_record_is_withdrawn_and_keeps_its_review(sqlite_db: Database,
             )
         )
     serve(server, records[:3])
-    report = run_connector(sqlite_db, definition(server), LOOPBACK)
+    report = run_connector(db, definition(server), LOOPBACK)
     assert (report.withdrawn, report.unchanged) == (1, 3)
-    withdrawn = needs_by_ref(sqlite_db)["NCH-2026-004"]
+    withdrawn = needs_by_ref(db)["NCH-2026-004"]
     assert withdrawn.status == "withdrawn"  # not deleted
-    with sqlite_db.transaction(read_only=True) as session:
+    with db.transaction(read_only=True) as session:
         match = session.scalars(select(SuggestedMatch).where(SuggestedMatch.need_id == target.id)).one()
         source = session.scalars(select(RecordSource).where(RecordSource.source_id == "NCH-2026-004")).one()
     assert (match.status, match.note) == ("rejected", "kept through withdrawal")
     assert source.withdrawn_at is not None
     # Listed again, it comes back with the source's status.
     serve(server, records)
-    report = run_connector(sqlite_db, definition(server), LOOPBACK)
+    report = run_connector(db, definition(server), LOOPBACK)
     assert (report.updated, report.withdrawn) == (1, 0)
-    assert needs_by_ref(sqlite_db)["NCH-2026-004"].status == "open"
+    assert needs_by_ref(db)["NCH-2026-004"].status == "open"
 
 
-def test_a_failing_run_leaves_nothing_half_written(sqlite_db: Database, server: FeedServer) -> None:
+def test_a_failing_run_leaves_nothing_half_written(db: Database, server: FeedServer) -> None:
     records = fixture_records()
     serve(server, records)
-    first = run_connector(sqlite_db, definition(server), LOOPBACK)
+    first = run_connector(db, definition(server), LOOPBACK)
     changed = copy.deepcopy(records)
     changed[0]["heading"] = "A change on page 1 that must not be written"
     changed.append({**records[0], "ref": "NCH-2026-099"})
     serve(server, changed)
     server.feeds["/needs?page=2"].status = 500  # page 1 is fine, page 2 fails
-    report = run_connector(sqlite_db, definition(server), LOOPBACK)
+    report = run_connector(db, definition(server), LOOPBACK)
     assert report.status == "failed"
     assert report.error is not None and "answered 500" in report.error
-    needs = needs_by_ref(sqlite_db)
+    needs = needs_by_ref(db)
     assert sorted(needs) == sorted(r["ref"] for r in records)
     assert needs["NCH-2026-001"].title == records[0]["heading"]
-    with sqlite_db.transaction(read_only=True) as session:
+    with db.transaction(read_only=True) as session:
         runs = session.scalars(select(ConnectorRun).order_by(ConnectorRun.id)).all()
         failure = session.scalars(
             select(AuditEvent).where(AuditEvent.entity == "connector_run", AuditEvent.entity_id == runs[-1].id)
@@ -191,36 +189,34 @@ def test_a_failing_run_leaves_nothing_half_written(sqlite_db: Database, server: 
     assert sources == 4
 
 
-def test_a_304_costs_no_parsing(sqlite_db: Database, server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_304_costs_no_parsing(db: Database, server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     serve(server, fixture_records())
-    run_connector(sqlite_db, definition(server), LOOPBACK)
+    run_connector(db, definition(server), LOOPBACK)
 
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("a not-modified page was parsed")
 
     monkeypatch.setattr(fetch, "parse_records", refuse)
-    report = run_connector(sqlite_db, definition(server), LOOPBACK)
+    report = run_connector(db, definition(server), LOOPBACK)
     assert (report.status, report.parsed_pages, report.not_modified_pages) == ("not_modified", 0, 2)
     assert (report.unchanged, report.withdrawn) == (4, 0)
     assert server.answered[-2:] == [("/needs", 304), ("/needs?page=2", 304)]
     assert server.requests[-1].headers["if-none-match"] == server.feeds["/needs?page=2"].etag
 
 
-def test_one_changed_page_is_read_and_the_unchanged_one_still_counts(
-    sqlite_db: Database, server: FeedServer
-) -> None:
+def test_one_changed_page_is_read_and_the_unchanged_one_still_counts(db: Database, server: FeedServer) -> None:
     records = fixture_records()
     serve(server, records)
-    run_connector(sqlite_db, definition(server), LOOPBACK)
+    run_connector(db, definition(server), LOOPBACK)
     changed = copy.deepcopy(records)
     changed[3]["heading"] = "Access and benefit-sharing permits: model clauses and training"
     serve(server, changed)  # page 1 keeps its ETag, page 2 gets a new one
-    report = run_connector(sqlite_db, definition(server), LOOPBACK)
+    report = run_connector(db, definition(server), LOOPBACK)
     assert (report.parsed_pages, report.not_modified_pages) == (1, 1)
     assert (report.updated, report.unchanged, report.withdrawn) == (1, 3, 0)
 
 
-def test_offset_paging_and_link_headers_are_followed(sqlite_db: Database, server: FeedServer) -> None:
+def test_offset_paging_and_link_headers_are_followed(db: Database, server: FeedServer) -> None:
     records = fixture_records()
     for offset in (0, 3, 6):
         chunk = records[offset : offset + 3]
@@ -246,50 +242,50 @@ assistance_types = "help"
 "Data sharing" = "data_sharing"
 "Policy and legal advice" = "policy_legal_advice"
 """
-    report = run_connector(sqlite_db, parse_definition(text), LOOPBACK)
+    report = run_connector(db, parse_definition(text), LOOPBACK)
     assert (report.pages, report.created) == (2, 4)  # a short page ends the paging
     server.feeds.clear()
     server.feeds["/a"] = Feed(json.dumps(records[:1]).encode(), headers={"Link": '</b?x=1>; rel="next"'})
     server.feeds["/b?x=1"] = Feed(json.dumps(records[1:2]).encode())
     linked = text.replace('name = "offsets"', 'name = "links"').replace("/list", "/a")
     linked = linked.replace('style = "offset"\npage_size = 3', 'style = "next_link"')
-    report = run_connector(sqlite_db, parse_definition(linked), LOOPBACK)
+    report = run_connector(db, parse_definition(linked), LOOPBACK)
     assert (report.pages, report.created) == (2, 2)
 
 
 def test_invalid_records_are_reported_with_their_reason_and_the_rest_written(
-    sqlite_db: Database, server: FeedServer
+    db: Database, server: FeedServer
 ) -> None:
     records = fixture_records()
     records[1] = {**records[1], "country_name": "Atlantis"}
     records[2] = {**records[2], "summary": "short"}
     serve(server, records)
-    report = run_connector(sqlite_db, definition(server), LOOPBACK)
+    report = run_connector(db, definition(server), LOOPBACK)
     assert report.created == 2
     reasons = {i.source_id: i.reason for i in report.invalid}
     assert "country 'Atlantis'" in reasons["NCH-2026-002"]
     assert reasons["NCH-2026-003"].startswith("description:")
-    with sqlite_db.transaction(read_only=True) as session:
+    with db.transaction(read_only=True) as session:
         run = session.get(ConnectorRun, report.run_id)
         assert run is not None
         assert {i["source_id"] for i in run.invalid} == {"NCH-2026-002", "NCH-2026-003"}
 
 
-def test_sources_follow_the_webhooks_outbound_rule(sqlite_db: Database, server: FeedServer) -> None:
+def test_sources_follow_the_webhooks_outbound_rule(db: Database, server: FeedServer) -> None:
     serve(server, fixture_records())
-    report = run_connector(sqlite_db, definition(server), ConnectorSettings(allow_http=True))
+    report = run_connector(db, definition(server), ConnectorSettings(allow_http=True))
     assert report.status == "failed"
     assert report.error is not None and "loopback address" in report.error
-    report = run_connector(sqlite_db, definition(server), ConnectorSettings(allow_private=True))
+    report = run_connector(db, definition(server), ConnectorSettings(allow_private=True))
     assert report.error is not None and "must use https" in report.error
-    assert server.requests == [] and count(sqlite_db, Need) == 0
+    assert server.requests == [] and count(db, Need) == 0
 
 
-def test_a_file_source_in_csv(sqlite_db: Database) -> None:
+def test_a_file_source_in_csv(db: Database) -> None:
     text = (EXAMPLES / "partner-offers.toml").read_text("utf-8")
-    report = run_connector(sqlite_db, parse_definition(text, base=EXAMPLES), ConnectorSettings())
+    report = run_connector(db, parse_definition(text, base=EXAMPLES), ConnectorSettings())
     assert (report.created, report.invalid) == (3, [])
-    with sqlite_db.transaction(read_only=True) as session:
+    with db.transaction(read_only=True) as session:
         offers = {o.external_id: o for o in session.scalars(select(Offer))}
     reef = offers["partner-offers:RX-17"]
     assert (reef.organisation.country, reef.regions_served) == ("AUS", ["Oceania", "South-eastern Asia"])
@@ -297,12 +293,12 @@ def test_a_file_source_in_csv(sqlite_db: Database) -> None:
     assert reef.languages == ["en", "fr"]
 
 
-def test_biobridge_fixtures_map_to_needs_and_offers(sqlite_db: Database) -> None:
+def test_biobridge_fixtures_map_to_needs_and_offers(db: Database) -> None:
     for name in ("biobridge-requests", "biobridge-profiles"):
         text = (EXAMPLES / f"{name}.toml").read_text("utf-8")
-        report = run_connector(sqlite_db, parse_definition(text, base=EXAMPLES), ConnectorSettings())
+        report = run_connector(db, parse_definition(text, base=EXAMPLES), ConnectorSettings())
         assert report.invalid == [], report.invalid
-    with sqlite_db.transaction(read_only=True) as session:
+    with db.transaction(read_only=True) as session:
         needs = {n.external_id: n for n in session.scalars(select(Need))}
         offers = list(session.scalars(select(Offer)))
         sources = {s.source_id: s.source_url for s in session.scalars(select(RecordSource))}
@@ -320,16 +316,52 @@ def test_biobridge_fixtures_map_to_needs_and_offers(sqlite_db: Database) -> None
     assert sources["52000000cbd0120000001234"] == "https://chm.cbd.int/database/record/52000000cbd0120000001234"
 
 
-def test_an_unmapped_biobridge_term_is_reported(sqlite_db: Database, tmp_path: Path) -> None:
+def test_an_unmapped_biobridge_term_is_reported(db: Database, tmp_path: Path) -> None:
     documents = json.loads((EXAMPLES / "biobridge-requests.json").read_text("utf-8"))
     documents[0]["assistanceTypes"] = [{"identifier": "5B0F0D3E-UNKNOWN"}]
     (tmp_path / "biobridge-requests.json").write_text(json.dumps(documents), encoding="utf-8")
     text = (EXAMPLES / "biobridge-requests.toml").read_text("utf-8")
-    report = run_connector(sqlite_db, parse_definition(text, base=tmp_path), ConnectorSettings())
+    report = run_connector(db, parse_definition(text, base=tmp_path), ConnectorSettings())
     assert report.created == 1
     assert "unknown assistance type '5B0F0D3E" in report.invalid[0].reason
     mapped = text.replace(
         "[vocabularies.assistance_types]", '[vocabularies.assistance_types]\n"5B0F0D3E-UNKNOWN" = "training"'
     )
-    report = run_connector(sqlite_db, parse_definition(mapped, base=tmp_path), ConnectorSettings())
+    report = run_connector(db, parse_definition(mapped, base=tmp_path), ConnectorSettings())
     assert (report.created, report.invalid) == (1, [])
+
+
+def test_organisations_are_harvested_and_withdrawn_in_their_provenance(db: Database, tmp_path: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "code,org,kind,iso,web\n"
+        "P1,Reef Science Network,network,AU,https://reefscience.example.org\n"
+        "P2,Mangrove Restoration Alliance,ngo,SN,\n",
+        encoding="utf-8",
+    )
+    text = f"""
+name = "roster"
+kind = "organisations"
+[source]
+file = "{roster}"
+format = "csv"
+[fields]
+id = "code"
+name = "org"
+org_type = "kind"
+country = "iso"
+website = "web"
+"""
+    report = run_connector(db, parse_definition(text), ConnectorSettings())
+    assert (report.created, report.invalid) == (2, [])
+    assert run_connector(db, parse_definition(text), ConnectorSettings()).unchanged == 2
+    roster.write_text("code,org,kind,iso,web\nP1,Reef Science Network,ngo,AU,\n", encoding="utf-8")
+    report = run_connector(db, parse_definition(text), ConnectorSettings())
+    assert (report.updated, report.withdrawn) == (1, 1)
+    with db.transaction(read_only=True) as session:
+        orgs = {o.name: o for o in session.scalars(select(Organisation))}
+        withdrawn = session.scalars(select(RecordSource).where(RecordSource.source_id == "P2")).one()
+    reef = orgs["Reef Science Network"]
+    # The type follows the source; a website the source stops giving is kept (the importer's rule).
+    assert (reef.org_type, reef.website) == ("ngo", "https://reefscience.example.org")
+    assert "Mangrove Restoration Alliance" in orgs and withdrawn.withdrawn_at is not None
