@@ -27,6 +27,13 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Path_ = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MAPPINGS = ("fields", "pollinate", "biobridge-request", "biobridge-profile", "biobridge-opportunity")
 _INTERVAL = re.compile(r"^(\d{1,5})\s*(m|h|d)$")
+# The kinds of record each built-in mapping reads.
+_MAPPING_KINDS = {
+    "pollinate": ("needs", "offers"),
+    "biobridge-request": ("needs",),
+    "biobridge-profile": ("offers",),
+    "biobridge-opportunity": ("offers",),
+}
 
 
 class _Strict(BaseModel):
@@ -92,6 +99,9 @@ class ConnectorDefinition(_Strict):
     def _fields_for_field_mapping(self) -> ConnectorDefinition:
         if self.mapping == "fields" and "id" not in self.fields:
             raise ValueError("a field mapping needs at least fields.id (the source's own id of each record)")
+        kinds = _MAPPING_KINDS.get(self.mapping)
+        if kinds is not None and self.kind not in kinds:
+            raise ValueError(f"mapping {self.mapping!r} reads {' or '.join(kinds)}, not {self.kind}")
         return self
 
     @property

@@ -111,3 +111,9 @@ def test_cli_validates_lists_and_runs_a_connector(
 
     missing = runner.invoke(app, ["connectors", "run", "nobody"])
     assert missing.exit_code == 2 and "no connector named 'nobody'" in missing.output
+
+
+def test_a_builtin_mapping_must_read_the_kind_asked_for() -> None:
+    text = 'name = "x"\nkind = "offers"\nmapping = "biobridge-request"\n[source]\nfile = "x.json"\n'
+    with pytest.raises(InvalidInputError, match="mapping 'biobridge-request' reads needs, not offers"):
+        parse_definition(text)
