@@ -106,6 +106,7 @@ class Feed:
 
     body: bytes
     etag: str | None = None
+    last_modified: str | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -115,7 +116,8 @@ class FeedServer:
     """A threaded HTTP server on 127.0.0.1 serving fixture feeds for the connector tests.
 
     ``feeds`` maps a path with its query (``/needs?page=2``) to what it answers; a request carrying the
-    feed's ETag in ``If-None-Match`` is answered ``304 Not Modified``. Every request is recorded.
+    feed's ETag in ``If-None-Match``, or its Last-Modified in ``If-Modified-Since``, is answered
+    ``304 Not Modified``. Every request is recorded.
     """
 
     feeds: dict[str, Feed] = field(default_factory=dict)
@@ -141,9 +143,13 @@ class FeedServer:
                     status, body, extra = 404, b"not found", {}
                 elif feed.etag is not None and headers.get("if-none-match") == feed.etag:
                     status, body, extra = 304, b"", {"ETag": feed.etag}
+                elif feed.last_modified is not None and headers.get("if-modified-since") == feed.last_modified:
+                    status, body, extra = 304, b"", {}
                 else:
                     status, body = feed.status, feed.body
                     extra = {**feed.headers, **({"ETag": feed.etag} if feed.etag else {})}
+                    if feed.last_modified is not None:
+                        extra["Last-Modified"] = feed.last_modified
                 owner.answered.append((self.path, status))
                 self.send_response(status)
                 for key, value in extra.items():

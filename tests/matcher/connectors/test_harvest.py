@@ -204,6 +204,17 @@ def test_a_304_costs_no_parsing(db: Database, server: FeedServer, monkeypatch: p
     assert server.requests[-1].headers["if-none-match"] == server.feeds["/needs?page=2"].etag
 
 
+def test_last_modified_alone_makes_conditional_requests(db: Database, server: FeedServer) -> None:
+    serve(server, fixture_records(), etags=False)
+    for feed in server.feeds.values():
+        feed.last_modified = "Mon, 07 Dec 2026 09:00:00 GMT"
+    run_connector(db, definition(server), LOOPBACK)
+    report = run_connector(db, definition(server), LOOPBACK)
+    assert (report.status, report.parsed_pages, report.unchanged) == ("not_modified", 0, 4)
+    assert server.requests[-1].headers["if-modified-since"] == "Mon, 07 Dec 2026 09:00:00 GMT"
+    assert "if-none-match" not in server.requests[-1].headers
+
+
 def test_one_changed_page_is_read_and_the_unchanged_one_still_counts(db: Database, server: FeedServer) -> None:
     records = fixture_records()
     serve(server, records)
