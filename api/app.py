@@ -20,6 +20,7 @@ from api.logs import configure_logging, install_request_logging
 from api.openapi import install_openapi
 from api.routers import (
     audit,
+    connectors,
     health,
     jobs,
     matching,
@@ -135,6 +136,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         jobs.router,
         review.router,
         audit.router,
+        connectors.router,
     ):
         app.include_router(router, dependencies=[Depends(every_request)])
     install_openapi(app)

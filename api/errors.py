@@ -26,6 +26,7 @@ from api.security import IF_MATCH_REQUIRED
 from matcher.errors import (
     AuthenticationError,
     ConflictError,
+    HarvestError,
     InvalidInputError,
     NotFoundError,
     NotReadyError,
@@ -52,6 +53,7 @@ STATUS_BY_ERROR: dict[type[PollinateError], tuple[int, str]] = {
     RateLimitedError: (429, "rate_limited"),
     ServiceBusyError: (503, "busy"),
     NotReadyError: (503, "not_ready"),
+    HarvestError: (502, "harvest_failed"),
 }
 _CODE_BY_STATUS = {
     400: "bad_request",

@@ -56,6 +56,7 @@ from models.orm import (
     QUERY_LEN,
     URL_LEN,
     AuditEvent,
+    ConnectorRun,
     Delivery,
     Job,
     JobNeedDiff,
@@ -909,3 +910,90 @@ def audit_event_out(row: AuditEvent) -> AuditEventOut:
         changes=dict(row.changes),
         note=row.note,
     )
+
+
+# ------------------------------------------------------------------------------------------ connectors
+
+
+class FeedOut(BaseModel):
+    """One page of a public feed: records in Pollinate's format (the import format plus ``url``, the record's
+    page) or in the Bio-Bridge shape, and the relative URL of the next page (null on the last)."""
+
+    kind: Literal["needs", "offers"]
+    format: Literal["pollinate", "biobridge"]
+    items: list[dict[str, Any]]
+    next: str | None
+
+
+class InvalidRecordOut(BaseModel):
+    """A source record a run skipped, and why."""
+
+    source_id: str
+    reason: str
+
+
+class ConnectorRunOut(BaseModel):
+    """A connector run and its report."""
+
+    id: int
+    connector: str
+    status: Literal["succeeded", "failed", "not_modified"]
+    trigger: str
+    started_at: UtcDateTime
+    finished_at: UtcDateTime
+    pages: int
+    created: int
+    updated: int
+    unchanged: int
+    withdrawn: int
+    invalid: list[InvalidRecordOut]
+    error: str | None
+
+
+def connector_run_out(row: ConnectorRun) -> ConnectorRunOut:
+    return ConnectorRunOut(
+        id=row.id,
+        connector=row.connector,
+        status=row.status,
+        trigger=row.trigger,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        pages=row.pages,
+        created=row.created,
+        updated=row.updated,
+        unchanged=row.unchanged,
+        withdrawn=row.withdrawn,
+        invalid=[InvalidRecordOut(**item) for item in row.invalid],
+        error=row.error,
+    )
+
+
+class ConnectorOut(BaseModel):
+    """A connector of the definitions folder and its last run."""
+
+    name: str
+    description: str
+    kind: Literal["needs", "offers", "organisations"]
+    mapping: str
+    source: str
+    schedule: str | None
+    last_run: ConnectorRunOut | None
+
+
+class DuplicateSideOut(BaseModel):
+    """One record of a suggested duplicate pair: its id, the fields compared and where it comes from
+    (connector names, or "typed in")."""
+
+    id: int
+    fields: dict[str, Any]
+    sources: list[str]
+
+
+class DuplicatePairOut(BaseModel):
+    """Two records that look like one, side by side, with the score and what it rests on."""
+
+    kind: Literal["organisations", "needs", "offers"]
+    score: float
+    reasons: list[str]
+    left: DuplicateSideOut
+    right: DuplicateSideOut

@@ -4,7 +4,9 @@
 Exception
 ├── PollinateError                      base of everything Pollinate raises on purpose
 │   ├── InvalidInputError               bad input from a user or a file (HTTP 422)
-│   │   └── WebhookTargetError          a webhook URL that is not https or reaches a private address
+│   │   └── OutboundTargetError         an outbound URL (webhook, connector source) that is not https or
+│   │       │                           reaches a private address
+│   │       └── WebhookTargetError      ... given as a webhook URL
 │   ├── NotFoundError                   no such record, or none the caller may see (HTTP 404)
 │   ├── ConflictError                   the record exists already or is still in use (HTTP 409)
 │   │   └── StaleVersionError           the record changed since the version the caller saw (HTTP 412)
@@ -14,7 +16,9 @@ Exception
 │   ├── RateLimitedError                too many requests for this key; retry later (HTTP 429)
 │   ├── NotReadyError                   the service cannot serve yet: schema, model or index (HTTP 503)
 │   │   └── ServiceBusyError            too many requests waiting for the model; retry later (503 + Retry-After)
-│   └── DeliveryError                   a webhook or e-mail delivery failed (worker only; ``retryable``)
+│   ├── DeliveryError                   a webhook or e-mail delivery failed (worker only; ``retryable``)
+│   └── HarvestError                    a connector run failed: its source answered badly or not at all
+│                                       (HTTP 502); nothing of the run was written
 ├── ValueError
 │   └── models.vocabularies.UnknownTermError
 │                                       a value outside a controlled vocabulary, with the closest valid
@@ -36,9 +40,11 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "DeliveryError",
+    "HarvestError",
     "InvalidInputError",
     "NotFoundError",
     "NotReadyError",
+    "OutboundTargetError",
     "PermissionDeniedError",
     "PollinateError",
     "PreconditionRequiredError",
@@ -98,11 +104,23 @@ class NotReadyError(PollinateError):
     """The service cannot serve yet (database schema, model or index not ready)."""
 
 
-class WebhookTargetError(InvalidInputError):
+class OutboundTargetError(InvalidInputError):
+    """An outbound URL that may not be called: not https, unresolvable, or on a non-public address."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+
+
+class WebhookTargetError(OutboundTargetError):
     """A webhook target that may not be called: not https, unresolvable, or on a non-public address."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, field="webhook_url")
+
+
+class HarvestError(PollinateError):
+    """A connector run failed (its source was unreachable, answered an error, or sent what cannot be read);
+    the run wrote nothing."""
 
 
 class DeliveryError(PollinateError):

@@ -308,6 +308,34 @@ class JobSettings(BaseModel):
     )
 
 
+class ConnectorSettings(BaseModel):
+    """Connectors: harvesting partners' databases (``pollinate connectors``, the worker) and the public feeds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    directory: Path | None = Field(
+        default=None,
+        description="Folder of connector definitions (`*.toml`); default: `connectors/` in the data directory.",
+    )
+    allow_http: bool = Field(
+        default=False, description="Accept `http://` connector sources (production: keep `false`, https only)."
+    )
+    allow_private: bool = Field(
+        default=False,
+        description="Accept connector sources on loopback, private or link-local addresses (tests only).",
+    )
+    timeout_s: float = Field(default=30.0, gt=0, le=300, description="Timeout of one request to a source.")
+    max_page_bytes: int = Field(
+        default=20_000_000, ge=1_000, le=500_000_000, description="Largest response (or file) a run reads."
+    )
+    max_pages: int = Field(default=500, ge=1, le=100_000, description="Most pages one run follows.")
+    max_records: int = Field(default=100_000, ge=1, le=10_000_000, description="Most records one run reads.")
+    poll_s: float = Field(
+        default=60.0, gt=0, le=3600, description="How often the worker looks for connectors that are due."
+    )
+    feed_page_size: int = Field(default=100, ge=1, le=1000, description="Records per page of the public feeds.")
+
+
 class Settings(BaseSettings):
     """All of Pollinate's configuration."""
 
@@ -328,6 +356,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    connectors: ConnectorSettings = Field(default_factory=ConnectorSettings)
 
     @property
     def database_url(self) -> str:
@@ -338,6 +367,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Where index files are written."""
         return self.data_dir / "index"
+
+    @property
+    def connectors_dir(self) -> Path:
+        """Where connector definitions are read from."""
+        return self.connectors.directory or self.data_dir / "connectors"
 
     @property
     def cache_dir(self) -> Path:

@@ -773,11 +773,95 @@ def _stamp_subscription_changes(session: Session, _context: Any, _instances: Any
         bump_counter(session, SUBSCRIPTION_COUNTER)
 
 
+# --------------------------------------------------------------------------------------- connectors
+
+
+SOURCE_ENTITIES = ("need", "offer", "organisation")
+RUN_STATUSES = ("succeeded", "failed", "not_modified")
+CONNECTOR_NAME_LEN = 64
+SOURCE_ID_LEN = 200
+
+
+class RecordSource(Base):
+    """Where a harvested need, offer or organisation comes from: its provenance.
+
+    One row per (connector, entity, source id). ``record_id`` is the Pollinate record's id (not a foreign key:
+    it names a row of one of three tables; deleting a record by hand leaves its provenance, which says where it
+    came from). ``content_hash`` is the hash of the mapped record at the last run that changed it, so a run
+    tells "unchanged" without comparing field by field; ``withdrawn_at`` is set when the source stops listing
+    the record and cleared when it lists it again (the record is withdrawn, never deleted).
+    """
+
+    __tablename__ = "record_sources"
+    __table_args__ = (
+        UniqueConstraint("connector", "entity", "source_id", name="uq_record_sources_connector_entity_source_id"),
+        CheckConstraint(_in("entity", SOURCE_ENTITIES), name="entity"),
+        Index("ix_record_sources_entity_record_id", "entity", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector: Mapped[str] = mapped_column(String(CONNECTOR_NAME_LEN))
+    entity: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[int] = mapped_column(Integer)
+    source_id: Mapped[str] = mapped_column(String(SOURCE_ID_LEN))
+    source_url: Mapped[str | None] = mapped_column(String(URL_LEN))
+    fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class ConnectorRun(Base):
+    """One run of a connector and its report.
+
+    A run that succeeded or found its source unchanged (``not_modified``) is committed with the records it
+    wrote; a failed run is recorded afterwards, in a transaction of its own, with nothing else.
+    """
+
+    __tablename__ = "connector_runs"
+    __table_args__ = (CheckConstraint(_in("status", RUN_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector: Mapped[str] = mapped_column(String(CONNECTOR_NAME_LEN), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    pages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unchanged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    withdrawn: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    invalid: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ConnectorPage(Base):
+    """What a connector last fetched at one URL: the validators of a conditional request (``ETag``,
+    ``Last-Modified``), the next page's URL and the source ids the page listed.
+
+    A page answered ``304 Not Modified`` is not parsed: its records count as seen and unchanged through
+    ``source_ids``, and paging goes on through ``next_url``. Written in the run's transaction, so a failed run
+    leaves the previous validators in place.
+    """
+
+    __tablename__ = "connector_pages"
+    __table_args__ = (UniqueConstraint("connector", "url", name="uq_connector_pages_connector_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector: Mapped[str] = mapped_column(String(CONNECTOR_NAME_LEN))
+    url: Mapped[str] = mapped_column(String(2000))
+    etag: Mapped[str | None] = mapped_column(String(300))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    next_url: Mapped[str | None] = mapped_column(String(2000))
+    source_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 # -------------------------------------------------------------------------------------------- audit log
 
 
-AUDIT_ENTITIES = ("need", "offer", "match", "organisation")
-AUDIT_ACTIONS = ("create", "update", "delete", "decision")
+AUDIT_ENTITIES = ("need", "offer", "match", "organisation", "connector_run")
+AUDIT_ACTIONS = ("create", "update", "delete", "decision", "harvest")
 # The ``session.info`` key of the actor that a session's changes are attributed to.
 AUDIT_ACTOR = "audit_actor"
 

@@ -98,3 +98,78 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@dataclass
+class Feed:
+    """What a :class:`FeedServer` answers at one path (and its query string, if any)."""
+
+    body: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FeedServer:
+    """A threaded HTTP server on 127.0.0.1 serving fixture feeds for the connector tests.
+
+    ``feeds`` maps a path with its query (``/needs?page=2``) to what it answers; a request carrying the
+    feed's ETag in ``If-None-Match``, or its Last-Modified in ``If-Modified-Since``, is answered
+    ``304 Not Modified``. Every request is recorded.
+    """
+
+    feeds: dict[str, Feed] = field(default_factory=dict)
+    requests: list[Seen] = field(default_factory=list)
+    answered: list[tuple[str, int]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    def url(self, path: str) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def start(self) -> FeedServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                owner.requests.append(Seen(self.path, headers, b""))
+                feed = owner.feeds.get(self.path)
+                if feed is None:
+                    status, body, extra = 404, b"not found", {}
+                elif feed.etag is not None and headers.get("if-none-match") == feed.etag:
+                    status, body, extra = 304, b"", {"ETag": feed.etag}
+                elif feed.last_modified is not None and headers.get("if-modified-since") == feed.last_modified:
+                    status, body, extra = 304, b"", {}
+                else:
+                    status, body = feed.status, feed.body
+                    extra = {**feed.headers, **({"ETag": feed.etag} if feed.etag else {})}
+                    if feed.last_modified is not None:
+                        extra["Last-Modified"] = feed.last_modified
+                owner.answered.append((self.path, status))
+                self.send_response(status)
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                if status != 304:
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if status != 304:
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

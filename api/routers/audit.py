@@ -22,10 +22,14 @@ router = APIRouter(prefix="/v1", tags=["audit"], responses=ERRORS)
 
 
 def audit_filters(
-    entity: Annotated[AuditEntity | None, Query(description="need, offer, match or organisation.")] = None,
+    entity: Annotated[
+        AuditEntity | None, Query(description="need, offer, match, organisation or connector_run.")
+    ] = None,
     entity_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="The record's id.")] = None,
     actor_user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Changes by this user.")] = None,
-    action: Annotated[AuditAction | None, Query(description="create, update, delete or decision.")] = None,
+    action: Annotated[
+        AuditAction | None, Query(description="create, update, delete, decision or harvest.")
+    ] = None,
     since: Annotated[
         Timestamp | None, Query(description="At or after this time (RFC 3339, e.g. 2026-01-31T09:00:00Z).")
     ] = None,

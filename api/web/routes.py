@@ -21,6 +21,7 @@ from api.routers.common import RecordId
 from api.web import i18n, views
 from api.web.auth import ReaderDep
 from api.web.rendering import render
+from matcher.connectors import service as connectors
 from matcher.records import browse
 from models import vocabularies as vocab
 
@@ -132,7 +133,8 @@ def offer_page(
     """One offer and its provider."""
     with db.transaction(read_only=True) as session, i18n.activated(locale):
         offer = views.offer_view(browse.get_offer(session, principal, offer_id), locale.code)
-    return render(request, locale, "offers/detail.html", {"offer": offer})
+        sources = views.source_links(connectors.sources_of(session, "offer", offer_id))
+    return render(request, locale, "offers/detail.html", {"offer": offer, "sources": sources})
 
 
 @router.get("/needs", response_class=HTMLResponse)
@@ -162,7 +164,8 @@ def need_page(
     """One public need (confidential needs are not found here)."""
     with db.transaction(read_only=True) as session, i18n.activated(locale):
         need = views.need_view(browse.get_need(session, principal, need_id), locale.code)
-    return render(request, locale, "needs/detail.html", {"need": need})
+        sources = views.source_links(connectors.sources_of(session, "need", need_id))
+    return render(request, locale, "needs/detail.html", {"need": need, "sources": sources})
 
 
 @router.get("/providers", response_class=HTMLResponse)
@@ -233,6 +236,7 @@ def provider_page(
             "provider": views.provider_view(provider, locale.code),
             "offers": [views.offer_view(o, locale.code) for o in offers.items],
             "more_offers": offers.total > len(offers.items),
+            "sources": views.source_links(connectors.sources_of(session, "organisation", organisation_id)),
         }
     return render(request, locale, "providers/detail.html", context)
 

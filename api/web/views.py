@@ -17,7 +17,7 @@ from api.web.i18n import gettext as _
 from api.web.rendering import query
 from matcher.records.browse import BrowseFilters, Facets, Provider, region_of
 from models import vocabularies as vocab
-from models.orm import Need, Offer, Organisation
+from models.orm import Need, Offer, Organisation, RecordSource
 
 PAGE_SIZE: Final = 20
 SUMMARY_CHARS: Final = 260
@@ -30,6 +30,30 @@ class Term:
     code: str
     label: str
     href: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLink:
+    """Where a harvested record comes from: the connector, the record's page at the source (only an http(s)
+    URL is ever a link), when it was fetched and whether the source has withdrawn it."""
+
+    connector: str
+    url: str | None
+    fetched_at: dt.datetime
+    withdrawn: bool
+
+
+def source_links(rows: Iterable[RecordSource]) -> list[SourceLink]:
+    """The provenance rows of a record as its page shows them."""
+    return [
+        SourceLink(
+            connector=row.connector,
+            url=row.source_url if row.source_url and row.source_url.startswith(("https://", "http://")) else None,
+            fetched_at=row.fetched_at,
+            withdrawn=row.withdrawn_at is not None,
+        )
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)

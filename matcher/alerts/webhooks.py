@@ -6,10 +6,11 @@ parses the URL with the same parser that sends the request (httpx), resolves the
 system would (``getaddrinfo``, so odd numeric spellings such as ``2130706433`` or ``127.1`` are judged by the
 address they really mean), and refuses the target if *any* address is not a public internet address.
 
-``send_webhook`` repeats that check at every delivery (DNS answers change) and then connects to one of the
-addresses it has just checked rather than to the host name: the URL's host is replaced by the address, while
-the ``Host`` header and, for https, the TLS server name (SNI and certificate check) stay the original host. A
-DNS answer that changes between the check and the connection (DNS rebinding) therefore cannot redirect the
+The check itself is :func:`matcher.access.outbound.check_url`, shared with the connectors. ``send_webhook``
+repeats it at every delivery (DNS answers change) and then connects to one of the addresses it has just
+checked rather than to the host name: the URL's host is replaced by the address, while the ``Host`` header
+and, for https, the TLS server name (SNI and certificate check) stay the original host. A DNS answer that
+changes between the check and the connection (DNS rebinding) therefore cannot redirect the
 request. Redirects are never followed: a ``Location`` is reported back to the subscriber instead.
 
 Every failure becomes a :class:`~matcher.errors.DeliveryError` whose ``retryable`` flag tells the delivery
@@ -20,14 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import math
 import re
 import secrets
-import socket
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +33,18 @@ import httpx
 import standardwebhooks
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
+from matcher.access.outbound import (
+    MAX_URL_LENGTH,
+    OutboundPolicy,
+    OutboundTarget,
+    check_url,
+    connectable_url,
+    host_header,
+    printable,
+    shown,
+    system_resolve,
+    transient,
+)
 from matcher.errors import DeliveryError, WebhookTargetError
 from matcher.settings import NotificationSettings
 
@@ -50,7 +60,6 @@ __all__ = [
     "system_resolve",
 ]
 
-MAX_URL_LENGTH = 500
 USER_AGENT = "Pollinate-Webhooks/1"
 # Only the start of a response is read: enough to quote an error to the subscriber, too little for a hostile
 # receiver to exhaust memory.
@@ -61,54 +70,14 @@ _SECRET_BYTES = 24
 # The same id shape as e-mail deliveries: safe in every header and unambiguous in the signed content
 # "{id}.{timestamp}.{body}".
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,199}")
-_USERINFO = re.compile(r"//[^/?#]*@")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
-_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
-_CLOUD_METADATA = ipaddress.IPv4Address("169.254.169.254")
 _PUBLIC_ONLY = "webhooks can only be delivered to public internet addresses"
-
-_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def system_resolve(host: str, port: int) -> list[str]:
-    """The addresses the operating system resolves ``host`` to, in its order of preference, without repeats.
-
-    Args:
-        host: a host name or numeric address in any form ``getaddrinfo`` accepts.
-        port: the TCP port (it only narrows the answer to stream sockets).
-
-    Returns:
-        IP address strings.
-
-    Raises:
-        OSError: (``socket.gaierror``) the name does not resolve.
-    """
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 @dataclass(frozen=True, slots=True)
-class WebhookPolicy:
-    """Which webhook targets may be called, and how long a delivery may take.
-
-    Attributes:
-        allow_http: accept ``http://`` targets (production: False, https only).
-        allow_private: accept loopback, private and link-local targets (tests only).
-        timeout_s: connect, write and read timeout of one delivery, and the budget for reading its response.
-        resolve: ``(host, port) -> IP address strings`` for host names (IP literals are used as they are);
-            :func:`system_resolve` unless a test injects one.
-    """
-
-    allow_http: bool = False
-    allow_private: bool = False
-    timeout_s: float = 10.0
-    resolve: Callable[[str, int], list[str]] = system_resolve
-
-    def __post_init__(self) -> None:
-        if not self.timeout_s > 0:
-            raise ValueError(f"webhook timeout must be > 0 seconds (got {self.timeout_s})")
+class WebhookPolicy(OutboundPolicy):
+    """Which webhook targets may be called, and how long a delivery may take (see
+    :class:`~matcher.access.outbound.OutboundPolicy`: ``allow_http``, ``allow_private``, ``timeout_s``,
+    ``resolve``)."""
 
     @classmethod
     def from_settings(cls, settings: NotificationSettings) -> WebhookPolicy:
@@ -120,89 +89,25 @@ class WebhookPolicy:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookTarget:
-    """A webhook URL that passed :func:`check_target`.
-
-    Attributes:
-        url: the normalised URL (lower-case scheme and host, default port and fragment dropped).
-        scheme: ``https`` (or ``http`` where the policy allows it).
-        host: the host as sent in the ``Host`` header and as TLS server name (IDNA-encoded; IPv6 unbracketed).
-        port: the TCP port, explicit or the scheme's default.
-        addresses: every address the host resolved to, all allowed by the policy, in connection order.
-    """
-
-    url: str
-    scheme: str
-    host: str
-    port: int
-    addresses: tuple[str, ...]
+WebhookTarget = OutboundTarget
 
 
-def check_target(url: str, policy: WebhookPolicy) -> WebhookTarget:
-    """Check that ``url`` may be called as a webhook under ``policy``, resolving its host.
-
-    Args:
-        url: the subscriber's webhook URL.
-        policy: what is allowed; ``policy.resolve`` resolves the host.
-
-    Returns:
-        The checked target with every resolved address.
+def check_target(url: str, policy: OutboundPolicy) -> WebhookTarget:
+    """Check that ``url`` may be called as a webhook under ``policy``, resolving its host
+    (:func:`~matcher.access.outbound.check_url`).
 
     Raises:
         WebhookTargetError: the URL is malformed, too long, not https (unless allowed), carries credentials,
             has a bad port, does not resolve, or any of its addresses is not a public internet address
             (unless the policy allows private targets).
     """
-    if len(url) > MAX_URL_LENGTH:
-        raise WebhookTargetError(f"webhook URLs may be at most {MAX_URL_LENGTH} characters (got {len(url)})")
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise WebhookTargetError(f"webhook URL {_shown(url)} is not a valid URL: {exc}") from exc
-
-    allowed = ("https", "http") if policy.allow_http else ("https",)
-    if parsed.scheme not in allowed:
-        wanted = "https or http" if policy.allow_http else "https"
-        raise WebhookTargetError(f"webhook targets must use {wanted} (got {_shown(url)})")
-    if parsed.userinfo:
-        raise WebhookTargetError(
-            "webhook URLs may not contain user:password; authenticate the request by checking the "
-            "webhook-signature header instead"
-        )
-    host = parsed.raw_host.decode("ascii")
-    if not host:
-        raise WebhookTargetError(f"webhook URL {_shown(url)} has no host; give a full URL like https://host/path")
-    port = parsed.port if parsed.port is not None else _DEFAULT_PORTS[parsed.scheme]
-    if not 1 <= port <= 65535:
-        raise WebhookTargetError(f"webhook URL {_shown(url)} has port {port}; ports run from 1 to 65535")
-    # RFC 6761: these names are loopback by definition, whatever a resolver says.
-    if not policy.allow_private and (host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost")):
-        raise WebhookTargetError(f"webhook target {host} is a loopback name; {_PUBLIC_ONLY}")
-
-    addresses = _addresses(host, port, policy)
-    if not policy.allow_private:
-        literal = _literal(host)
-        for address in addresses:
-            reason = _refusal(address)
-            if reason is None:
-                continue
-            if literal is not None:
-                raise WebhookTargetError(f"webhook target {host} is {reason}; {_PUBLIC_ONLY}")
-            raise WebhookTargetError(
-                f"webhook target {host} resolves to {address}, {reason}; {_PUBLIC_ONLY} "
-                "(every address the name resolves to must be public)"
-            )
-    for address in addresses:
-        if address.is_multicast or address.is_unspecified:
-            # Not a destination a TCP connection can sensibly go to, whatever the policy.
-            raise WebhookTargetError(f"webhook target {host} resolves to {address}, {_refusal(address)}")
-    return WebhookTarget(
-        url=str(parsed.copy_with(fragment=None)),
-        scheme=parsed.scheme,
-        host=host,
-        port=port,
-        addresses=tuple(str(_connectable(address)) for address in addresses),
+    return check_url(
+        url,
+        policy,
+        noun="webhook",
+        public_only=_PUBLIC_ONLY,
+        userinfo_hint="authenticate the request by checking the webhook-signature header instead",
+        error=WebhookTargetError,
     )
 
 
@@ -290,13 +195,13 @@ def send_webhook(
     try:
         target = check_target(url, policy)
     except WebhookTargetError as exc:
-        raise DeliveryError(f"{exc}; the delivery was not attempted", retryable=_transient(exc)) from exc
+        raise DeliveryError(f"{exc}; the delivery was not attempted", retryable=transient(exc)) from exc
     try:
         signature = signed_headers(secret, delivery_id=delivery_id, timestamp=now or datetime.now(UTC), body=body)
     except ValueError as exc:
         raise DeliveryError(f"cannot sign the delivery to {target.url}: {exc}", retryable=False) from exc
     headers = {
-        "Host": _host_header(target),
+        "Host": host_header(target),
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "Accept": "*/*",
@@ -335,7 +240,7 @@ def _post(
     policy: WebhookPolicy,
 ) -> int:
     """One POST to one checked address; ``httpx.ConnectError`` is left to the caller to try the next one."""
-    pinned = httpx.URL(target.url).copy_with(host=address)
+    pinned = connectable_url(target, address)
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     deadline = time.monotonic() + policy.timeout_s
     try:
@@ -355,13 +260,13 @@ def _post(
         raise
     except httpx.TimeoutException as exc:
         raise DeliveryError(
-            f"webhook {_shown(target.url)} did not answer within {policy.timeout_s:g} s "
+            f"webhook {shown(target.url)} did not answer within {policy.timeout_s:g} s "
             f"({type(exc).__name__}); make the receiver answer quickly and do slow work after responding",
             retryable=True,
         ) from exc
     except httpx.TransportError as exc:
         raise DeliveryError(
-            f"delivery to webhook {_shown(target.url)} failed: {type(exc).__name__}: {_printable(str(exc))}",
+            f"delivery to webhook {shown(target.url)} failed: {type(exc).__name__}: {printable(str(exc))}",
             retryable=True,
         ) from exc
     raise _status_failure(target, response, excerpt)
@@ -370,20 +275,20 @@ def _post(
 def _status_failure(target: WebhookTarget, response: httpx.Response, excerpt: str) -> DeliveryError:
     """The error for a non-2xx answer, with what the subscriber should change."""
     status = response.status_code
-    answered = f"webhook {_shown(target.url)} answered {status} {response.reason_phrase}".rstrip()
+    answered = f"webhook {shown(target.url)} answered {status} {response.reason_phrase}".rstrip()
     said = f": {excerpt}" if excerpt else ""
     if response.is_redirect or 300 <= status < 400:
         location = response.headers.get("location")
-        where = f"with Location {_printable(location)}" if location else "without a Location"
+        where = f"with Location {printable(location)}" if location else "without a Location"
         return DeliveryError(
-            f"redirects are not followed: {_shown(target.url)} answered {status} {where}; "
+            f"redirects are not followed: {shown(target.url)} answered {status} {where}; "
             "set the webhook URL to the address that accepts the POST",
             retryable=False,
             status_code=status,
         )
     if status in (408, 429) or status >= 500:
         retry_after = response.headers.get("retry-after")
-        later = f" (Retry-After: {_printable(retry_after, limit=40)})" if retry_after else ""
+        later = f" (Retry-After: {printable(retry_after, limit=40)})" if retry_after else ""
         return DeliveryError(f"{answered}{later}{said}", retryable=True, status_code=status)
     if 400 <= status < 500:
         return DeliveryError(
@@ -400,13 +305,13 @@ def _connect_failure(target: WebhookTarget, address: str, exc: httpx.ConnectErro
     tls = _tls_cause(exc)
     if tls is not None:
         return DeliveryError(
-            f"TLS with webhook {_shown(target.url)} at {address} failed ({_printable(str(tls))}); the "
+            f"TLS with webhook {shown(target.url)} at {address} failed ({printable(str(tls))}); the "
             f"receiver needs a valid certificate for {target.host} from a public certificate authority",
             retryable=True,
         )
     return DeliveryError(
-        f"could not connect to webhook {_shown(target.url)} at {address} port {target.port}: "
-        f"{_printable(str(exc)) or type(exc).__name__}",
+        f"could not connect to webhook {shown(target.url)} at {address} port {target.port}: "
+        f"{printable(str(exc)) or type(exc).__name__}",
         retryable=True,
     )
 
@@ -434,118 +339,4 @@ def _excerpt(response: httpx.Response, *, deadline: float) -> str:
                 break
     except httpx.HTTPError:
         pass  # the status already says what happened; the body is only a courtesy
-    return _printable(bytes(data[: _EXCERPT_CHARS * 4]).decode("utf-8", errors="replace"))
-
-
-def _addresses(host: str, port: int, policy: WebhookPolicy) -> list[_Address]:
-    """The host's addresses: itself when it is an IP literal, otherwise what the resolver answers."""
-    literal = _literal(host)
-    if literal is not None:
-        return [literal]
-    try:
-        answers = policy.resolve(host, port)
-    except (OSError, UnicodeError) as exc:
-        raise WebhookTargetError(
-            f"webhook target host {host} could not be resolved ({exc}); check the host name"
-        ) from exc
-    if not answers:
-        raise WebhookTargetError(f"webhook target host {host} resolves to no address; check the host name")
-    addresses: list[_Address] = []
-    for answer in answers:
-        try:
-            addresses.append(ipaddress.ip_address(answer))
-        except ValueError as exc:
-            raise WebhookTargetError(
-                f"webhook target host {host} resolved to {answer!r}, which is not an IP address"
-            ) from exc
-    return list(dict.fromkeys(addresses))
-
-
-def _literal(host: str) -> _Address | None:
-    """The address when ``host`` is a canonical IP literal (httpx has already unbracketed IPv6)."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _refusal(address: _Address) -> str | None:
-    """Why ``address`` is not a public internet address (``"a loopback address"``...), or None if it is."""
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded, form = _embedded_ipv4(address)
-        if embedded is not None:
-            reason = _refusal(embedded)
-            return None if reason is None else f"{form} of {embedded}, {reason}"
-        if address.is_site_local:
-            return "a site-local address"
-    if address.is_unspecified:
-        return "an unspecified address"
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:
-        if address == _CLOUD_METADATA:
-            return "a link-local address (the cloud metadata service)"
-        return "a link-local address"
-    if address.is_multicast:
-        return "a multicast address"
-    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED_ADDRESS_SPACE:
-        return "a shared (carrier-grade NAT) address"
-    if address.is_reserved:
-        return "a reserved address"
-    if address.is_private:
-        return "a private address"
-    if not address.is_global:
-        return "a non-public address"
-    return None
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address | None, str]:
-    """The IPv4 address an IPv6 address stands for, and how it embeds it; (None, "") for plain IPv6.
-
-    An IPv4-mapped, IPv4-compatible, 6to4 or NAT64 address reaches (or is translated to) the IPv4 address
-    inside it, so that address is what must be public.
-    """
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped, "an IPv4-mapped form"
-    if address in _IPV4_COMPATIBLE and int(address) > 1:  # :: and ::1 are themselves, not embeddings
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), "an IPv4-compatible form"
-    if address.sixtofour is not None:
-        return address.sixtofour, "a 6to4 form"
-    if address in _NAT64_WELL_KNOWN:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), "a NAT64 form"
-    return None, ""
-
-
-def _connectable(address: _Address) -> _Address:
-    """The address to open a socket to: IPv4-mapped addresses as plain IPv4 (IPv6-only sockets reject them)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _host_header(target: WebhookTarget) -> str:
-    """``host[:port]`` as the original URL names it (the port only when it is not the scheme's default)."""
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return host if target.port == _DEFAULT_PORTS[target.scheme] else f"{host}:{target.port}"
-
-
-def _transient(exc: WebhookTargetError) -> bool:
-    """Whether a refused target may be fine later: only a resolver that timed out or asked to try again."""
-    cause = exc.__cause__
-    if isinstance(cause, socket.gaierror):
-        return cause.errno == socket.EAI_AGAIN
-    return isinstance(cause, TimeoutError)
-
-
-def _shown(url: str) -> str:
-    """A URL as quoted in messages: printable, of bounded length, and without a password it may carry."""
-    return _printable(_USERINFO.sub("//***@", url, count=1), limit=120)
-
-
-def _printable(text: str, *, limit: int = _EXCERPT_CHARS) -> str:
-    """``text`` on one line with control characters replaced, cut to ``limit`` characters.
-
-    Receivers choose response bodies and Location headers; they must not be able to forge log lines.
-    """
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return printable(bytes(data[: _EXCERPT_CHARS * 4]).decode("utf-8", errors="replace"))

@@ -9,6 +9,8 @@ A separate process from the API. APScheduler runs:
   other, see :mod:`matcher.jobs`; the model and the index are loaded the first time a job needs them;
 - ``nightly`` at ``jobs.nightly_hour`` (when set): queues a re-rank of every open need, unless one is queued
   or running already;
+- ``connectors`` every ``connectors.poll_s`` seconds: runs the connectors whose schedule is due (see
+  :mod:`matcher.connectors`), one after the other, each in its own all-or-nothing run;
 - ``housekeeping`` every hour: expired idempotency records, old settled deliveries.
 
 Within a batch, deliveries are sent by a small thread pool (one slow webhook does not hold up the others);
@@ -33,6 +35,7 @@ from matcher.alerts import outbox
 from matcher.alerts.mail import SmtpMailer, render_digest
 from matcher.alerts.outbox import Cancelled, Message
 from matcher.alerts.webhooks import WebhookPolicy, send_webhook
+from matcher.connectors import service as connectors
 from matcher.engine.service import MatchService, create_embedder
 from matcher.errors import DeliveryError
 from matcher.jobs.batch import JobRunner
@@ -240,6 +243,15 @@ class DeliveryWorker:
             job = JobRepository(session).add(Job(kind="rerank_all", params={"scheduled": True}))
             log.info("nightly re-rank queued as job %d", job.id)
 
+    def harvest(self) -> int:
+        """Run every connector whose schedule is due; returns how many ran (a failed run is logged and
+        recorded by the connector, and does not stop the others)."""
+        reports = connectors.run_due(self.db, self.settings)
+        for report in reports:
+            if report.status == "failed":
+                log.warning("%s", report.summary())
+        return len(reports)
+
     def housekeeping(self) -> None:
         """Forget expired idempotency records and deliveries settled long ago (notifications stay)."""
         now = utcnow()
@@ -267,6 +279,15 @@ class DeliveryWorker:
             next_run_time=now,
         )
         scheduler.add_job(self.housekeeping, "interval", hours=1, id="housekeeping", next_run_time=now)
+        scheduler.add_job(
+            self.harvest,
+            "interval",
+            seconds=self.settings.connectors.poll_s,
+            id="connectors",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now,
+        )
         if self.run_batch_jobs:
             scheduler.add_job(
                 self.run_jobs,

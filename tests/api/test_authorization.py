@@ -38,6 +38,8 @@ from typing import Any
 import httpx
 import pytest
 
+from models.connectors import ConnectorRepository
+from models.orm import ConnectorRun
 from tests.api.conftest import NEED_BODY, OFFER_BODY, ROLES, STAFF, Api, app_routes, unique
 
 NO_TARGET = "-"
@@ -190,6 +192,14 @@ CASES = [
     Case("GET", "/v1/jobs/{job_id}/diffs", "queued_job", owners(200, others=403)),
     Case("POST", "/v1/jobs/{job_id}/cancel", "queued_job", owners(200, others=403)),
     Case("POST", "/v1/jobs/{job_id}/retry", "cancelled_job", owners(200, others=403)),
+    # Feeds: open to anyone, without a key. Connectors and their runs: the secretariat's and admins'.
+    Case("GET", "/v1/feeds/needs", NO_TARGET, statuses(200)),
+    Case("GET", "/v1/feeds/offers", NO_TARGET, statuses(200)),
+    Case("GET", "/v1/connectors", NO_TARGET, owners(200, others=403)),
+    Case("POST", "/v1/connectors/{name}/runs", NO_TARGET, owners(404, others=403)),  # no such connector
+    Case("GET", "/v1/connectors/runs", NO_TARGET, owners(200, others=403)),
+    Case("GET", "/v1/connectors/runs/{run_id}", "connector_run", owners(200, others=403)),
+    Case("GET", "/v1/duplicates", NO_TARGET, owners(200, others=403)),
 ]
 
 # Routes that create records (found again by the marker in their name or title).
@@ -283,6 +293,12 @@ def arrange(api: Api, alerts: Alerts, case: Case) -> dict[str, Any]:
         return {"match_id": api.new_match()}
     if target in ("queued_job", "cancelled_job"):
         return {"job_id": api.new_job(status=target.removesuffix("_job"))}
+    if target == "connector_run":
+        with api.db.transaction() as session:
+            run = ConnectorRepository(session).add_run(
+                ConnectorRun(connector="matrix", status="succeeded", trigger="cli")
+            )
+            return {"run_id": run.id}
     return {"name": "targets"}
 
 

@@ -1,0 +1,1 @@
+"""Connectors: harvesting partners' databases into Pollinate, and publishing Pollinate's records as feeds."""
