@@ -335,11 +335,30 @@ def offer_out(offer: Offer) -> OfferOut:
 # ------------------------------------------------------------------------------------------ matching
 
 
+class FactOut(BaseModel):
+    """One statement of an explanation as data (``matcher/engine/explain.py`` lists the codes)."""
+
+    code: str = Field(description="Which statement, e.g. `targets.shared` or `geography.sub_region`.")
+    params: dict[str, Any] = Field(description="The vocabulary codes and values the statement is about.")
+
+
+class ExplanationFactsOut(BaseModel):
+    """The summary and reasons of an explanation as language-free facts, one per sentence, in order."""
+
+    summary: FactOut
+    reasons: list[FactOut]
+
+
 class ExplanationOut(BaseModel):
     summary: str
     reasons: list[str]
     evidence: list[str]
     text: str
+    facts: ExplanationFactsOut | None = Field(
+        default=None,
+        description="The summary and reasons as facts, to show them in another language; absent from "
+        "explanations stored before facts existed.",
+    )
 
 
 class MatchOut(BaseModel):
@@ -461,9 +480,7 @@ def need_match_out(m: NeedMatch) -> NeedMatchOut:
         party=m.party,
         score=round(m.score, 6),
         components={k: round(v, 6) for k, v in m.components.items()},
-        explanation=ExplanationOut(
-            summary=e.summary, reasons=list(e.reasons), evidence=list(e.evidence), text=e.text()
-        ),
+        explanation=ExplanationOut(**e.as_json()),
     )
 
 

@@ -470,8 +470,23 @@ def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def label(kind: LabelKind, code: str | int, locale: str = "en") -> str:
-    """What a reader of ``locale`` sees for a vocabulary value, standing alone (first letter capitalised).
+# Kinds whose labels are common nouns, written in lower case inside a sentence (``Provides training``,
+# ``formation``); the names of targets, regions, countries and organisation types (``Indigenous peoples' ...``)
+# keep their capitals.
+_COMMON_NOUN_KINDS: Final = frozenset({"assistance_type", "cost", "offer_status", "need_status", "language"})
+
+
+def _lower_first(text: str) -> str:
+    """``Technical advice`` → ``technical advice``; an acronym (``NGO``, ``IPLC ...``) stays as it is."""
+    if text[1:2].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def label(kind: LabelKind, code: str | int, locale: str = "en", *, in_sentence: bool = False) -> str:
+    """What a reader of ``locale`` sees for a vocabulary value, standing alone (first letter capitalised) or,
+    with ``in_sentence``, inside a sentence (common nouns in lower case as the language writes them:
+    ``français``, ``formation``; names keep their capitals).
 
     ``locale`` is a language or a Babel locale identifier (``"fr"``, ``"fr_CA"``, ``"es-419"``). Data labels
     fall back to English for other languages; country names (``code``: alpha-3) and language names (ISO
@@ -489,12 +504,12 @@ def label(kind: LabelKind, code: str | int, locale: str = "en") -> str:
         if name is None:
             known = languages().get(key)
             return known.name if known is not None else key
-        return _upper_first(name)
+        return name if in_sentence else _upper_first(name)
     labels = _label_table()[kind].get(key)
     if labels is None:
         return key
-    language = _cldr(locale).language
-    return labels.get(language) or labels["en"]
+    text = labels.get(_cldr(locale).language) or labels["en"]
+    return _lower_first(text) if in_sentence and kind in _COMMON_NOUN_KINDS else text
 
 
 def code_for_label(kind: str, text: str) -> str | None:

@@ -118,6 +118,9 @@ def check_ranking(matches: list[dict[str, Any]]) -> None:
         assert m["explanation"]["summary"]
         assert m["explanation"]["reasons"]
         assert m["explanation"]["text"]
+        facts = m["explanation"]["facts"]  # language-free, for readers of other languages
+        assert facts["summary"]["code"] == "offer"
+        assert len(facts["reasons"]) == len(m["explanation"]["reasons"])
 
 
 def check_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
