@@ -33,7 +33,7 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 # Paths that belong to the API (always JSON errors), and paths of the pages (always HTML errors). Any other
 # path gets an HTML page when the client asks for HTML (a browser), JSON otherwise.
 API_PREFIXES: Final = ("/v1/", "/openapi.json", "/health", "/ready", "/static/")
-PAGE_PREFIXES: Final = ("/offers", "/needs", "/providers", "/language", "/docs", "/redoc", "/sign-")
+PAGE_PREFIXES: Final = ("/offers", "/needs", "/providers", "/language", "/docs", "/redoc", "/sign-", "/my/")
 
 # Heading and explanation of each status (translated where shown).
 MESSAGES: Final = {
@@ -52,9 +52,21 @@ MESSAGES: Final = {
         N_("We could not read this address"),
         N_("A filter or a page number in the address has a value we do not know. Remove it and try again."),
     ),
+    412: (
+        N_("This was changed meanwhile"),
+        N_(
+            "Someone changed it after you opened the page. Go back, reload the page to see its current state, and"
+            " try again."
+        ),
+    ),
     429: (N_("Too many requests"), N_("You have made many requests in a short time. Please wait a moment.")),
     503: (N_("Not available yet"), N_("Pollinate is starting or busy. Please try again in a moment.")),
 }
+# A 403 other than a refused form: the reader's role may not use the page (e.g. a provider posting a need).
+FORBIDDEN: Final = (
+    N_("Your account cannot do this"),
+    N_("This page is for another kind of account. If you think it should be open to you, ask the secretariat."),
+)
 GENERIC: Final = (N_("Something went wrong"), N_("An unexpected error happened. It has been logged."))
 
 
@@ -83,7 +95,7 @@ def status_of(exc: Exception) -> int:
 def error_page(request: Request, exc: Exception) -> Response:
     """The HTML page of an error, in the reader's language, with the status the API would give."""
     status = status_of(exc)
-    title, message = MESSAGES.get(status, GENERIC)
+    title, message = FORBIDDEN if status == 403 else MESSAGES.get(status, GENERIC)
     field = exc.field if isinstance(exc, InvalidInputError | UnknownTermError) else None
     if isinstance(exc, RequestValidationError):
         locations = [str(err.get("loc", ("",))[-1]) for err in exc.errors()]

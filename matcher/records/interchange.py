@@ -31,7 +31,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from models import vocabularies as vocab
-from models.orm import EXTERNAL_ID_LEN, NAME_LEN, TITLE_LEN, URL_LEN
+from models.orm import CONTACT_MESSAGE_LEN, EXTERNAL_ID_LEN, NAME_LEN, TITLE_LEN, URL_LEN
 
 DESCRIPTION_MAX = 20_000
 MAX_TAGS = 30
@@ -234,6 +234,8 @@ ExternalId = Annotated[
 Name = Annotated[str, Text(max_length=NAME_LEN, min_visible=2)]
 Title = Annotated[str, Text(max_length=TITLE_LEN, min_visible=3)]
 Description = Annotated[str, Text(max_length=DESCRIPTION_MAX, min_visible=10)]
+CONTACT_MESSAGE = Text(max_length=CONTACT_MESSAGE_LEN, min_visible=10)
+ContactMessage = Annotated[str, CONTACT_MESSAGE]
 URL_HINT = "must be an http(s) URL without spaces"
 Website = Annotated[str, Text(max_length=URL_LEN, pattern=URL_PATTERN, hint=URL_HINT)]
 
