@@ -23,6 +23,7 @@ from pydantic import (
 
 from matcher.alerts.reverse import MAX_TOP_N
 from matcher.engine.service import Match, MatchResult, NeedMatch
+from matcher.engine.verdicts import Fit, Verdict
 from matcher.jobs.batch import eta_seconds
 from matcher.records.interchange import (
     EMAIL_PATTERN,
@@ -47,7 +48,7 @@ from matcher.records.interchange import (
     Website,
 )
 from matcher.review import workflow as review
-from matcher.review.suggestions import explanation_json
+from matcher.review.suggestions import explanation_json, suggestion_fit
 from models import vocabularies as vocab
 from models.orm import (
     EMAIL_LEN,
@@ -361,8 +362,13 @@ class ExplanationOut(BaseModel):
     )
 
 
+PROBABILITY_HELP = "Calibrated probability that a person would judge this provider relevant (docs/evaluation.md)."
+VERDICT_HELP = "The probability in words: strong >= 0.75, good >= 0.5, possible >= 0.25, else weak."
+WEAK_TOPICAL_HELP = "Targets and geography fit but the texts are about something else (never a strong verdict)."
+
+
 class MatchOut(BaseModel):
-    """A suggested provider: the score is the sum of the components."""
+    """A suggested provider: the score is the sum of the components; the verdict says what it is worth."""
 
     rank: int
     offer_id: int
@@ -371,6 +377,9 @@ class MatchOut(BaseModel):
     title: str
     score: float
     components: dict[str, float]
+    probability: float = Field(ge=0, le=1, description=PROBABILITY_HELP)
+    verdict: Verdict = Field(description=VERDICT_HELP)
+    weak_topical_fit: bool = Field(description=WEAK_TOPICAL_HELP)
     explanation: ExplanationOut
     status: str | None = Field(default=None, description="Review status, for stored suggestions.")
 
@@ -384,11 +393,15 @@ def match_out(rank: int, match: Match) -> MatchOut:
         title=match.title,
         score=round(match.score, 6),
         components={k: round(v, 6) for k, v in match.components.items()},
+        probability=match.probability,
+        verdict=match.verdict,
+        weak_topical_fit=match.weak_topical_fit,
         explanation=ExplanationOut(**explanation_json(match)),
     )
 
 
 def stored_match_out(row: SuggestedMatch) -> MatchOut:
+    fit: Fit = suggestion_fit(row)
     return MatchOut(
         rank=row.rank,
         offer_id=row.offer_id,
@@ -397,6 +410,9 @@ def stored_match_out(row: SuggestedMatch) -> MatchOut:
         title=row.offer.title,
         score=round(row.score, 6),
         components={k: round(v, 6) for k, v in row.components.items()},
+        probability=fit.probability,
+        verdict=fit.verdict,
+        weak_topical_fit=fit.weak_topical_fit,
         explanation=ExplanationOut(**row.explanation),
         status=row.status,
     )
@@ -826,6 +842,9 @@ class ReviewMatchOut(BaseModel):
     rank: int
     score: float
     components: dict[str, float]
+    probability: float = Field(ge=0, le=1, description=PROBABILITY_HELP)
+    verdict: Verdict = Field(description=VERDICT_HELP)
+    weak_topical_fit: bool = Field(description=WEAK_TOPICAL_HELP)
     explanation: ExplanationOut
     status: str
     allowed_actions: list[str] = Field(description="The decisions the match's status allows now.")
@@ -840,6 +859,7 @@ class ReviewMatchOut(BaseModel):
 
 def review_match_out(row: SuggestedMatch) -> ReviewMatchOut:
     need, offer = row.need, row.offer
+    fit = suggestion_fit(row)
     return ReviewMatchOut(
         id=row.id,
         need=MatchNeedOut(
@@ -861,6 +881,9 @@ def review_match_out(row: SuggestedMatch) -> ReviewMatchOut:
         rank=row.rank,
         score=round(row.score, 6),
         components={k: round(v, 6) for k, v in row.components.items()},
+        probability=fit.probability,
+        verdict=fit.verdict,
+        weak_topical_fit=fit.weak_topical_fit,
         explanation=ExplanationOut(**row.explanation),
         status=row.status,
         allowed_actions=review.allowed_actions(row.status),

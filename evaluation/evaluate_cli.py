@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from evaluation.calibration import BINS, FIT_DEPTH, SHOWN
 from evaluation.dataset import GoldSetError, load_gold_set
 from evaluation.harness import DEFAULT_CONFIG, HEADLINE, MEASURES, Evaluation, default_configs, evaluate
 from evaluation.options import command_settings
@@ -55,6 +56,14 @@ def evaluate_cmd(
         int, typer.Option(min=0, help="Bootstrap resamples for the confidence intervals (0: none).")
     ] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    write_calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-calibration",
+            help="Write the fit-verdict calibration fitted on this gold set to this JSON file (the shipped one "
+            "is matcher/data/fit_calibration.json).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json on stdout.")] = False,
 ) -> None:
     """Ranking quality on a gold set: BM25, dense, the default ranker, a region filter and ablations."""
@@ -97,6 +106,14 @@ def evaluate_cmd(
         seed=seed,
         progress=lambda message: err.print(f"[dim]{message}[/dim]"),
     )
+    if write_calibration is not None:
+        if evaluation.calibration is None:
+            err.print(f"[red]cannot fit a calibration: {evaluation.calibration_problem}[/red]")
+            raise typer.Exit(1)
+        text = json.dumps(evaluation.calibration.fitted.as_json(), indent=2) + "\n"
+        write_calibration.parent.mkdir(parents=True, exist_ok=True)
+        write_calibration.write_text(text, encoding="utf-8")
+        err.print(f"wrote the fit-verdict calibration to {write_calibration}")
     if out_dir is not None:
         paths = write_outputs(evaluation, out_dir)
         err.print(f"wrote {', '.join(p.name for p in paths.values())} to {out_dir}")
@@ -104,6 +121,8 @@ def evaluate_cmd(
         typer.echo(json.dumps(evaluation.metrics_json(), indent=2))
         return
     out.print(_summary(evaluation))
+    if evaluation.calibration is not None:
+        out.print(_calibration_summary(evaluation))
     default = evaluation.runs[DEFAULT_CONFIG]
     if default.ci is not None:
         out.print(
@@ -129,4 +148,22 @@ def _summary(evaluation: Evaluation) -> Table:
             *(f"{run.metrics[m]:.3f}" for m in MEASURES),
             "" if diff is None else f"{diff.estimate:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]",
         )
+    return table
+
+
+def _calibration_summary(evaluation: Evaluation) -> Table:
+    study = evaluation.calibration
+    assert study is not None
+    table = Table(
+        title=f"Fit verdicts: probability of grade >= 2, held out by need ({study.folds} folds)",
+        caption=f"ECE over {BINS} equal-width bins on the top {SHOWN} and top {FIT_DEPTH} of each need; "
+        "shipped: matcher/data/fit_calibration.json as is",
+    )
+    table.add_column("method")
+    errors = study.errors()
+    names = list(next(iter(errors.values())))
+    for name in names:
+        table.add_column(name, justify="right")
+    for method, values in errors.items():
+        table.add_row(method, *(f"{values[n]:.3f}" for n in names))
     return table

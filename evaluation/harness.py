@@ -27,7 +27,7 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,12 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from embeddings import Embedder
+from evaluation.calibration import FIT_DEPTH, CalibrationStudy, pairs_of, study_calibration
 from evaluation.dataset import GoldSet
 from matcher.engine.fusion import Weights
 from matcher.engine.query import MatchFilters, NeedQuery
 from matcher.engine.service import MatchResult, MatchService, need_from_record, weights_from
+from matcher.engine.verdicts import SHIPPED, load_calibration
 from matcher.records.bulk import ImportReport, RecordWriter
 from matcher.settings import RankingSettings
 from models import migrate
@@ -159,6 +161,8 @@ class ConfigRun:
         metrics: every measure, averaged over the scored needs.
         per_need: ``need id -> measure -> value`` for the scored needs.
         rankings: ``need id -> [(offer id, score)]``, best first (every need, scored or not).
+        components: ``need id -> [score components]``, in the order of ``rankings`` (what the fit verdicts
+            are calibrated on: ``evaluation.calibration``).
         by_language: ``need language -> measure -> mean``.
         needles: measures averaged over the needle needs (empty when the gold set has none).
         seconds: wall time spent ranking.
@@ -171,6 +175,7 @@ class ConfigRun:
     by_language: dict[str, dict[str, float]]
     needles: dict[str, float]
     seconds: float
+    components: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     ci: Interval | None = None
     versus_default: Interval | None = None
 
@@ -187,6 +192,8 @@ class Evaluation:
     bootstrap_resamples: int
     seconds: dict[str, float] = field(default_factory=dict)
     created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    calibration: CalibrationStudy | None = None
+    calibration_problem: str | None = None  # why there is no calibration study
 
     def metrics_json(self) -> dict[str, Any]:
         """``metrics.json``, exactly in the documented shape."""
@@ -272,7 +279,7 @@ def evaluate(
     if bootstrap_resamples:
         say(f"bootstrap confidence intervals ({bootstrap_resamples:,} resamples)")
         _intervals(runs, gold, bootstrap_resamples, seed)
-    return Evaluation(
+    evaluation = Evaluation(
         gold=gold,
         model=model,
         default=DEFAULT_CONFIG,
@@ -281,6 +288,39 @@ def evaluate(
         bootstrap_resamples=bootstrap_resamples,
         seconds=timings,
     )
+    say(f"calibrating the fit verdicts on the top {FIT_DEPTH} of {DEFAULT_CONFIG} (cross-validated by need)")
+    try:
+        evaluation.calibration = _calibrate(evaluation)
+    except ValueError as exc:  # e.g. no relevant pair in anyone's top 20: nothing to calibrate
+        evaluation.calibration_problem = str(exc)
+    return evaluation
+
+
+def _calibrate(evaluation: Evaluation) -> CalibrationStudy:
+    """The calibration study of the default ranker's rankings (``evaluation.calibration``)."""
+    run = evaluation.runs[evaluation.default]
+    weights = run.config.weights
+    pairs = pairs_of(run.rankings, run.components, evaluation.gold.grades)
+    # The shipped calibration is measured too (on another gold set than the one it was fitted on, a true test).
+    shipped = load_calibration() if SHIPPED.is_file() else None
+    study = study_calibration(pairs, {name: weights.signed(name) for name in _WEIGHT_FIELDS}, shipped=shipped)
+    errors = study.errors()
+    study.fitted = replace(
+        study.fitted,
+        info={
+            "dataset": evaluation.gold.name,
+            "model": evaluation.model,
+            "created": evaluation.created,
+            "ranking": run.config.ranking.model_dump(),
+            "pairs": len(pairs),
+            "needs": len(set(pairs.needs.tolist())),
+            "relevant": int(pairs.relevant.sum()),
+            "fit_depth": FIT_DEPTH,
+            "folds": study.folds,
+            "held_out": {name: errors[name] for name in study.held_out},
+        },
+    )
+    return study
 
 
 def _choose(available: list[Config], names: Sequence[str] | None) -> list[Config]:
@@ -340,6 +380,7 @@ def _run(service: MatchService, config: Config, gold: GoldSet, needs: list[NeedQ
         by_language={lang: _mean(per_need, ids) for lang, ids in sorted(by_language.items())},
         needles=_mean(per_need, sorted(gold.needle_needs)) if gold.needle_needs else {},
         seconds=seconds,
+        components={need_id: [m.components for m in result.matches] for need_id, result in results.items()},
     )
 
 

@@ -9,6 +9,10 @@
   and the offers they should have found.
 - ``metrics_by_config.png`` (mean nDCG@10 with its 95% interval, per configuration) and ``per_need_ndcg.png``
   (the distribution of per-need nDCG@10, per configuration).
+- ``calibration.json`` and ``reliability.png``: the fit-verdict calibration measured on held-out needs
+  (``evaluation.calibration``): calibration errors, the reliability table of each method, the verdicts' counts
+  and relevance rates, the weak-topical flag, and the calibration fitted on the whole set. Without a
+  calibration study (a gold set with no relevant pair in the top 20) both are absent and the report says why.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ matplotlib.use("Agg")  # files only: never a window, whatever the environment sa
 
 import matplotlib.pyplot as plt
 
+from evaluation.calibration import BINS, FIT_DEPTH, SHOWN, CalibrationStudy, reliability
 from evaluation.harness import DEFAULT_CONFIG, HEADLINE, MEASURES, ConfigRun, Evaluation, Interval
 
 __all__ = ["OUTPUT_FILES", "details", "markdown", "write_outputs"]
@@ -36,6 +41,7 @@ OUTPUT_FILES = (
     "metrics_by_config.png",
     "per_need_ndcg.png",
 )
+CALIBRATION_FILES = ("calibration.json", "reliability.png")
 WORST = 10
 
 
@@ -49,6 +55,10 @@ def write_outputs(evaluation: Evaluation, out: Path) -> dict[str, Path]:
     _write_text(paths["report.md"], markdown(evaluation))
     _plot_metrics(evaluation, paths["metrics_by_config.png"])
     _plot_per_need(evaluation, paths["per_need_ndcg.png"])
+    if evaluation.calibration is not None:
+        paths |= {name: out / name for name in CALIBRATION_FILES}
+        _write_text(paths["calibration.json"], json.dumps(evaluation.calibration.as_json(), indent=2) + "\n")
+        _plot_reliability(evaluation.calibration, evaluation.gold.name, paths["reliability.png"])
     return paths
 
 
@@ -224,6 +234,8 @@ def markdown(evaluation: Evaluation) -> str:
             ],
         ),
         "",
+        _calibration(evaluation),
+        "",
         _worst(evaluation),
         "",
         "## Definitions",
@@ -236,6 +248,91 @@ def markdown(evaluation: Evaluation) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _rate(value: float) -> str:
+    return "—" if value != value else f"{value:.2f}"  # NaN: no pair
+
+
+def _calibration(evaluation: Evaluation) -> str:
+    """The fit verdicts' calibration on this gold set: errors, reliability table, verdicts, weak topical fit."""
+    study = evaluation.calibration
+    title = "## Fit verdicts: calibration"
+    if study is None:
+        return f"{title}\n\nNo calibration study: {evaluation.calibration_problem}\n"
+    pairs, shown = study.pairs, study.shown()
+    errors = study.errors()
+    columns = list(next(iter(errors.values())))
+    lines = [
+        title,
+        "",
+        f"Probability that an offer is graded 2 or more, from the score components of `{evaluation.default}`'s "
+        f"top {FIT_DEPTH} per need ({len(pairs)} pairs, {int(pairs.relevant.sum())} relevant), held out by "
+        f"need ({study.folds}-fold GroupKFold: a need's judgements never calibrate themselves). ECE: expected "
+        f"calibration error over {BINS} equal-width bins, on the top {SHOWN} (what a page shows) and the top "
+        f"{FIT_DEPTH}. `min-max` is the score rescaled to [0, 1]; `shipped` is "
+        "`matcher/data/fit_calibration.json` as is (a true test only on a set it was not fitted on).",
+        "",
+        _table(
+            ["method", *columns],
+            [[name, *(_f(values[c]) for c in columns)] for name, values in errors.items()],
+        ),
+        "",
+        f"Reliability of the held-out probabilities on the top {SHOWN} (`reliability.png`): per bin, pairs, "
+        "mean predicted probability and share relevant.",
+        "",
+    ]
+    y = pairs.relevant[shown]
+    per_method = {name: reliability(p[shown], y) for name, p in study.held_out.items()}
+    rows = []
+    for b in range(BINS):
+        cells = [f"{b / BINS:.1f}–{(b + 1) / BINS:.1f}"]
+        for name in study.held_out:
+            found = [r for r in per_method[name] if abs(r["low"] - b / BINS) < 1e-9]
+            cells.append(
+                f"{found[0]['pairs']}: {found[0]['mean_probability']:.2f} → {found[0]['relevant_rate']:.2f}"
+                if found
+                else ""
+            )
+        rows.append(cells)
+    lines += [_table(["bin", *study.held_out], rows), ""]
+    verdicts = study.verdicts()
+    shipped = study.verdicts(shipped=True) if study.shipped is not None else {}
+    topical = study.topical()
+    lines += [
+        f"Verdicts on the top {SHOWN} (thresholds 0.75 / 0.5 / 0.25; a weak topical fit is never `strong`), by "
+        "the held-out logistic calibration and by the shipped one:",
+        "",
+        _table(
+            [
+                "verdict",
+                "pairs",
+                "share relevant",
+                *(["pairs (shipped)", "share relevant (shipped)"] * bool(shipped)),
+            ],
+            [
+                [
+                    name,
+                    str(int(v["pairs"])),
+                    _rate(v["relevant_rate"]),
+                    *(
+                        [str(int(shipped[name]["pairs"])), _rate(shipped[name]["relevant_rate"])]
+                        if shipped
+                        else []
+                    ),
+                ]
+                for name, v in verdicts.items()
+            ],
+        ),
+        "",
+        f"Weak topical fit (targets and geography fit, semantic + lexical components below "
+        f"{topical['threshold']:.3f}, threshold refitted in each fold): {topical['flagged']} of the top "
+        f"{FIT_DEPTH} pairs flagged, {_rate(topical['flagged_relevant_rate'])} of them relevant (against "
+        f"{_rate(topical['structural_unflagged_relevant_rate'])} of the structurally fitting pairs not flagged); "
+        f"{topical['relevant_flagged']} of the {topical['relevant']} relevant pairs are flagged.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _descriptions(runs: dict[str, ConfigRun]) -> str:
@@ -318,6 +415,33 @@ def _plot_per_need(evaluation: Evaluation, path: Path) -> None:
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel(f"per-need {HEADLINE} ({len(gold.judged_needs)} needs; triangle = mean)")
     ax.set_title(f"{gold.name}: distribution of per-need {HEADLINE}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_reliability(study: CalibrationStudy, name: str, path: Path) -> None:
+    shown = study.shown()
+    y = study.pairs.relevant[shown]
+    curves = dict(study.held_out)
+    if study.shipped is not None:
+        curves["shipped"] = study.shipped
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
+    for method, probabilities in curves.items():
+        rows = reliability(probabilities[shown], y)
+        ax.plot(
+            [r["mean_probability"] for r in rows],
+            [r["relevant_rate"] for r in rows],
+            marker="o",
+            label=f"{method} (ECE {study.errors()[method][f'ECE@{SHOWN}']:.3f})",
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"predicted probability of grade >= 2 (held out by need; {BINS} bins)")
+    ax.set_ylabel("share of pairs graded >= 2")
+    ax.set_title(f"{name}: reliability of the fit probabilities, top {SHOWN} per need")
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

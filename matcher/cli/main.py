@@ -589,6 +589,9 @@ def match_json(match: Match) -> dict[str, object]:
         "title": match.title,
         "score": round(match.score, 6),
         "components": {name: round(value, 6) for name, value in match.components.items()},
+        "probability": match.probability,
+        "verdict": match.verdict,
+        "weak_topical_fit": match.weak_topical_fit,
         "explanation": match.explanation.text(),
         "reasons": list(match.explanation.reasons),
         "evidence": list(match.explanation.evidence),
@@ -596,12 +599,14 @@ def match_json(match: Match) -> dict[str, object]:
 
 
 def _print_matches(result: MatchResult) -> None:
-    table = Table("#", "offer", "provider", "score", "components", "why", show_lines=True)
+    table = Table("#", "offer", "provider", "score / fit", "components", "why", show_lines=True)
     for rank, m in enumerate(result.matches, start=1):
         parts = "\n".join(f"{n} {v:+.3f}" for n, v in m.components.items() if abs(v) > 1e-9)
-        why = "\n".join([*m.explanation.reasons, *(f"“{e}”" for e in m.explanation.evidence)])
+        warning = ["weak topical fit: targets and region fit, the texts do not"] if m.weak_topical_fit else []
+        why = "\n".join([*warning, *m.explanation.reasons, *(f"“{e}”" for e in m.explanation.evidence)])
         offer = m.external_id or str(m.offer_id)
-        table.add_row(str(rank), offer, f"{m.organisation}\n{m.title}", f"{m.score:.3f}", parts, why)
+        score = f"{m.score:.3f}\n{m.verdict} ({m.probability:.0%})"
+        table.add_row(str(rank), offer, f"{m.organisation}\n{m.title}", score, parts, why)
     out.print(table)
     if result.excluded:
         out.print("excluded: " + ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in result.excluded.items()))

@@ -43,6 +43,7 @@ from matcher.engine.ranking import Ranked, Ranker
 from matcher.engine.scoring import SignalCache, pair_signals
 from matcher.engine.store import EmbeddingStore
 from matcher.engine.texts import record_text, sentences
+from matcher.engine.verdicts import Calibration, Verdict, load_calibration
 from matcher.errors import NotFoundError
 from matcher.settings import RankingSettings, Settings
 from models.db import Database
@@ -70,6 +71,9 @@ class Match:
         score: total score (the sum of ``components``).
         components: weighted contribution of each signal.
         explanation: why it was suggested.
+        probability: calibrated probability that a person would judge the provider relevant (``verdicts``).
+        verdict: ``strong``, ``good``, ``possible`` or ``weak``: the probability in words for a reader.
+        weak_topical_fit: targets and geography fit but the texts are about something else (never ``strong``).
     """
 
     offer_id: int
@@ -80,6 +84,9 @@ class Match:
     components: dict[str, float]
     explanation: Explanation
     organisation_id: int
+    probability: float
+    verdict: Verdict
+    weak_topical_fit: bool
 
 
 @dataclass(slots=True)
@@ -144,6 +151,7 @@ class MatchService:
         index_path: where the index is saved (``None``: in memory only).
         compact_ratio: compact the index when this share of its positions is deleted.
         planner: the ``auto`` index's planner configuration (default :class:`PlannerConfig`).
+        calibration: the fit-verdict calibration (default: the shipped one, ``matcher/engine/verdicts.py``).
     """
 
     def __init__(
@@ -156,11 +164,19 @@ class MatchService:
         index_path: Path | None = None,
         compact_ratio: float = 0.2,
         planner: PlannerConfig | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         self.db = db
         self.store = EmbeddingStore(db, embedder)
         self.settings = ranking or RankingSettings()
         self.weights = weights_from(self.settings)
+        self.calibration = calibration or load_calibration()
+        if any(abs(self.weights.signed(n) - w) > 1e-9 for n, w in self.calibration.weights.items()):
+            log.warning(
+                "the fit verdicts were calibrated for other ranking weights (%s); refit them "
+                "(docs/evaluation.md), or the probabilities will be off",
+                self.calibration.weights,
+            )
         self.index_kind = index_kind
         self.index_path = index_path
         self.compact_ratio = compact_ratio
@@ -412,6 +428,7 @@ class MatchService:
             assert snapshot is not None
             components = {name: float(values[j]) for name, values in ranked.contributions.items()}
             penalised = float(ranked.signals["penalty"][j]) > 0
+            fit = self.calibration.assess(components)
             matches.append(
                 Match(
                     offer_id=snapshot.id,
@@ -424,6 +441,9 @@ class MatchService:
                         need, snapshot, evidence=evidence[j], penalised=penalised, stuffing=float(stuffing[j])
                     ),
                     organisation_id=snapshot.organisation_id,
+                    probability=fit.probability,
+                    verdict=fit.verdict,
+                    weak_topical_fit=fit.weak_topical_fit,
                 )
             )
         return MatchResult(matches, len(outcome.allowed), outcome.excluded, outcome.empty_reason)

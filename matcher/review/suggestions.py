@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from matcher.access import rules as access
 from matcher.access.rules import Principal
 from matcher.engine.service import Match, MatchResult
+from matcher.engine.verdicts import Fit, load_calibration
 from models.orm import SuggestedMatch
 from models.repositories import OfferRepository, SuggestedMatchRepository
 
@@ -18,6 +19,15 @@ if TYPE_CHECKING:
 def explanation_json(match: Match) -> dict[str, Any]:
     """The stored and served form of an explanation."""
     return match.explanation.as_json()
+
+
+def suggestion_fit(row: SuggestedMatch) -> Fit:
+    """A stored suggestion's fit verdict, from the score components stored with it.
+
+    Computed when read rather than stored: the components are what the calibration reads, so a suggestion
+    stored before verdicts existed gets one too, and a refitted calibration applies to every suggestion.
+    """
+    return load_calibration().assess(row.components)
 
 
 def present_matches(session: Session, result: MatchResult) -> MatchResult:

@@ -381,6 +381,9 @@ def ranking(*scored: tuple[int, float]) -> MatchResult:
             components={"semantic": score},
             explanation=Explanation(summary="Ranked by the test", reasons=("fixture",)),
             organisation_id=0,
+            probability=0.5,
+            verdict="good",
+            weak_topical_fit=False,
         )
         for offer_id, score in scored
     ]

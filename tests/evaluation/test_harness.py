@@ -17,7 +17,7 @@ import evaluation.evaluate_cli
 from embeddings import FakeEmbedder
 from evaluation.dataset import GoldSet, load_gold_set
 from evaluation.harness import DEFAULT_CONFIG, MEASURES, Evaluation, default_configs, evaluate
-from evaluation.report import OUTPUT_FILES, write_outputs
+from evaluation.report import CALIBRATION_FILES, OUTPUT_FILES, write_outputs
 from matcher.cli.main import app
 from matcher.data import DEMO_DIR
 from matcher.settings import RankingSettings
@@ -127,7 +127,8 @@ def test_best_rank_is_the_rank_of_the_best_graded_offer(evaluated: Evaluation, g
 
 def test_outputs_are_written_in_the_documented_shape(evaluated: Evaluation, gold: GoldSet, tmp_path: Path) -> None:
     paths = write_outputs(evaluated, tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUT_FILES)
+    assert evaluated.calibration is not None
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUT_FILES + CALIBRATION_FILES)
     metrics = json.loads(paths["metrics.json"].read_text())
     assert set(metrics) == {"dataset", "n_needs", "n_offers", "model", "configs", "default"}
     assert (metrics["dataset"], metrics["n_needs"], metrics["n_offers"], metrics["model"]) == (
