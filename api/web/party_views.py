@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -18,6 +18,7 @@ from api.web.explanations import explanation_view
 from api.web.i18n import gettext as _
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.views import NeedView, Term, need_view
+from matcher.engine.verdicts import Fit
 from matcher.usecases.contacts import FollowedNeed, Workspace
 from models import vocabularies as vocab
 from models.orm import ContactRequest, SuggestedMatch
@@ -182,19 +183,6 @@ def field_errors(exc: ValidationError) -> list[str]:
 # ------------------------------------------------------------------------------------------ ranked providers
 
 
-class FitFacts(Protocol):
-    """What a fit verdict says about a match (``matcher.engine.verdicts.Fit``)."""
-
-    @property
-    def probability(self) -> float: ...
-
-    @property
-    def verdict(self) -> str: ...
-
-    @property
-    def weak_topical_fit(self) -> bool: ...
-
-
 @dataclass(frozen=True, slots=True)
 class ContactView:
     """A contact request as its Party sees it."""
@@ -249,7 +237,7 @@ class WorkspaceView:
 
 def provider_match(
     row: SuggestedMatch,
-    fit: FitFacts | None,
+    fit: Fit | None,
     locale: str,
     *,
     shortlisted: bool,
@@ -277,7 +265,7 @@ def provider_match(
 
 
 def workspace_view(
-    space: Workspace, fits: Sequence[FitFacts | None], locale: str, *, status_actions: Iterable[str]
+    space: Workspace, fits: Sequence[Fit | None], locale: str, *, status_actions: Iterable[str]
 ) -> WorkspaceView:
     """The workspace of a need in ``locale``; ``fits``: the verdict of each suggestion, in order."""
     matches = [

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from matcher.access import audit
 from matcher.access import rules as access
 from matcher.access.rules import Principal
+from matcher.engine.verdicts import Fit
 from matcher.errors import InvalidInputError
 from matcher.records.interchange import CONTACT_MESSAGE
-from matcher.review.suggestions import stored_suggestions
+from matcher.review.suggestions import stored_suggestions, suggestion_fit
 from models.orm import ContactRequest, Need, Offer, ShortlistEntry, SuggestedMatch
 from models.repositories import (
     ContactRequestRepository,
@@ -62,9 +63,9 @@ class Workspace:
     contacted: dict[int, ContactRequest]
 
     @property
-    def fits(self) -> list[None]:
-        """The fit verdict of each suggestion, in order (none until suggestions carry verdicts)."""
-        return [None] * len(self.suggestions)
+    def fits(self) -> list[Fit]:
+        """The fit verdict of each ranked provider, in order (from its stored score components)."""
+        return [suggestion_fit(row) for row in self.suggestions]
 
 
 @dataclass(frozen=True, slots=True)
