@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from models.repositories import follow_up_counts
+from models.repositories import SuggestedMatchRepository, follow_up_counts
 from tests.web.conftest import Site
 
 MANGROVES = {
@@ -288,3 +288,35 @@ def test_a_party_closes_its_need_with_the_version_it_read(site: Site) -> None:
             f"/my/needs/{need_id}/status", data={"status": "matched", "version": version + 1, "csrf_token": token}
         )
         assert refused.status_code == 422
+
+
+def test_each_provider_shows_its_verdict_and_a_warning_when_only_targets_and_places_fit(
+    site: Site, kenya: httpx.Client
+) -> None:
+    """Two stored suggestions given the components of a strong fit and of a weak topical fit (targets and
+    geography fit, the texts do not): the page says so in words, and warns about the second only."""
+    need_id = posted_need(kenya, title="Verdicts in words")
+    strong = {"semantic": 1.0, "lexical": 0.03, "targets": 0.3, "geography": 0.2, "assistance": 0.03}
+    off_topic = {"semantic": 0.1, "lexical": 0.0, "targets": 0.3, "geography": 0.2, "assistance": 0.03}
+    db = site.database()
+    try:
+        with db.transaction() as session:
+            rows = SuggestedMatchRepository(session).for_need(need_id)
+            assert len(rows) >= 2
+            rows[0].components, rows[1].components = strong, off_topic
+            first, second = rows[0].offer_id, rows[1].offer_id
+    finally:
+        db.dispose()
+    page = kenya.get(f"/my/needs/{need_id}").text
+
+    def card(offer_id: int) -> str:
+        return page.split(f'id="offer-{offer_id}"')[1].split('<li class="match"')[0]
+
+    assert 'verdict--strong"><strong class="verdict__label">Strong fit' in card(first)
+    assert "At least three in four" in card(first)
+    assert "Check the subject." not in card(first)
+    assert "Check the subject." in card(second)
+    assert "the offer's text is about something else" in card(second)
+    assert "verdict--strong" not in card(second)
+    french = kenya.get(f"/my/needs/{need_id}", headers={"Accept-Language": "fr"})
+    assert "Très bonne adéquation" in french.text and "Vérifiez le sujet." in french.text
