@@ -20,6 +20,7 @@ from api.logs import configure_logging, install_request_logging
 from api.openapi import install_openapi
 from api.routers import (
     audit,
+    contacts,
     health,
     jobs,
     matching,
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         vocabularies.router,
         organisations.router,
         needs.router,
+        contacts.router,
         offers.router,
         matching.router,
         subscriptions.router,

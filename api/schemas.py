@@ -32,6 +32,7 @@ from matcher.records.interchange import (
     Areas,
     AssistanceType,
     AssistanceTypes,
+    ContactMessage,
     Cost,
     Countries,
     CountryCode,
@@ -56,6 +57,7 @@ from models.orm import (
     QUERY_LEN,
     URL_LEN,
     AuditEvent,
+    ContactRequest,
     Delivery,
     Job,
     JobNeedDiff,
@@ -63,6 +65,7 @@ from models.orm import (
     Notification,
     Offer,
     Organisation,
+    ShortlistEntry,
     Subscription,
     SuggestedMatch,
 )
@@ -925,4 +928,66 @@ def audit_event_out(row: AuditEvent) -> AuditEventOut:
         action=row.action,
         changes=dict(row.changes),
         note=row.note,
+    )
+
+
+# ------------------------------------------------------------------------------ a need's shortlist and contacts
+
+RecordKey = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+class ShortlistAdd(Input):
+    """Shortlist the provider of an offer for the need (an offer the caller may read)."""
+
+    offer_id: RecordKey
+
+
+class ContactRequestCreate(Input):
+    """Ask to be put in contact with the provider of an offer about the need, with a short message."""
+
+    offer_id: RecordKey
+    message: ContactMessage
+
+
+class OfferRef(BaseModel):
+    id: int
+    title: str
+    organisation: OrganisationRef
+
+
+def _offer_ref(offer: Offer) -> OfferRef:
+    return OfferRef(id=offer.id, title=offer.title, organisation=_ref(offer.organisation))
+
+
+class ShortlistEntryOut(BaseModel):
+    """A provider the need's Party keeps in view (through one of its offers)."""
+
+    need_id: int
+    offer: OfferRef
+    created_at: UtcDateTime
+
+
+def shortlist_entry_out(row: ShortlistEntry) -> ShortlistEntryOut:
+    return ShortlistEntryOut(need_id=row.need_id, offer=_offer_ref(row.offer), created_at=row.created_at)
+
+
+class ContactRequestOut(BaseModel):
+    """A request to be put in contact with a provider; ``status`` is ``sent`` (answers are not recorded yet)."""
+
+    id: int
+    need_id: int
+    offer: OfferRef
+    message: str
+    status: str
+    created_at: UtcDateTime
+
+
+def contact_request_out(row: ContactRequest) -> ContactRequestOut:
+    return ContactRequestOut(
+        id=row.id,
+        need_id=row.need_id,
+        offer=_offer_ref(row.offer),
+        message=row.message,
+        status=row.status,
+        created_at=row.created_at,
     )
