@@ -17,6 +17,9 @@ measures the ranker as deployed:
 Statistics: a bias-corrected and accelerated (BCa) bootstrap confidence interval (scipy) for every
 configuration's mean nDCG@10, and for the paired difference between the default ranker and each other
 configuration (resampling needs, so the pairing is kept), with a Wilcoxon signed-rank p-value.
+
+Fit verdicts: the default ranker's top 20 per need, with their score components, calibrate the probability
+behind the verdicts and measure it on held-out needs (``evaluation.calibration``, ``Evaluation.calibration``).
 """
 
 from __future__ import annotations

@@ -161,7 +161,8 @@ class Calibration:
         if not math.isfinite(probability):  # components are finite; this guards a corrupt calibration file
             probability = 0.0
         weak = self.weak_topical_fit(components)
-        return Fit(round(probability, 4), verdict_of(probability, weak_topical_fit=weak), weak)
+        shown = round(probability, 4)  # the verdict of the probability as served, so that the two always agree
+        return Fit(shown, verdict_of(shown, weak_topical_fit=weak), weak)
 
     def as_json(self) -> dict[str, Any]:
         """The shipped form (``load_calibration`` reads it back)."""

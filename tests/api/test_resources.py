@@ -19,6 +19,7 @@ from sqlalchemy import select
 from api import security
 from matcher.access import accounts
 from matcher.engine.service import MatchService
+from matcher.engine.verdicts import load_calibration, verdict_of
 from matcher.records import offers, organisations
 from models import migrate
 from models import vocabularies as vocab
@@ -121,6 +122,12 @@ def check_ranking(matches: list[dict[str, Any]]) -> None:
         facts = m["explanation"]["facts"]  # language-free, for readers of other languages
         assert facts["summary"]["code"] == "offer"
         assert len(facts["reasons"]) == len(m["explanation"]["reasons"])
+        # The fit verdict is the shipped calibration's reading of the (served, rounded) components.
+        fit = load_calibration().assess(m["components"])
+        assert 0 <= m["probability"] <= 1
+        assert m["probability"] == pytest.approx(fit.probability, abs=1e-3)
+        assert m["weak_topical_fit"] == fit.weak_topical_fit
+        assert m["verdict"] == verdict_of(m["probability"], weak_topical_fit=m["weak_topical_fit"])
 
 
 def check_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
@@ -173,6 +180,8 @@ def test_the_ranked_providers_are_stored_as_the_needs_suggestions(api: Api) -> N
     assert [(m["offer_id"], m["score"]) for m in matches] == [(m["offer_id"], m["score"]) for m in ranked]
     for stored_match, ranked_match in zip(matches, ranked, strict=True):
         assert stored_match["components"] == pytest.approx(ranked_match["components"], abs=1e-6)
+        assert stored_match["verdict"] == ranked_match["verdict"]
+        assert stored_match["probability"] == pytest.approx(ranked_match["probability"], abs=1e-3)
     assert {m["status"] for m in matches} == {"suggested"}
     check_ranking(matches)
     with api.db.transaction(read_only=True) as session:

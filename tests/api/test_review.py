@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from matcher.engine.explain import Explanation
 from matcher.engine.service import Match, MatchResult
+from matcher.engine.verdicts import load_calibration
 from matcher.review.suggestions import store_suggestions
 from models.orm import SuggestedMatch
 from tests.api.conftest import NEED_BODY, ROLES, STAFF, Api, app_routes, unique
@@ -314,6 +315,13 @@ def test_the_queue_shows_matches_awaiting_review_with_scores_and_explanations(ap
     )
     assert first["need"]["targets"] == NEED_BODY["targets"]
     assert (first["offer"]["id"], first["score"], first["components"]) == (offers[1], 0.9, {"semantic": 0.9})
+    # The verdict is read from the stored components (semantic 0.9 alone: the shipped calibration's reading).
+    fit = load_calibration().assess({"semantic": 0.9})
+    assert (first["probability"], first["verdict"], first["weak_topical_fit"]) == (
+        fit.probability,
+        fit.verdict,
+        False,
+    )
     assert first["explanation"]["text"]
     assert first["allowed_actions"] == ["shortlist", "accept", "reject"]
     assert [i["id"] for i in queue(api, need_id=need_id, sort="score")] == [ids[0], ids[2], ids[1]]

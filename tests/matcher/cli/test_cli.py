@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from matcher.cli.main import app
+from matcher.engine.verdicts import verdict_of
 from matcher.settings import Settings
 from models import migrate
 from models.db import Database
@@ -106,6 +107,7 @@ def test_match_prints_ranked_providers_as_json(settings: Settings, shared_dev: P
     for row in rows:
         assert set(row) >= {"offer_id", "organisation", "score", "components", "explanation"}
         assert sum(row["components"].values()) == pytest.approx(row["score"], abs=1e-4)
+        assert row["verdict"] == verdict_of(row["probability"], weak_topical_fit=row["weak_topical_fit"])
     graded = {
         line.split("\t")[1]
         for line in (shared_dev / "qrels.tsv").read_text().splitlines()
