@@ -22,6 +22,7 @@ from api.errors import STATUS_BY_ERROR
 from api.web import i18n
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.rendering import render
+from api.web.validation import field_problems
 from matcher.errors import InvalidInputError, PollinateError, RateLimitedError, ServiceBusyError, UnknownTermError
 
 log = logging.getLogger("pollinate.web")
@@ -75,16 +76,17 @@ def error_page(request: Request, exc: Exception) -> Response:
     """The HTML page of an error, in the reader's language, with the status the API would give."""
     status = status_of(exc)
     title, message = MESSAGES.get(status, GENERIC)
-    field = exc.field if isinstance(exc, InvalidInputError | UnknownTermError) else None
-    if isinstance(exc, RequestValidationError):
-        locations = [str(err.get("loc", ("",))[-1]) for err in exc.errors()]
-        field = next((loc for loc in locations if loc), None)
     locale = i18n.negotiate(request)
+    problems = (
+        field_problems(exc, locale.code)
+        if isinstance(exc, InvalidInputError | UnknownTermError | RequestValidationError)
+        else []
+    )
     response = render(
         request,
         locale,
         "error.html",
-        {"status": status, "title": title, "message": message, "field": field},
+        {"status": status, "title": title, "message": message, "problems": problems},
         status_code=status,
     )
     if isinstance(exc, RateLimitedError | ServiceBusyError):
