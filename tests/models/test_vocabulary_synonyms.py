@@ -57,6 +57,12 @@ def test_every_row_is_a_valid_value_and_a_synonym_the_vocabulary_does_not_accept
         ),
         (vocab.parse_language, "Farsi", "unknown language 'Farsi'; did you mean 'fa (Persian)'?"),
         (vocab.parse_language, "Kiswahili", "did you mean 'sw (Swahili (macrolanguage))'?"),
+        # French and Spanish words, accents aside
+        (vocab.parse_assistance_type, "Renforcement des capacites", "did you mean 'training'?"),
+        (vocab.parse_assistance_type, "asesoría jurídica", "did you mean 'policy_legal_advice'?"),
+        (vocab.parse_organisation_type, "Fundación", "did you mean 'ngo'?"),
+        (vocab.parse_cost, "sin costo", "did you mean 'free'?"),
+        (vocab.parse_area, "America Latina", "did you mean 'South America' or 'Central America' or 'Caribbean'?"),
     ],
 )
 def test_unknown_values_suggest_what_they_mean(parse: Callable[[str], object], value: str, message: str) -> None:
@@ -74,7 +80,7 @@ def test_misspellings_of_values_still_suggest_by_spelling() -> None:
 
 @pytest.fixture
 def with_french_rows(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The table with a few French labels added, as a later issue will add them."""
+    """The table with rows added in French (which now has its own: the fixture shows that rows add up)."""
     original = vocab._data_text
     extra = "organisation_type,ngo,fr,fondation\nregion,Global,fr,monde entier\n"
 
