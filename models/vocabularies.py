@@ -288,7 +288,8 @@ def _suggestions(vocabulary: str, value: str, by_spelling: Iterable[str]) -> lis
 
 @cache
 def _folded_options(options: tuple[str, ...]) -> Mapping[str, str]:
-    return {_fold(option): option for option in options}
+    """Each option by itself (the common case, looked up without folding) and by its folded spelling."""
+    return {**{_fold(option): option for option in options}, **{option: option for option in options}}
 
 
 def _spelt_like(kind: str, value: str, *, n: int = 3) -> list[str]:
@@ -319,7 +320,8 @@ def _parse_choice(
     options = tuple(choices)
     if not isinstance(value, str):
         raise UnknownTermError(field, value)
-    found = _folded_options(options).get(_fold(value))
+    known = _folded_options(options)
+    found = known.get(value) or known.get(_fold(value))
     if found is not None:
         return found
     if kind is not None and (code := _by_label(field, value, kind)) is not None:
