@@ -286,10 +286,16 @@ def _suggestions(vocabulary: str, value: str, by_spelling: Iterable[str]) -> lis
     return list(table[near[0]]) if near else []
 
 
+def _casefold(text: str) -> str:
+    return text.strip().casefold()
+
+
 @cache
-def _folded_options(options: tuple[str, ...]) -> Mapping[str, str]:
-    """Each option by itself (the common case, looked up without folding) and by its folded spelling."""
-    return {**{_fold(option): option for option in options}, **{option: option for option in options}}
+def _folded_options(options: tuple[str, ...], *, loose: bool) -> Mapping[str, str]:
+    """Each option by itself (the common case, looked up without folding) and by its folded spelling: folded
+    like labels (``_fold``) when ``loose``, else only by case (``-region`` and ``region`` are two sort orders)."""
+    fold = _fold if loose else _casefold
+    return {**{fold(option): option for option in options}, **{option: option for option in options}}
 
 
 def _spelt_like(kind: str, value: str, *, n: int = 3) -> list[str]:
@@ -314,14 +320,15 @@ def _by_label(field: str, value: str, kind: str, named: Callable[[str], str] = s
 def _parse_choice(
     field: str, value: object, choices: Iterable[str], *, vocabulary: str | None = None, kind: str | None = None
 ) -> str:
-    """The canonical spelling of ``value``: a choice (case, accents, ``-``/``_``/`` `` aside), else, for a
-    vocabulary with labels (``kind``), the code of its label in any language; else an error suggesting what
+    """The canonical spelling of ``value``: a choice (case aside; for a vocabulary with labels, ``kind``, also
+    accents and ``-``/``_``/`` ``), else the code of its label in any language; else an error suggesting what
     it meant."""
     options = tuple(choices)
     if not isinstance(value, str):
         raise UnknownTermError(field, value)
-    known = _folded_options(options)
-    found = known.get(value) or known.get(_fold(value))
+    loose = kind is not None
+    known = _folded_options(options, loose=loose)
+    found = known.get(value) or known.get(_fold(value) if loose else _casefold(value))
     if found is not None:
         return found
     if kind is not None and (code := _by_label(field, value, kind)) is not None:

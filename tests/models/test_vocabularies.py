@@ -120,3 +120,15 @@ def test_gold_set_regions_agree_with_the_m49_table(shared_dev: Path) -> None:
         offer = json.loads(line)
         for area in offer["regions_served"]:
             assert vocab.parse_area(area) == area
+
+
+def test_plain_choices_fold_only_case_so_sort_orders_stay_apart() -> None:
+    """Labels are matched with hyphens and accents aside; a plain choice is not (``-region`` is a sort order)."""
+    orders = ("region", "-region", "need_age", "-need_age")
+    assert [vocab.parse_choice("sort", v, orders) for v in ("Region", "-REGION", "-need_age")] == [
+        "region",
+        "-region",
+        "-need_age",
+    ]
+    with pytest.raises(vocab.UnknownTermError):
+        vocab.parse_choice("sort", "need age", orders)
