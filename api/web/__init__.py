@@ -11,6 +11,8 @@ views.py      records, facets, filters and pagination as display data in the rea
 party_views.py  the Party's form, needs and ranked providers as display data
 rendering.py  the Jinja2 environment (autoescaped, i18n) and render(): whole page or htmx partial
 i18n.py       language negotiation, gettext catalogues (locales/), number and date formats
+explanations.py  a match's explanation (the engine's facts) in the reader's language
+validation.py    input errors as one message per field, in the reader's language
 errors.py     HTML error pages for page requests (the API keeps its JSON errors)
 headers.py    Content-Security-Policy and the other security headers
 docs.py       /docs and /redoc with locally served assets

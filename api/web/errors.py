@@ -24,6 +24,7 @@ from api.web import i18n
 from api.web.auth import CsrfRefusedError, SignInRequiredError
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.rendering import render
+from api.web.validation import field_problems
 from matcher.errors import InvalidInputError, PollinateError, RateLimitedError, ServiceBusyError, UnknownTermError
 
 log = logging.getLogger("pollinate.web")
@@ -96,16 +97,17 @@ def error_page(request: Request, exc: Exception) -> Response:
     """The HTML page of an error, in the reader's language, with the status the API would give."""
     status = status_of(exc)
     title, message = FORBIDDEN if status == 403 else MESSAGES.get(status, GENERIC)
-    field = exc.field if isinstance(exc, InvalidInputError | UnknownTermError) else None
-    if isinstance(exc, RequestValidationError):
-        locations = [str(err.get("loc", ("",))[-1]) for err in exc.errors()]
-        field = next((loc for loc in locations if loc), None)
     locale = i18n.negotiate(request)
+    problems = (
+        field_problems(exc, locale.code)
+        if isinstance(exc, InvalidInputError | UnknownTermError | RequestValidationError)
+        else []
+    )
     response = render(
         request,
         locale,
         "error.html",
-        {"status": status, "title": title, "message": message, "field": field},
+        {"status": status, "title": title, "message": message, "problems": problems},
         status_code=status,
     )
     if isinstance(exc, RateLimitedError | ServiceBusyError):
@@ -132,7 +134,7 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
 async def _csrf_refused(request: Request, exc: Exception) -> Response:
     locale = i18n.negotiate(request)
     title, message = MESSAGES[403]
-    context = {"status": 403, "title": title, "message": message, "field": None}
+    context = {"status": 403, "title": title, "message": message, "problems": []}
     return render(request, locale, "error.html", context, status_code=403)
 
 

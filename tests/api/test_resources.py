@@ -431,7 +431,7 @@ VOCABULARY_ERRORS = [
         json={**NEED_BODY, "assistance_types": ["trainig"]},
     ),
     vocabulary_error(
-        "party_ken", "POST", "/v1/needs", "party", "'KEN (Kenya)'", json={**NEED_BODY, "party": "Kenia"}
+        "party_ken", "POST", "/v1/needs", "party", "'KEN (Kenya)'", json={**NEED_BODY, "party": "Kenyaa"}
     ),
     vocabulary_error(
         "party_ken", "POST", "/v1/needs", "language", "'en (English)'", json={**NEED_BODY, "language": "englsh"}
@@ -450,7 +450,7 @@ VOCABULARY_ERRORS = [
     ),
     vocabulary_error("party_ken", "GET", "/v1/needs", "type", "'training'", params={"type": "trainig"}),
     vocabulary_error("anonymous", "GET", "/v1/offers", "org_type", "'ngo'", params={"org_type": "ngoo"}),
-    vocabulary_error("anonymous", "GET", "/v1/offers", "country", "'KEN (Kenya)'", params={"country": "Kenia"}),
+    vocabulary_error("anonymous", "GET", "/v1/offers", "country", "'KEN (Kenya)'", params={"country": "Kenyaa"}),
     vocabulary_error(
         "party_ken",
         "POST",
