@@ -21,6 +21,7 @@ from api.openapi import install_openapi
 from api.routers import (
     audit,
     connectors,
+    contacts,
     health,
     jobs,
     matching,
@@ -129,6 +130,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         vocabularies.router,
         organisations.router,
         needs.router,
+        contacts.router,
         offers.router,
         matching.router,
         subscriptions.router,

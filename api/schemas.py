@@ -32,6 +32,7 @@ from matcher.records.interchange import (
     Areas,
     AssistanceType,
     AssistanceTypes,
+    ContactMessage,
     Cost,
     Countries,
     CountryCode,
@@ -57,6 +58,7 @@ from models.orm import (
     URL_LEN,
     AuditEvent,
     ConnectorRun,
+    ContactRequest,
     Delivery,
     Job,
     JobNeedDiff,
@@ -64,6 +66,7 @@ from models.orm import (
     Notification,
     Offer,
     Organisation,
+    ShortlistEntry,
     Subscription,
     SuggestedMatch,
 )
@@ -337,11 +340,30 @@ def offer_out(offer: Offer) -> OfferOut:
 # ------------------------------------------------------------------------------------------ matching
 
 
+class FactOut(BaseModel):
+    """One statement of an explanation as data (``matcher/engine/explain.py`` lists the codes)."""
+
+    code: str = Field(description="Which statement, e.g. `targets.shared` or `geography.sub_region`.")
+    params: dict[str, Any] = Field(description="The vocabulary codes and values the statement is about.")
+
+
+class ExplanationFactsOut(BaseModel):
+    """The summary and reasons of an explanation as language-free facts, one per sentence, in order."""
+
+    summary: FactOut
+    reasons: list[FactOut]
+
+
 class ExplanationOut(BaseModel):
     summary: str
     reasons: list[str]
     evidence: list[str]
     text: str
+    facts: ExplanationFactsOut | None = Field(
+        default=None,
+        description="The summary and reasons as facts, to show them in another language; absent from "
+        "explanations stored before facts existed.",
+    )
 
 
 PROBABILITY_HELP = "Calibrated probability that a person would judge this provider relevant (docs/evaluation.md)."
@@ -478,9 +500,7 @@ def need_match_out(m: NeedMatch) -> NeedMatchOut:
         party=m.party,
         score=round(m.score, 6),
         components={k: round(v, 6) for k, v in m.components.items()},
-        explanation=ExplanationOut(
-            summary=e.summary, reasons=list(e.reasons), evidence=list(e.evidence), text=e.text()
-        ),
+        explanation=ExplanationOut(**e.as_json()),
     )
 
 
@@ -997,3 +1017,65 @@ class DuplicatePairOut(BaseModel):
     reasons: list[str]
     left: DuplicateSideOut
     right: DuplicateSideOut
+
+
+# ------------------------------------------------------------------------------ a need's shortlist and contacts
+
+RecordKey = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+class ShortlistAdd(Input):
+    """Shortlist the provider of an offer for the need (an offer the caller may read)."""
+
+    offer_id: RecordKey
+
+
+class ContactRequestCreate(Input):
+    """Ask to be put in contact with the provider of an offer about the need, with a short message."""
+
+    offer_id: RecordKey
+    message: ContactMessage
+
+
+class OfferRef(BaseModel):
+    id: int
+    title: str
+    organisation: OrganisationRef
+
+
+def _offer_ref(offer: Offer) -> OfferRef:
+    return OfferRef(id=offer.id, title=offer.title, organisation=_ref(offer.organisation))
+
+
+class ShortlistEntryOut(BaseModel):
+    """A provider the need's Party keeps in view (through one of its offers)."""
+
+    need_id: int
+    offer: OfferRef
+    created_at: UtcDateTime
+
+
+def shortlist_entry_out(row: ShortlistEntry) -> ShortlistEntryOut:
+    return ShortlistEntryOut(need_id=row.need_id, offer=_offer_ref(row.offer), created_at=row.created_at)
+
+
+class ContactRequestOut(BaseModel):
+    """A request to be put in contact with a provider; ``status`` is ``sent`` (answers are not recorded yet)."""
+
+    id: int
+    need_id: int
+    offer: OfferRef
+    message: str
+    status: str
+    created_at: UtcDateTime
+
+
+def contact_request_out(row: ContactRequest) -> ContactRequestOut:
+    return ContactRequestOut(
+        id=row.id,
+        need_id=row.need_id,
+        offer=_offer_ref(row.offer),
+        message=row.message,
+        status=row.status,
+        created_at=row.created_at,
+    )

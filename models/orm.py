@@ -367,6 +367,55 @@ class SuggestedMatch(Timestamped, Base):
     need: Mapped[Need] = relationship()
 
 
+# ------------------------------------------------------------------------ the Party's follow-up of a need
+
+CONTACT_MESSAGE_LEN = 2000
+CONTACT_STATUSES = ("sent",)
+
+
+class ShortlistEntry(Base):
+    """A provider (one of its offers) that a need's Party keeps in view for the need.
+
+    One row per (need, offer): shortlisting again changes nothing. Removing it deletes the row (the audit log
+    keeps both events). Deleted with the need or the offer.
+    """
+
+    __tablename__ = "shortlist_entries"
+    __table_args__ = (UniqueConstraint("need_id", "offer_id", name="uq_shortlist_entries_need_offer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), index=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), index=True)
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True)
+
+
+class ContactRequest(Base):
+    """A need's Party asks to be put in contact with the provider of an offer, with a short message.
+
+    One row per (need, offer): asking again returns the first request. ``status`` is ``sent``; the provider's
+    answers (a later piece of work) will add their own statuses and columns. Deleted with the need or offer.
+    """
+
+    __tablename__ = "contact_requests"
+    __table_args__ = (
+        UniqueConstraint("need_id", "offer_id", name="uq_contact_requests_need_offer"),
+        CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in CONTACT_STATUSES) + ")", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), index=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), index=True)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    message: Mapped[str] = mapped_column(String(CONTACT_MESSAGE_LEN))
+    status: Mapped[str] = mapped_column(String(16), default="sent", server_default="sent")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True)
+
+
 # -------------------------------------------------------------------------------- users and API keys
 
 
@@ -860,7 +909,7 @@ class ConnectorPage(Base):
 # -------------------------------------------------------------------------------------------- audit log
 
 
-AUDIT_ENTITIES = ("need", "offer", "match", "organisation", "connector_run")
+AUDIT_ENTITIES = ("need", "offer", "match", "organisation", "shortlist", "contact_request", "connector_run")
 AUDIT_ACTIONS = ("create", "update", "delete", "decision", "harvest")
 # The ``session.info`` key of the actor that a session's changes are attributed to.
 AUDIT_ACTOR = "audit_actor"
@@ -921,6 +970,8 @@ _AUDITED: dict[type[Any], str] = {
     Need: "need",
     Offer: "offer",
     Organisation: "organisation",
+    ShortlistEntry: "shortlist",
+    ContactRequest: "contact_request",
 }
 # Identity and bookkeeping that every write changes: never part of ``changes``.
 _BOOKKEEPING = frozenset({"id", "version", "created_at", "updated_at", "change_seq"})

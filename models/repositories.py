@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, NamedTuple, TypeVar
 from sqlalchemy import ColumnElement, case, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import vocabularies as vocab
@@ -22,6 +23,7 @@ from models.orm import (
     AccountToken,
     ApiKey,
     AuditEvent,
+    ContactRequest,
     Counter,
     Embedding,
     IdempotencyRecord,
@@ -37,6 +39,7 @@ from models.orm import (
     OfferRegion,
     OfferTarget,
     Organisation,
+    ShortlistEntry,
     SuggestedMatch,
     User,
     WebSession,
@@ -818,6 +821,92 @@ class SuggestedMatchRepository:
 # The orders of the review queue: a key, ascending, or descending with a leading "-". A need's age ascends from
 # the newest need; a need's region is its Party's sub-region; its target is the lowest KMGBF target it names.
 REVIEW_SORTS = ("score", "-score", "need_age", "-need_age", "region", "-region", "target", "-target")
+
+
+class FollowUpCounts(NamedTuple):
+    """How many providers a need's Party has shortlisted and asked to be put in contact with."""
+
+    shortlisted: int
+    contacted: int
+
+
+_FollowUpRow = TypeVar("_FollowUpRow", ShortlistEntry, ContactRequest)
+
+
+class _FollowUpRepository(Generic[_FollowUpRow]):
+    """Rows kept once per (need, offer): a need's shortlist, its contact requests."""
+
+    model: type[_FollowUpRow]
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, need_id: int, offer_id: int) -> _FollowUpRow | None:
+        stmt = select(self.model).where(self.model.need_id == need_id, self.model.offer_id == offer_id)
+        return self.session.scalars(stmt).first()
+
+    def for_need(self, need_id: int) -> list[_FollowUpRow]:
+        """The need's rows, oldest first."""
+        stmt = select(self.model).where(self.model.need_id == need_id).order_by(self.model.id)
+        return list(self.session.scalars(stmt))
+
+    def add_once(self, row: _FollowUpRow) -> tuple[_FollowUpRow, bool]:
+        """Insert ``row`` unless its (need, offer) has one already; ``(the row that is stored, inserted?)``.
+
+        A concurrent insert of the same pair loses to the unique constraint inside a savepoint, so the
+        transaction goes on and the other row is returned (the unique key, not a read first, is the guard).
+        """
+        existing = self.get(row.need_id, row.offer_id)
+        if existing is not None:
+            return existing, False
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+                self.session.flush()
+        except IntegrityError:
+            found = self.get(row.need_id, row.offer_id)
+            if found is None:
+                raise
+            return found, False
+        return row, True
+
+    def delete(self, row: _FollowUpRow) -> None:
+        self.session.delete(row)
+        self.session.flush()
+
+    def counts_by_need(self, need_ids: Iterable[int]) -> dict[int, int]:
+        """``need id -> rows`` for the given needs (needs without rows are absent)."""
+        ids = list(need_ids)
+        out: dict[int, int] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            stmt = (
+                select(self.model.need_id, func.count())
+                .where(self.model.need_id.in_(chunk))
+                .group_by(self.model.need_id)
+            )
+            out.update({int(n): int(c) for n, c in self.session.execute(stmt)})
+        return out
+
+
+class ShortlistRepository(_FollowUpRepository[ShortlistEntry]):
+    """The providers each need's Party has shortlisted."""
+
+    model = ShortlistEntry
+
+
+class ContactRequestRepository(_FollowUpRepository[ContactRequest]):
+    """The contact requests of each need's Party."""
+
+    model = ContactRequest
+
+
+def follow_up_counts(session: Session, need_ids: Iterable[int]) -> dict[int, FollowUpCounts]:
+    """Shortlisted and contacted providers of each need (every given need, zeros included)."""
+    ids = list(dict.fromkeys(need_ids))
+    shortlisted = ShortlistRepository(session).counts_by_need(ids)
+    contacted = ContactRequestRepository(session).counts_by_need(ids)
+    return {n: FollowUpCounts(shortlisted.get(n, 0), contacted.get(n, 0)) for n in ids}
 
 
 @dataclass(frozen=True, slots=True)

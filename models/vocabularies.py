@@ -18,7 +18,8 @@ from __future__ import annotations
 import csv
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -82,21 +83,46 @@ class UnknownTermError(ValueError):
     Attributes:
         field: the field that held the value (``"region"``, ``"targets"``...).
         value: the value as given.
-        suggestions: the closest valid values, best first (may be empty).
+        suggestions: the closest valid values, best first (may be empty), as the message names them
+            (``"SEN (Senegal)"`` for a country).
+        kind: the :data:`LabelKind` of the vocabulary, when it has labels (so that a page can name the
+            suggestions in its reader's language).
+        codes: the codes of the suggestions (``"SEN"``), in the same order.
     """
 
     def __init__(
-        self, field: str, value: object, suggestions: Iterable[str] = (), *, hint: str | None = None
+        self,
+        field: str,
+        value: object,
+        suggestions: Iterable[str] = (),
+        *,
+        hint: str | None = None,
+        kind: str | None = None,
+        codes: Iterable[str] | None = None,
     ) -> None:
         self.field = field
         self.value = value
         self.suggestions = tuple(suggestions)
-        message = f"unknown {field} {value!r}"
+        self.kind = kind
+        self.codes = self.suggestions if codes is None else tuple(codes)
+        super().__init__(self._message(hint))
+
+    def _message(self, hint: str | None) -> str:
+        message = f"unknown {self.field} {self.value!r}"
         if self.suggestions:
             message += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
         elif hint:
             message += f"; {hint}"
-        super().__init__(message)
+        return message
+
+
+class AmbiguousTermError(UnknownTermError):
+    """A label that names several values of one vocabulary (in different languages, or once accents and case
+    are ignored): Pollinate does not guess, the caller chooses. ``suggestions`` are all the candidates."""
+
+    def _message(self, hint: str | None) -> str:
+        named = " or ".join(repr(s) for s in self.suggestions)
+        return f"ambiguous {self.field} {self.value!r}: it names {named}; give one of them"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,14 +236,20 @@ def closest(value: str, choices: Iterable[str], *, n: int = 3) -> list[str]:
 # of SYNONYM_VOCABULARIES; ``value`` a canonical value of it (an ISO 639-1 code for languages); ``lang`` the
 # ISO 639-1 language the synonym is written in (labels in other languages are more rows); ``synonym`` a word or
 # phrase people use for that value. A synonym may mean several values (``latin america``: three sub-regions),
-# one row each. Only words that mean the value belong here, not misspellings: those are found by spelling. The
-# table's rules (values valid, synonyms not values themselves, known languages) are checked by the test suite.
+# one row each. Only words that mean the value belong here, not misspellings: those are found by spelling, nor
+# the value's labels: those are accepted. The table's rules (values valid, synonyms neither values nor labels,
+# known languages) are checked by the test suite.
 SYNONYM_VOCABULARIES: Final = ("assistance_type", "organisation_type", "cost", "region", "language")
+
+_APOSTROPHES: Final = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
 
 
 def _fold(text: str) -> str:
-    """Case, hyphens, underscores and runs of spaces do not distinguish synonyms."""
-    return " ".join(text.casefold().replace("-", " ").replace("_", " ").split())
+    """Case, accents, the style of apostrophes, hyphens, underscores and runs of spaces distinguish no value,
+    label or synonym (``Afrique de l’Ouest`` is ``afrique de l'ouest``, ``África`` is ``africa``)."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.casefold().replace("-", " ").replace("_", " ").split())
 
 
 @cache
@@ -254,101 +286,186 @@ def _suggestions(vocabulary: str, value: str, by_spelling: Iterable[str]) -> lis
     return list(table[near[0]]) if near else []
 
 
-def _parse_choice(field: str, value: object, choices: Iterable[str], *, vocabulary: str | None = None) -> str:
+def _casefold(text: str) -> str:
+    return text.strip().casefold()
+
+
+@cache
+def _folded_options(options: tuple[str, ...], *, loose: bool) -> Mapping[str, str]:
+    """Each option by itself (the common case, looked up without folding) and by its folded spelling: folded
+    like labels (``_fold``) when ``loose``, else only by case (``-region`` and ``region`` are two sort orders)."""
+    fold = _fold if loose else _casefold
+    return {**{fold(option): option for option in options}, **{option: option for option in options}}
+
+
+def _spelt_like(kind: str, value: str, *, n: int = 3) -> list[str]:
+    """Codes whose label, in any language of the labels, is spelt like ``value``, best first."""
+    index = _label_index(kind)
+    hits = difflib.get_close_matches(_fold(value), list(index), n=n, cutoff=0.6)
+    return list(dict.fromkeys(code for hit in hits for code in index[hit]))[:n]
+
+
+def _by_label(field: str, value: str, kind: str, named: Callable[[str], str] = str) -> str | None:
+    """The code whose label is ``value`` in some language; ``None`` when none is.
+
+    Raises:
+        AmbiguousTermError: the label names several codes (``named`` spells them in the message).
+    """
+    meant = codes_for_label(kind, value)
+    if len(meant) > 1:
+        raise AmbiguousTermError(field, value, [named(c) for c in meant], kind=kind, codes=meant)
+    return meant[0] if meant else None
+
+
+def _parse_choice(
+    field: str, value: object, choices: Iterable[str], *, vocabulary: str | None = None, kind: str | None = None
+) -> str:
+    """The canonical spelling of ``value``: a choice (case aside; for a vocabulary with labels, ``kind``, also
+    accents and ``-``/``_``/`` ``), else the code of its label in any language; else an error suggesting what
+    it meant."""
     options = tuple(choices)
-    if isinstance(value, str):
-        folded = value.strip().casefold()
-        for option in options:
-            if option.casefold() == folded:
-                return option
-        by_spelling = closest(value.strip(), options)
-        suggested = by_spelling if vocabulary is None else _suggestions(vocabulary, value, by_spelling)
-        raise UnknownTermError(field, value, suggested)
-    raise UnknownTermError(field, value)
+    if not isinstance(value, str):
+        raise UnknownTermError(field, value)
+    loose = kind is not None
+    known = _folded_options(options, loose=loose)
+    found = known.get(value) or known.get(_fold(value) if loose else _casefold(value))
+    if found is not None:
+        return found
+    if kind is not None and (code := _by_label(field, value, kind)) is not None:
+        return code
+    by_spelling = closest(value.strip(), options)
+    if kind is not None:
+        by_spelling += [c for c in _spelt_like(kind, value) if c not in by_spelling]
+    by_spelling = by_spelling[:3]
+    suggested = by_spelling if vocabulary is None else _suggestions(vocabulary, value, by_spelling)
+    raise UnknownTermError(field, value, suggested, kind=kind)
 
 
 def parse_assistance_type(value: object, *, field: str = "assistance type") -> str:
-    """Canonical assistance type (``"Technical advice"`` and ``"technical-advice"`` are accepted too)."""
-    if isinstance(value, str):
-        value = value.strip().replace("-", "_").replace(" ", "_")
-    return _parse_choice(field, value, ASSISTANCE_TYPES, vocabulary="assistance_type")
+    """Canonical assistance type (``"Technical advice"``, ``"technical-advice"`` and the labels in every
+    language, ``"Conseil technique"``, are accepted too)."""
+    return _parse_choice(field, value, ASSISTANCE_TYPES, vocabulary="assistance_type", kind="assistance_type")
 
 
 def parse_organisation_type(value: object, *, field: str = "organisation type") -> str:
-    """Canonical organisation type."""
-    if isinstance(value, str):
-        value = value.strip().replace("-", "_").replace(" ", "_")
-    return _parse_choice(field, value, ORGANISATION_TYPES, vocabulary="organisation_type")
+    """Canonical organisation type (any case, spaces or hyphens for underscores, or a label: ``Université``)."""
+    return _parse_choice(
+        field, value, ORGANISATION_TYPES, vocabulary="organisation_type", kind="organisation_type"
+    )
 
 
 def parse_cost(value: object, *, field: str = "cost") -> str:
-    """Canonical cost: free, cost (at cost) or negotiable."""
-    return _parse_choice(field, value, COSTS, vocabulary="cost")
+    """Canonical cost: free, cost (at cost) or negotiable, or a label of one (``gratuit``, ``gratuito``)."""
+    return _parse_choice(field, value, COSTS, vocabulary="cost", kind="cost")
 
 
 def parse_area(value: object, *, field: str = "region") -> str:
-    """Canonical geographic area: Global, an M49 region or a sub-region."""
-    return _parse_choice(field, value, geographic_areas(), vocabulary="region")
+    """Canonical geographic area: Global, an M49 region or a sub-region, or a label of one
+    (``Afrique de l'Ouest``, ``África Occidental``)."""
+    return _parse_choice(field, value, geographic_areas(), vocabulary="region", kind="region")
 
 
 def parse_place(value: object, *, field: str = "region or country") -> str:
-    """A country (alpha-3, from alpha-3 or alpha-2) or else a geographic area (Global, region, sub-region)."""
+    """A country (alpha-3, from alpha-3 or alpha-2) or else a geographic area (Global, region, sub-region).
+
+    Codes come first, then the names of areas, then the names of countries (``Antarctica`` is the area).
+    """
+    if isinstance(value, str) and (code := _country_code(value)) is not None:
+        return code
     try:
-        return parse_country(value)
-    except UnknownTermError:
         return parse_area(value, field=field)
+    except AmbiguousTermError:
+        raise
+    except UnknownTermError as not_an_area:
+        try:
+            return parse_country(value, field=field)
+        except AmbiguousTermError:
+            raise
+        except UnknownTermError as not_a_country:
+            if not_an_area.suggestions or not not_a_country.suggestions:
+                raise not_an_area from None
+            raise not_a_country from None
+
+
+@cache
+def _alpha2() -> Mapping[str, str]:
+    return {c.alpha2: c.alpha3 for c in countries().values()}
+
+
+def _country_code(value: str) -> str | None:
+    code = value.strip().upper()
+    if code in countries():
+        return code
+    return _alpha2().get(code) if len(code) == 2 else None
 
 
 def parse_country(value: object, *, field: str = "country") -> str:
-    """Alpha-3 code of a country given as an alpha-3 or alpha-2 code (case-insensitive)."""
+    """Alpha-3 code of a country given as an alpha-3 or alpha-2 code (case-insensitive), or by its name in
+    English, French or Spanish (``Sénégal``, ``Alemania``; accents aside)."""
     table = countries()
     if isinstance(value, str):
-        code = value.strip().upper()
-        if code in table:
+        code = _country_code(value)
+        if code is not None:
             return code
-        if len(code) == 2:
-            for c in table.values():
-                if c.alpha2 == code:
-                    return c.alpha3
-        names = {c.name: c.alpha3 for c in table.values()}
-        by_name = [names[n] for n in closest(value.strip(), names, n=2)]
-        by_code = closest(code, table, n=2)
-        suggestions = list(dict.fromkeys(by_name + by_code))[:3]
-        raise UnknownTermError(field, value, [f"{s} ({table[s].name})" for s in suggestions])
+
+        def named(c: str) -> str:
+            return f"{c} ({table[c].name})"
+
+        if (by_name := _by_label(field, value, "country", named)) is not None:
+            return by_name
+        by_code = closest(value.strip().upper(), table, n=2)
+        suggestions = list(dict.fromkeys(_spelt_like("country", value, n=2) + by_code))[:3]
+        raise UnknownTermError(field, value, [named(s) for s in suggestions], kind="country", codes=suggestions)
     raise UnknownTermError(field, value)
 
 
 def parse_language(value: object, *, field: str = "language") -> str:
-    """ISO 639-1 code of a language given as a code or an English name (``"French"`` → ``"fr"``)."""
+    """ISO 639-1 code of a language given as a code or a name in English, French or Spanish (``"French"``,
+    ``"français"``, ``"francés"`` → ``"fr"``)."""
     table = languages()
     if isinstance(value, str):
         code = value.strip().lower()
         if code in table:
             return code
-        names = {lang.name.casefold(): lang.code for lang in table.values()}
-        if code in names:
-            return names[code]
-        by_spelling = [names[n.casefold()] for n in closest(value.strip(), names, n=2)]
+
+        def named(c: str) -> str:
+            return f"{c} ({table[c].name})"
+
+        if (by_name := _by_label(field, value, "language", named)) is not None:
+            return by_name
+        by_spelling = _spelt_like("language", value, n=2)
         by_spelling += [c for c in closest(code, table, n=2) if c not in by_spelling]
         suggestions = _suggestions("language", value, by_spelling[:3])
-        raise UnknownTermError(field, value, [f"{s} ({table[s].name})" for s in suggestions])
+        raise UnknownTermError(field, value, [named(s) for s in suggestions], kind="language", codes=suggestions)
     raise UnknownTermError(field, value)
 
 
 def parse_target(value: object, *, field: str = "target") -> int:
-    """A KMGBF target number 1..23 (``"T3"`` and ``"3"`` are accepted too)."""
+    """A KMGBF target number 1..23 (``"T3"`` and ``"3"`` are accepted too, and its title in English, French
+    or Spanish: ``"Espèces exotiques envahissantes"`` is 6)."""
+    hint = "KMGBF targets are numbered 1 to 23"
     if isinstance(value, str):
         text = value.strip().upper().removeprefix("T")
         if text.isdigit():
             value = int(text)
+        else:
+
+            def named(code: str) -> str:
+                return f"{code} ({targets()[int(code)].title})"
+
+            if (by_title := _by_label(field, value, "target", named)) is not None:
+                return int(by_title)
+            near = _spelt_like("target", value)
+            raise UnknownTermError(field, value, [named(c) for c in near], hint=hint, kind="target", codes=near)
     if isinstance(value, int) and not isinstance(value, bool) and value in targets():
         return value
-    raise UnknownTermError(field, value, hint="KMGBF targets are numbered 1 to 23")
+    raise UnknownTermError(field, value, hint=hint)
 
 
-def parse_choice(field: str, value: object, choices: Iterable[str]) -> str:
-    """Canonical spelling of ``value`` among ``choices`` (statuses, visibilities...)."""
-    return _parse_choice(field, value, choices)
+def parse_choice(field: str, value: object, choices: Iterable[str], *, kind: str | None = None) -> str:
+    """Canonical spelling of ``value`` among ``choices`` (statuses, visibilities...); with ``kind``, a
+    vocabulary of :data:`DATA_LABEL_KINDS`, its labels in every language are accepted too."""
+    return _parse_choice(field, value, choices, kind=kind)
 
 
 # ------------------------------------------------------------------------------------- country groups
@@ -470,8 +587,23 @@ def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def label(kind: LabelKind, code: str | int, locale: str = "en") -> str:
-    """What a reader of ``locale`` sees for a vocabulary value, standing alone (first letter capitalised).
+# Kinds whose labels are common nouns, written in lower case inside a sentence (``Provides training``,
+# ``formation``); the names of targets, regions, countries and organisation types (``Indigenous peoples' ...``)
+# keep their capitals.
+_COMMON_NOUN_KINDS: Final = frozenset({"assistance_type", "cost", "offer_status", "need_status", "language"})
+
+
+def _lower_first(text: str) -> str:
+    """``Technical advice`` → ``technical advice``; an acronym (``NGO``, ``IPLC ...``) stays as it is."""
+    if text[1:2].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def label(kind: LabelKind, code: str | int, locale: str = "en", *, in_sentence: bool = False) -> str:
+    """What a reader of ``locale`` sees for a vocabulary value, standing alone (first letter capitalised) or,
+    with ``in_sentence``, inside a sentence (common nouns in lower case as the language writes them:
+    ``français``, ``formation``; names keep their capitals).
 
     ``locale`` is a language or a Babel locale identifier (``"fr"``, ``"fr_CA"``, ``"es-419"``). Data labels
     fall back to English for other languages; country names (``code``: alpha-3) and language names (ISO
@@ -489,18 +621,50 @@ def label(kind: LabelKind, code: str | int, locale: str = "en") -> str:
         if name is None:
             known = languages().get(key)
             return known.name if known is not None else key
-        return _upper_first(name)
+        return name if in_sentence else _upper_first(name)
     labels = _label_table()[kind].get(key)
     if labels is None:
         return key
-    language = _cldr(locale).language
-    return labels.get(language) or labels["en"]
+    text = labels.get(_cldr(locale).language) or labels["en"]
+    return _lower_first(text) if in_sentence and kind in _COMMON_NOUN_KINDS else text
+
+
+@cache
+def _label_index(kind: str) -> Mapping[str, tuple[str, ...]]:
+    """Every label of a kind in every language of :data:`LABEL_LANGUAGES` (folded: see ``_fold``) mapped to the
+    codes it names; for countries and languages also their ISO English names."""
+    names: dict[str, list[str]] = {}
+
+    def add(text: str, code: str) -> None:
+        codes = names.setdefault(_fold(text), [])
+        if code not in codes:
+            codes.append(code)
+
+    if kind == "country":
+        for country in countries().values():
+            add(country.name, country.alpha3)
+            for language in LABEL_LANGUAGES:
+                add(label("country", country.alpha3, language), country.alpha3)
+    elif kind == "language":
+        for lang in languages().values():
+            add(lang.name, lang.code)
+            for language in LABEL_LANGUAGES:
+                add(label("language", lang.code, language), lang.code)
+    else:
+        for code, by_language in _label_table()[kind].items():
+            for text in by_language.values():
+                add(text, code)
+    return {text: tuple(codes) for text, codes in names.items()}
+
+
+def codes_for_label(kind: str, text: str) -> tuple[str, ...]:
+    """The codes of a kind whose label, in any language of the labels, is ``text`` (case, accents, apostrophe
+    style, hyphens and spacing aside): one code, none, or several when the label is ambiguous."""
+    return _label_index(kind).get(_fold(text), ())
 
 
 def code_for_label(kind: str, text: str) -> str | None:
-    """The code of a data kind whose label, in any language of the data, is ``text`` (case-insensitive)."""
-    folded = text.strip().casefold()
-    for code, labels in _label_table()[kind].items():
-        if any(value.casefold() == folded for value in labels.values()):
-            return code
-    return None
+    """The code of a kind whose label, in any language of the labels, is ``text``; ``None`` when no code or
+    several codes have that label (see :func:`codes_for_label`)."""
+    codes = codes_for_label(kind, text)
+    return codes[0] if len(codes) == 1 else None

@@ -76,7 +76,7 @@ def broken_copy(source: Path, target: Path) -> tuple[Path, list[int]]:
     """The dev offers with three rows broken in three different ways; returns the broken line numbers."""
     lines = source.read_text(encoding="utf-8").splitlines()
     row = json.loads(lines[9])
-    row["regions_served"] = ["Oceanie"]
+    row["regions_served"] = ["Oceana"]
     lines[9] = json.dumps(row)  # line 10: vocabulary error
     lines[99] = lines[99][:-5]  # line 100: truncated JSON
     row = json.loads(lines[149])

@@ -104,15 +104,33 @@ def _rfc3339(value: object) -> object:
 Timestamp = Annotated[dt.datetime, BeforeValidator(_rfc3339)]
 
 
-def _choice(name: str, field: str, values: tuple[str, ...], description: str) -> Vocabulary:
-    """A vocabulary of a few fixed values (statuses, kinds), understood in any case."""
-    return Vocabulary(name, lambda: values, lambda v: vocab.parse_choice(field, v, values), description)
+def _choice(
+    name: str, field: str, values: tuple[str, ...], description: str, *, kind: str | None = None
+) -> Vocabulary:
+    """A vocabulary of a few fixed values (statuses, kinds), understood in any case (and, with a label
+    ``kind``, by its labels in English, French and Spanish)."""
+    return Vocabulary(name, lambda: values, lambda v: vocab.parse_choice(field, v, values, kind=kind), description)
 
 
-OfferStatus = Annotated[str, _choice("OfferStatus", "status", vocab.OFFER_STATUSES, "An offer's status.")]
-NeedStatus = Annotated[str, _choice("NeedStatus", "status", vocab.NEED_STATUSES, "A need's status.")]
+_LABELS_TOO = " Its labels in English, French and Spanish are understood too (`En pause`)."
+OfferStatus = Annotated[
+    str,
+    _choice(
+        "OfferStatus", "status", vocab.OFFER_STATUSES, "An offer's status." + _LABELS_TOO, kind="offer_status"
+    ),
+]
+NeedStatus = Annotated[
+    str, _choice("NeedStatus", "status", vocab.NEED_STATUSES, "A need's status." + _LABELS_TOO, kind="need_status")
+]
 NeedStatusOfMatch = Annotated[
-    str, _choice("NeedStatusOfMatch", "need status", vocab.NEED_STATUSES, "The status of a match's need.")
+    str,
+    _choice(
+        "NeedStatusOfMatch",
+        "need status",
+        vocab.NEED_STATUSES,
+        "The status of a match's need." + _LABELS_TOO,
+        kind="need_status",
+    ),
 ]
 MatchStatus = Annotated[str, _choice("MatchStatus", "status", MATCH_STATUSES, "A suggested match's status.")]
 DeliveryStatus = Annotated[str, _choice("DeliveryStatus", "status", DELIVERY_STATUSES, "A delivery's state.")]

@@ -4,11 +4,15 @@ One more adapter over the same services (``matcher/``) and access rules as ``/v1
 
 ```
 accounts.py   signing out (and the account pages that build on it)
+party.py      the Party's pages: post a need, its ranked providers, shortlist, contact requests, my needs
 auth.py       who reads a page (sessions) and the anti-forgery check of every form
 routes.py     the pages: parse the query, call a service, map records to display data, render
 views.py      records, facets, filters and pagination as display data in the reader's language
+party_views.py  the Party's form, needs and ranked providers as display data
 rendering.py  the Jinja2 environment (autoescaped, i18n) and render(): whole page or htmx partial
 i18n.py       language negotiation, gettext catalogues (locales/), number and date formats
+explanations.py  a match's explanation (the engine's facts) in the reader's language
+validation.py    input errors as one message per field, in the reader's language
 errors.py     HTML error pages for page requests (the API keeps its JSON errors)
 headers.py    Content-Security-Policy and the other security headers
 docs.py       /docs and /redoc with locally served assets
@@ -25,7 +29,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.security import every_request
-from api.web import accounts, routes
+from api.web import accounts, party, routes
 from api.web.auth import load_viewer
 from api.web.docs import install_docs
 from api.web.errors import install_html_errors
@@ -43,7 +47,8 @@ def install_web(app: FastAPI) -> None:
     install_docs(app)  # before /static: its assets live under /static/api-docs
     static = Path(str(resources.files("api.web").joinpath("static")))
     app.mount(STATIC_PREFIX, StaticFiles(directory=static), name="static")
-    for pages in (routes.router, accounts.router):
+    # The Party's pages first: /needs/new must not be read as the need page /needs/{id}.
+    for pages in (party.router, routes.router, accounts.router):
         app.include_router(pages, dependencies=[Depends(every_request), Depends(load_viewer)])
     install_html_errors(app)
     app.add_middleware(SecurityHeaders)

@@ -24,6 +24,7 @@ from api.web import i18n
 from api.web.auth import CsrfRefusedError, SignInRequiredError
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.rendering import render
+from api.web.validation import field_problems
 from matcher.errors import InvalidInputError, PollinateError, RateLimitedError, ServiceBusyError, UnknownTermError
 
 log = logging.getLogger("pollinate.web")
@@ -33,7 +34,7 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 # Paths that belong to the API (always JSON errors), and paths of the pages (always HTML errors). Any other
 # path gets an HTML page when the client asks for HTML (a browser), JSON otherwise.
 API_PREFIXES: Final = ("/v1/", "/openapi.json", "/health", "/ready", "/static/")
-PAGE_PREFIXES: Final = ("/offers", "/needs", "/providers", "/language", "/docs", "/redoc", "/sign-")
+PAGE_PREFIXES: Final = ("/offers", "/needs", "/providers", "/language", "/docs", "/redoc", "/sign-", "/my/")
 
 # Heading and explanation of each status (translated where shown).
 MESSAGES: Final = {
@@ -52,9 +53,21 @@ MESSAGES: Final = {
         N_("We could not read this address"),
         N_("A filter or a page number in the address has a value we do not know. Remove it and try again."),
     ),
+    412: (
+        N_("This was changed meanwhile"),
+        N_(
+            "Someone changed it after you opened the page. Go back, reload the page to see its current state, and"
+            " try again."
+        ),
+    ),
     429: (N_("Too many requests"), N_("You have made many requests in a short time. Please wait a moment.")),
     503: (N_("Not available yet"), N_("Pollinate is starting or busy. Please try again in a moment.")),
 }
+# A 403 other than a refused form: the reader's role may not use the page (e.g. a provider posting a need).
+FORBIDDEN: Final = (
+    N_("Your account cannot do this"),
+    N_("This page is for another kind of account. If you think it should be open to you, ask the secretariat."),
+)
 GENERIC: Final = (N_("Something went wrong"), N_("An unexpected error happened. It has been logged."))
 
 
@@ -83,17 +96,18 @@ def status_of(exc: Exception) -> int:
 def error_page(request: Request, exc: Exception) -> Response:
     """The HTML page of an error, in the reader's language, with the status the API would give."""
     status = status_of(exc)
-    title, message = MESSAGES.get(status, GENERIC)
-    field = exc.field if isinstance(exc, InvalidInputError | UnknownTermError) else None
-    if isinstance(exc, RequestValidationError):
-        locations = [str(err.get("loc", ("",))[-1]) for err in exc.errors()]
-        field = next((loc for loc in locations if loc), None)
+    title, message = FORBIDDEN if status == 403 else MESSAGES.get(status, GENERIC)
     locale = i18n.negotiate(request)
+    problems = (
+        field_problems(exc, locale.code)
+        if isinstance(exc, InvalidInputError | UnknownTermError | RequestValidationError)
+        else []
+    )
     response = render(
         request,
         locale,
         "error.html",
-        {"status": status, "title": title, "message": message, "field": field},
+        {"status": status, "title": title, "message": message, "problems": problems},
         status_code=status,
     )
     if isinstance(exc, RateLimitedError | ServiceBusyError):
@@ -120,7 +134,7 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
 async def _csrf_refused(request: Request, exc: Exception) -> Response:
     locale = i18n.negotiate(request)
     title, message = MESSAGES[403]
-    context = {"status": 403, "title": title, "message": message, "field": None}
+    context = {"status": 403, "title": title, "message": message, "problems": []}
     return render(request, locale, "error.html", context, status_code=403)
 
 

@@ -10,7 +10,7 @@
   request runs in one thread, and each thread and task has its own context), so concurrent requests in other
   languages never see each other's translations. The gettext functions of the templates read it.
 
-Adding a language: see ``LOCALES`` and the README section "How to add a language".
+Adding a language: see ``LOCALES`` and "How to add a language" in ``docs/web.md``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@
 - A record the caller may see but not change answers 403; a record it may not see answers 404.
 - The ranked providers of a need (stored or re-ranked) are for the need's owners and the secretariat; the needs
   an offer could serve are for the offer's owners and the secretariat.
+- A need's follow-up — its workspace pages, its shortlist and its contact requests — is its Party's and the
+  secretariat's/admins'. Providers have none (403, whatever the need); to another Party a need's follow-up
+  does not exist (404, even for a public need: the workspace is not the public need page). A provider may be
+  shortlisted or contacted only through an offer the reader may read (else 404).
 - Organisations are a directory every signed-in caller may read; the secretariat/admins create and change them,
   and a provider may change its own organisation's details.
 - The public web pages show anyone, without signing in, what Pollinate publishes: public needs (confidential
@@ -117,6 +121,22 @@ def check_change_need(principal: Principal, need: Need | None, need_id: int) -> 
     need = check_read_need(principal, need, need_id)
     if not owns_need(principal, need):
         raise PermissionDeniedError(f"need {need_id} belongs to {need.party}; only its Party and the secretariat")
+    return need
+
+
+def check_needs_role(principal: Principal, action: str) -> None:
+    """Parties and the secretariat post and follow up needs (401 anonymous, 403 any other role)."""
+    require_signed_in(principal)
+    if not principal.is_staff and principal.role != "party":
+        raise PermissionDeniedError(f"only Parties and the secretariat {action}")
+
+
+def check_need_follow_up(principal: Principal, need: Need | None, need_id: int) -> Need:
+    """The need if the caller follows it up (its workspace, shortlist and contact requests; see the module
+    docstring): 401 anonymous, 403 a role without needs, 404 a need of another Party."""
+    check_needs_role(principal, "follow up needs")
+    if need is None or not owns_need(principal, need):
+        raise NotFoundError(f"no need with id {need_id}")
     return need
 
 

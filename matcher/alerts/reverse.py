@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from matcher.engine.explain import Explanation, explain
+from matcher.engine.explain import Explanation, Fact, explain
 from matcher.engine.index import VectorIndex, make_index, search_at_least
 from matcher.engine.query import NeedQuery
 from matcher.engine.service import Match, MatchResult, MatchService
@@ -233,21 +233,22 @@ class AlertMatcher:
 
 
 def _ranked(explanation: Explanation, rank: int) -> Explanation:
-    summary = f"Your offer would be provider #{rank} for this need. {explanation.summary}"
-    return Explanation(summary, explanation.reasons, explanation.evidence)
+    """The explanation told to the offer's provider: where their offer would rank for the need."""
+    fact = explanation.summary_fact
+    assert fact is not None, "explain() always states its offer"
+    summary = Fact("offer.ranked", {"rank": rank, **fact.params})
+    return Explanation.of_facts(summary, explanation.reason_facts, explanation.evidence)
 
 
 def _query_explanation(view: SubscriptionView, need: NeedQuery, similarity: float) -> Explanation:
-    reasons: list[str] = []
+    reasons: list[Fact] = []
     if view.targets:
-        shared = sorted(view.targets & set(need.targets))
-        reasons.append(
-            "Works on KMGBF target" + ("s " if len(shared) > 1 else " ") + ", ".join(map(str, shared)) + "."
-        )
+        reasons.append(Fact("alert.targets", {"targets": sorted(view.targets & set(need.targets))}))
     if view.places and need.party:
-        reasons.append(f"{vocab.countries()[need.party].name} is in the area you follow.")
+        reasons.append(Fact("alert.area", {"country": need.party}))
     if view.assistance_types:
-        shared_types = sorted(view.assistance_types & set(need.assistance_types))
-        reasons.append("Asks for " + ", ".join(vocab.ASSISTANCE_LABELS.get(t, t) for t in shared_types) + ".")
+        reasons.append(
+            Fact("alert.assistance", {"types": sorted(view.assistance_types & set(need.assistance_types))})
+        )
     quoted = (view.query_text or "")[:120]
-    return Explanation(f"Close to your saved search “{quoted}” (similarity {similarity:.2f}).", tuple(reasons), ())
+    return Explanation.of_facts(Fact("saved_search", {"query": quoted, "similarity": similarity}), reasons)

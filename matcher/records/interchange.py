@@ -31,7 +31,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from models import vocabularies as vocab
-from models.orm import EXTERNAL_ID_LEN, NAME_LEN, TITLE_LEN, URL_LEN
+from models.orm import CONTACT_MESSAGE_LEN, EXTERNAL_ID_LEN, NAME_LEN, TITLE_LEN, URL_LEN
 
 DESCRIPTION_MAX = 20_000
 MAX_TAGS = 30
@@ -134,6 +134,17 @@ URL_PATTERN = rf"https?://{_SOLID}+"
 EMAIL_PATTERN = rf"{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}"
 
 
+class TextError(ValueError):
+    """A text that :class:`Text` refuses. The message says what to fix in English; ``reason`` says it as data
+    (``control``: a control character, ``visible``: fewer than ``minimum`` visible characters, ``pattern``: not
+    the expected form), for pages that say it in their reader's language."""
+
+    def __init__(self, message: str, *, reason: str, minimum: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.minimum = minimum
+
+
 @dataclass(frozen=True, slots=True)
 class Text:
     """A free-text field (``Annotated[str, Text(...)]``): at most ``max_length`` characters as sent, no control
@@ -152,10 +163,14 @@ class Text:
         if bad is not None:
             code, where = ord(bad.group()), bad.start()
             if 0xD800 <= code <= 0xDFFF:
-                raise ValueError(f"contains a lone surrogate (U+{code:04X}) at position {where}: not a character")
-            raise ValueError(
+                raise TextError(
+                    f"contains a lone surrogate (U+{code:04X}) at position {where}: not a character",
+                    reason="control",
+                )
+            raise TextError(
                 f"contains the control character U+{code:04X} at position {where}; text may hold tabs and line "
-                "breaks but no other control character"
+                "breaks but no other control character",
+                reason="control",
             )
         text = value.strip()
         if self.min_visible:
@@ -165,12 +180,14 @@ class Text:
                 if found == self.min_visible:
                     break
             if found < self.min_visible:
-                raise ValueError(
+                raise TextError(
                     f"needs at least {self.min_visible} visible characters (spaces, line breaks and invisible "
-                    "characters such as zero-width spaces do not count)"
+                    "characters such as zero-width spaces do not count)",
+                    reason="visible",
+                    minimum=self.min_visible,
                 )
         if self.pattern is not None and re.fullmatch(self.pattern, text) is None:
-            raise ValueError(self.hint or f"does not match {self.pattern}")
+            raise TextError(self.hint or f"does not match {self.pattern}", reason="pattern")
         return text
 
     def json_pattern(self) -> str:
@@ -234,6 +251,8 @@ ExternalId = Annotated[
 Name = Annotated[str, Text(max_length=NAME_LEN, min_visible=2)]
 Title = Annotated[str, Text(max_length=TITLE_LEN, min_visible=3)]
 Description = Annotated[str, Text(max_length=DESCRIPTION_MAX, min_visible=10)]
+CONTACT_MESSAGE = Text(max_length=CONTACT_MESSAGE_LEN, min_visible=10)
+ContactMessage = Annotated[str, CONTACT_MESSAGE]
 URL_HINT = "must be an http(s) URL without spaces"
 Website = Annotated[str, Text(max_length=URL_LEN, pattern=URL_PATTERN, hint=URL_HINT)]
 
@@ -243,7 +262,7 @@ TargetNumber = Annotated[
         "Target",
         vocab.targets,
         lambda v: vocab.parse_target(v, field="target"),
-        'A KMGBF target, 1 to 23 ("T3" and "3" are understood too).',
+        'A KMGBF target, 1 to 23 ("T3", "3" and its title in English, French or Spanish are understood too).',
     ),
 ]
 AssistanceType = Annotated[
@@ -252,7 +271,8 @@ AssistanceType = Annotated[
         "AssistanceType",
         lambda: vocab.ASSISTANCE_TYPES,
         vocab.parse_assistance_type,
-        "A kind of assistance (any case, with spaces or hyphens for the underscores, is understood too).",
+        "A kind of assistance (any case, with spaces or hyphens for the underscores, and its label in English, "
+        "French or Spanish, are understood too).",
     ),
 ]
 OrganisationType = Annotated[
@@ -261,7 +281,8 @@ OrganisationType = Annotated[
         "OrganisationType",
         lambda: vocab.ORGANISATION_TYPES,
         vocab.parse_organisation_type,
-        "A kind of organisation (any case, with spaces or hyphens for the underscores, is understood too).",
+        "A kind of organisation (any case, with spaces or hyphens for the underscores, and its label in English, "
+        "French or Spanish, are understood too).",
     ),
 ]
 CountryCode = Annotated[
@@ -270,7 +291,8 @@ CountryCode = Annotated[
         "CountryCode",
         vocab.countries,
         vocab.parse_country,
-        "An ISO 3166-1 alpha-3 country code (alpha-2 codes, in any case, are understood too).",
+        "An ISO 3166-1 alpha-3 country code (alpha-2 codes, in any case, and country names in English, French "
+        "or Spanish are understood too).",
     ),
 ]
 LanguageCode = Annotated[
@@ -279,7 +301,8 @@ LanguageCode = Annotated[
         "LanguageCode",
         vocab.languages,
         vocab.parse_language,
-        "An ISO 639-1 language code (any case, and English language names such as French, are understood too).",
+        "An ISO 639-1 language code (any case, and language names in English, French or Spanish, such as "
+        "French or français, are understood too).",
     ),
 ]
 Area = Annotated[
@@ -288,7 +311,8 @@ Area = Annotated[
         "Area",
         vocab.geographic_areas,
         vocab.parse_area,
-        "Global, a UN M49 region or a Pollinate sub-region (any case is understood too).",
+        "Global, a UN M49 region or a Pollinate sub-region (any case, and its label in English, French or "
+        "Spanish, are understood too).",
     ),
 ]
 Place = Annotated[
@@ -298,12 +322,17 @@ Place = Annotated[
         lambda: (*vocab.countries(), *vocab.geographic_areas()),
         vocab.parse_place,
         "A country (ISO 3166-1 alpha-3; alpha-2 is understood too) or an area: Global, a UN M49 region or a "
-        "Pollinate sub-region.",
+        "Pollinate sub-region (names in English, French or Spanish are understood too).",
     ),
 ]
 Cost = Annotated[
     str,
-    Vocabulary("Cost", lambda: vocab.COSTS, vocab.parse_cost, "free, cost (at cost) or negotiable (any case)."),
+    Vocabulary(
+        "Cost",
+        lambda: vocab.COSTS,
+        vocab.parse_cost,
+        "free, cost (at cost) or negotiable (any case, or a label: gratuit).",
+    ),
 ]
 
 

@@ -296,9 +296,14 @@ def _value(need: Need, name: str) -> Any:
     return sorted(value) if name in _TAGS else value
 
 
+def allowed_transitions(principal: Principal, current: str) -> set[str]:
+    """The statuses the caller may move a need from ``current`` to (see :func:`check_transition`)."""
+    return set((NEED_TRANSITIONS if principal.is_staff else PARTY_TRANSITIONS).get(current, set()))
+
+
 def check_transition(principal: Principal, current: str, wanted: str) -> None:
     """A Party moves its needs only along ``PARTY_TRANSITIONS``; the secretariat along ``NEED_TRANSITIONS``."""
-    allowed = (NEED_TRANSITIONS if principal.is_staff else PARTY_TRANSITIONS).get(current, set())
+    allowed = allowed_transitions(principal, current)
     if wanted not in allowed:
         options = ", ".join(sorted(allowed)) or "none"
         by = "" if principal.is_staff else " by its Party"

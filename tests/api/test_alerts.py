@@ -111,6 +111,9 @@ def test_a_matching_need_reaches_the_subscriber_once_signed_and_nothing_else_doe
     item = payload["data"]["notifications"][0]
     assert item["need"]["url"] == f"https://pollinate.test/v1/needs/{matching['need']['id']}"
     assert item["explanation"]["summary"] and item["components"]
+    facts = item["explanation"]["facts"]  # kept for readers of other languages
+    assert facts["summary"]["code"] in {"offer", "offer.ranked"}
+    assert len(facts["reasons"]) == len(item["explanation"]["reasons"])
     assert payload["data"]["subscription_id"] == subscription["id"]
 
     feed = api.get("provider_a", "/v1/me/notifications", params={"unread": True}).json()
@@ -140,6 +143,7 @@ def test_an_own_need_alerts_no_saved_search_of_the_organisation(api: Api, receiv
     assert [n["need"]["id"] for n in payload["data"]["notifications"]] == [other["need"]["id"]]
     assert own["need"]["id"] != other["need"]["id"]
     assert "saved search" in payload["data"]["notifications"][0]["explanation"]["summary"]
+    assert payload["data"]["notifications"][0]["explanation"]["facts"]["summary"]["code"] == "saved_search"
 
 
 def test_changing_a_need_alerts_only_subscriptions_it_newly_satisfies(api: Api, receiver: Receiver) -> None:

@@ -8,6 +8,8 @@ out from the spec (the table and rules in ``matcher.access``'s docstring), not c
   need to anyone but its Party and the staff, a paused offer to anyone but its organisation and the staff);
 - the ranked providers of a need are for its Party and the staff; the needs an offer could serve are for its
   organisation and the staff;
+- a need's shortlist and contact requests are its Party's and the staff's; providers are refused (403) and to
+  another Party they do not exist (404), even for a public need;
 - subscriptions, their deliveries and the notification feed belong to a provider organisation: only its providers
   create and change them; the staff read them, may delete a subscription and retry a delivery, but neither
   subscribe nor have a feed; to anyone else they do not exist (404). Listings that follow an organisation (its
@@ -55,6 +57,14 @@ def statuses(default: int, **by_role: int) -> dict[str, int]:
 def signed_in(status: int) -> dict[str, int]:
     """Every signed-in role gets ``status``; anonymous callers get 401."""
     return statuses(status, anonymous=401)
+
+
+def follow_up(status: int) -> dict[str, int]:
+    """A need's shortlist and contact requests: ``status`` for Kenya's Party and the staff, 403 for providers,
+    404 for another Party."""
+    return statuses(
+        404, anonymous=401, party_ken=status, provider_a=403, provider_b=403, **dict.fromkeys(STAFF, status)
+    )
 
 
 def owners(status: int, *, others: int, **owner_roles: int) -> dict[str, int]:
@@ -107,6 +117,18 @@ CASES = [
     Case(
         "GET", "/v1/needs/{need_id}/matches", "confidential", owners(200, others=404, party_ken=200), "rerank=true"
     ),
+    # A need's follow-up: its Party's and the staff's; providers are refused; another Party finds nothing.
+    *[
+        Case(method, route, target, follow_up(status))
+        for target in ("public", "confidential")
+        for method, route, status in (
+            ("GET", "/v1/needs/{need_id}/shortlist", 200),
+            ("POST", "/v1/needs/{need_id}/shortlist", 201),
+            ("DELETE", "/v1/needs/{need_id}/shortlist/{offer_id}", 204),
+            ("GET", "/v1/needs/{need_id}/contact-requests", 200),
+            ("POST", "/v1/needs/{need_id}/contact-requests", 201),
+        )
+    ],
     # Offers: a provider posts for its own organisation; anyone reads active offers; the owner sees the others.
     Case("POST", "/v1/offers", "for_org_a", owners(201, others=403, provider_a=201)),
     # Without `organisation_id` a provider posts for its own; the staff must name one; Parties never post offers.
@@ -265,6 +287,12 @@ def arrange(api: Api, alerts: Alerts, case: Case) -> dict[str, Any]:
     observe.
     """
     target, read = case.target, case.method == "GET"
+    if target in ("public", "confidential") and _follow_up(case):
+        need_id = api.new_need(visibility=target, title=unique("Matrix need "))
+        if read or case.method == "DELETE":  # something to read or to take off
+            body = {"offer_id": api.offer_a, "message": "Matrix: please put us in contact."}
+            assert api.post("secretariat", f"/v1/needs/{need_id}/contact-requests", json=body).status_code == 201
+        return {"need_id": need_id, "offer_id": api.offer_a}
     if target in ("public", "confidential"):
         fixture = api.public_need if target == "public" else api.confidential_need
         return {"need_id": fixture if read else api.new_need(visibility=target, title=unique("Matrix need "))}
@@ -302,9 +330,18 @@ def arrange(api: Api, alerts: Alerts, case: Case) -> dict[str, Any]:
     return {"name": "targets"}
 
 
+def _follow_up(case: Case) -> bool:
+    """A route of a need's shortlist or contact requests."""
+    return case.route.startswith(("/v1/needs/{need_id}/shortlist", "/v1/needs/{need_id}/contact-requests"))
+
+
 def request_body(case: Case, api: Api, params: Mapping[str, Any], marker: str) -> dict[str, Any] | None:
     """A valid body for the case's route (``marker`` makes what it creates or changes findable)."""
     key = (case.method, case.route)
+    if key == ("POST", "/v1/needs/{need_id}/shortlist"):
+        return {"offer_id": params["offer_id"]}
+    if key == ("POST", "/v1/needs/{need_id}/contact-requests"):
+        return {"offer_id": params["offer_id"], "message": f"Matrix request {marker}"}
     if key == ("POST", "/v1/organisations"):
         return {"name": f"Matrix organisation {marker}", "org_type": "ngo", "country": "KEN"}
     if key == ("PATCH", "/v1/organisations/{organisation_id}"):
@@ -344,6 +381,10 @@ def observe(api: Api, case: Case, params: Mapping[str, Any], marker: str) -> Any
     A subscription comes with its stored unsubscribe token and webhook secret, which no response shows again;
     a notification is its read time, which no staff listing shows (the staff have no feed).
     """
+    if _follow_up(case):  # the offers on the need's shortlist, and its contact requests' messages
+        shortlist = api.get("secretariat", f"/v1/needs/{params['need_id']}/shortlist").json()
+        requests = api.get("secretariat", f"/v1/needs/{params['need_id']}/contact-requests").json()
+        return [e["offer"]["id"] for e in shortlist], [(c["offer"]["id"], c["message"]) for c in requests]
     if "delivery_id" in params:
         return find_delivery(api, params["subscription_id"], params["delivery_id"])
     if "notification_id" in params:
@@ -381,7 +422,20 @@ def check_effect(
     api: Api, role: str, case: Case, before: Any, after: Any, marker: str, response: httpx.Response
 ) -> None:
     """An accepted write did what it says."""
-    if (case.method, case.route) == ("POST", "/v1/jobs"):
+    if _follow_up(case):
+        (shortlist_before, requests_before), (shortlist_after, requests_after) = before, after
+        offer = api.offer_a
+        if case.method == "DELETE":
+            assert (shortlist_before, shortlist_after) == ([offer], [])
+            assert requests_after == requests_before  # the request stays: it was sent
+        elif case.route.endswith("/shortlist"):
+            assert (shortlist_before, shortlist_after) == ([], [offer])
+            assert response.json()["offer"]["id"] == offer
+        else:
+            assert requests_before == []
+            assert requests_after == [(offer, f"Matrix request {marker}")]
+            assert shortlist_after == [offer]  # asking for contact shortlists the provider
+    elif (case.method, case.route) == ("POST", "/v1/jobs"):
         assert after == before + 1
         assert response.json()["status"] == "queued"
     elif case.route.startswith("/v1/jobs/"):
@@ -487,6 +541,8 @@ def check_read(api: Api, alerts: Alerts, role: str, case: Case, response: httpx.
         assert all(o["status"] == "active" or owner for o in items)
         assert (api.paused_offer_a in ids) == owner
         assert api.offer_a in ids
+    elif _follow_up(case):
+        assert [item["offer"]["id"] for item in body] == [api.offer_a]
     elif case.route.endswith("/matches"):
         assert body["matches"]  # stored when the fixture need was posted, or ranked again now
     elif case.route == "/v1/offers/{offer_id}/needs":

@@ -119,6 +119,9 @@ def check_ranking(matches: list[dict[str, Any]]) -> None:
         assert m["explanation"]["summary"]
         assert m["explanation"]["reasons"]
         assert m["explanation"]["text"]
+        facts = m["explanation"]["facts"]  # language-free, for readers of other languages
+        assert facts["summary"]["code"] == "offer"
+        assert len(facts["reasons"]) == len(m["explanation"]["reasons"])
         # The fit verdict is the shipped calibration's reading of the (served, rounded) components.
         fit = load_calibration().assess(m["components"])
         assert 0 <= m["probability"] <= 1
@@ -428,7 +431,7 @@ VOCABULARY_ERRORS = [
         json={**NEED_BODY, "assistance_types": ["trainig"]},
     ),
     vocabulary_error(
-        "party_ken", "POST", "/v1/needs", "party", "'KEN (Kenya)'", json={**NEED_BODY, "party": "Kenia"}
+        "party_ken", "POST", "/v1/needs", "party", "'KEN (Kenya)'", json={**NEED_BODY, "party": "Kenyaa"}
     ),
     vocabulary_error(
         "party_ken", "POST", "/v1/needs", "language", "'en (English)'", json={**NEED_BODY, "language": "englsh"}
@@ -447,7 +450,7 @@ VOCABULARY_ERRORS = [
     ),
     vocabulary_error("party_ken", "GET", "/v1/needs", "type", "'training'", params={"type": "trainig"}),
     vocabulary_error("anonymous", "GET", "/v1/offers", "org_type", "'ngo'", params={"org_type": "ngoo"}),
-    vocabulary_error("anonymous", "GET", "/v1/offers", "country", "'KEN (Kenya)'", params={"country": "Kenia"}),
+    vocabulary_error("anonymous", "GET", "/v1/offers", "country", "'KEN (Kenya)'", params={"country": "Kenyaa"}),
     vocabulary_error(
         "party_ken",
         "POST",

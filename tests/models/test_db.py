@@ -126,6 +126,33 @@ def test_the_external_id_migration_names_records_as_they_were_exported(db_url: s
         database.dispose()
 
 
+def test_the_follow_up_migration_widens_the_audit_log_and_narrows_it_back(db_url: str) -> None:
+    """0010: shortlist and contact-request events are accepted by the audit log's CHECK constraint after the
+    upgrade, refused before it; the downgrade drops the tables and those events, and keeps the others."""
+    database = Database(db_url)
+    insert_event = (
+        "INSERT INTO audit_events (actor_role, actor_label, entity, entity_id, action, changes) "
+        "VALUES ('party', 'p', :entity, 1, 'create', '{}')"
+    )
+    try:
+        migrate.upgrade(database, "0009")
+        with pytest.raises(IntegrityError), database.engine.begin() as conn:
+            conn.execute(text(insert_event), {"entity": "shortlist"})
+        migrate.upgrade(database)
+        with database.engine.begin() as conn:
+            for entity in ("need", "shortlist", "contact_request"):
+                conn.execute(text(insert_event), {"entity": entity})
+        assert {"shortlist_entries", "contact_requests"} <= set(inspect(database.engine).get_table_names())
+        command.downgrade(migrate.alembic_config(database), "0009")
+        assert not {"shortlist_entries", "contact_requests"} & set(inspect(database.engine).get_table_names())
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT entity FROM audit_events")).scalars().all() == ["need"]
+        with pytest.raises(IntegrityError), database.engine.begin() as conn:
+            conn.execute(text(insert_event), {"entity": "contact_request"})
+    finally:
+        database.dispose()
+
+
 def test_concurrent_read_modify_write_loses_no_update(db: Database) -> None:
     """4 threads x 200 read-modify-write increments of one row end at exactly 800."""
     with db.transaction() as session:

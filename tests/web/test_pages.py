@@ -163,12 +163,30 @@ def test_page_errors_are_html_in_the_readers_language_and_api_errors_stay_json(s
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
     assert "Page introuvable" in missing.text
     bad = site.get("/offers?region=Atlantis", headers={"Accept-Language": "es"})
-    assert bad.status_code == 422 and "No pudimos leer esta dirección" in bad.text and "region" in bad.text
+    assert bad.status_code == 422 and "No pudimos leer esta dirección" in bad.text
+    assert "Región" in bad.text and "«Atlantis» no es un valor conocido." in bad.text
     bad_page = site.get("/needs?page=zero")
     assert bad_page.status_code == 422 and "<html" in bad_page.text
     api = site.get("/v1/offers/999999", headers={"Accept": "text/html"})
     assert api.status_code == 404 and api.json()["error"] == "not_found"
     assert site.get("/v1/offers?region=Atlantis").json()["field"] == "region"
+
+
+def test_a_misspelt_filter_names_the_value_meant_in_the_readers_language(site: Site) -> None:
+    bad = site.get("/offers?region=Afrique+de+l%27Oeust", headers={"Accept-Language": "fr"})
+    assert bad.status_code == 422
+    assert (
+        "« Afrique de l&#39;Oeust » n&#39;est pas une valeur connue. Vouliez-vous dire Afrique de l&#39;Ouest"
+        in bad.text
+    )
+
+
+def test_filters_accept_labels_in_any_language(site: Site) -> None:
+    by_code = site.get("/offers?region=Western+Africa&type=training&language=fr")
+    by_label = site.get("/offers?region=%C3%81frica+Occidental&type=Formation&language=fran%C3%A7ais")
+    assert by_code.status_code == by_label.status_code == 200
+    assert card_links(by_label.text, "offers") == card_links(by_code.text, "offers")
+    assert total_of(by_label.text) == total_of(by_code.text) > 0
 
 
 def test_the_api_still_refuses_anonymous_need_reads(site: Site) -> None:

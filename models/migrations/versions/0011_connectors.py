@@ -20,13 +20,15 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_ENTITIES_BEFORE = "entity IN ('need', 'offer', 'match', 'organisation')"
+_ENTITIES_BEFORE = "entity IN ('need', 'offer', 'match', 'organisation', 'shortlist', 'contact_request')"
 _ACTIONS_BEFORE = "action IN ('create', 'update', 'delete', 'decision')"
-_ENTITIES_AFTER = "entity IN ('need', 'offer', 'match', 'organisation', 'connector_run')"
+_ENTITIES_AFTER = (
+    "entity IN ('need', 'offer', 'match', 'organisation', 'shortlist', 'contact_request', 'connector_run')"
+)
 _ACTIONS_AFTER = "action IN ('create', 'update', 'delete', 'decision', 'harvest')"
 
 
@@ -92,6 +94,8 @@ def downgrade() -> None:
     op.drop_table("connector_runs")
     op.drop_index("ix_record_sources_entity_record_id", table_name="record_sources")
     op.drop_table("record_sources")
+    # Runs' audit events go too: the narrower constraints could not hold them.
+    op.execute("DELETE FROM audit_events WHERE entity = 'connector_run' OR action = 'harvest'")
     _audit_checks(_ENTITIES_BEFORE, _ACTIONS_BEFORE)
 
 

@@ -123,7 +123,7 @@ def test_match_prints_ranked_providers_as_json(settings: Settings, shared_dev: P
     assert text.exit_code == 0, text.output
     assert 0 < len(json.loads(text.stdout)) <= 3
 
-    bad = runner.invoke(app, ["match", "rats", "--only-region", "Oceanie"], env={"COLUMNS": "300"})
+    bad = runner.invoke(app, ["match", "rats", "--only-region", "Oceana"], env={"COLUMNS": "300"})
     assert bad.exit_code == 2
     assert "did you mean 'Oceania'" in bad.output
     assert runner.invoke(app, ["match"]).exit_code == 2

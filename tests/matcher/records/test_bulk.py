@@ -49,7 +49,7 @@ def test_broken_rows_are_all_reported_and_nothing_is_written(
     path, bad_lines = broken_copy(shared_dev / "offers.jsonl", tmp_path / "broken.jsonl")
     report = import_file(db, path, "offers")
     assert [e.line for e in report.errors] == bad_lines
-    assert "unknown region 'Oceanie'; did you mean 'Oceania'?" in report.errors[0].message
+    assert "unknown region 'Oceana'; did you mean 'Oceania'?" in report.errors[0].message
     assert "invalid JSON" in report.errors[1].message
     assert "title: Field required" in report.errors[2].message
     assert not report.written

@@ -30,8 +30,8 @@ def test_unknown_fields_are_rejected() -> None:
 
 
 def test_vocabulary_errors_name_the_field_the_value_and_the_closest_value() -> None:
-    message = error_of(OfferRecord, offer_row(regions_served=["Oceanie"]))
-    assert message == "regions_served[0]: unknown region 'Oceanie'; did you mean 'Oceania'?"
+    message = error_of(OfferRecord, offer_row(regions_served=["Oceana"]))
+    assert message == "regions_served[0]: unknown region 'Oceana'; did you mean 'Oceania'?"
     assert "did you mean 'technical_advice'" in error_of(OfferRecord, offer_row(assistance_types=["tech_advice"]))
     assert "targets[0]: unknown target 0" in error_of(OfferRecord, offer_row(targets=[0]))
 
