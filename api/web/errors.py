@@ -24,7 +24,14 @@ from api.web import i18n
 from api.web.auth import CsrfRefusedError, SignInRequiredError
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.rendering import render
-from matcher.errors import InvalidInputError, PollinateError, RateLimitedError, ServiceBusyError, UnknownTermError
+from matcher.errors import (
+    InvalidInputError,
+    PermissionDeniedError,
+    PollinateError,
+    RateLimitedError,
+    ServiceBusyError,
+    UnknownTermError,
+)
 
 log = logging.getLogger("pollinate.web")
 
@@ -33,7 +40,19 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 # Paths that belong to the API (always JSON errors), and paths of the pages (always HTML errors). Any other
 # path gets an HTML page when the client asks for HTML (a browser), JSON otherwise.
 API_PREFIXES: Final = ("/v1/", "/openapi.json", "/health", "/ready", "/static/")
-PAGE_PREFIXES: Final = ("/offers", "/needs", "/providers", "/language", "/docs", "/redoc", "/sign-")
+PAGE_PREFIXES: Final = (
+    "/offers",
+    "/needs",
+    "/providers",
+    "/language",
+    "/docs",
+    "/redoc",
+    "/sign-",
+    "/password/",
+    "/register",
+    "/account",
+    "/secretariat/",
+)
 
 # Heading and explanation of each status (translated where shown).
 MESSAGES: Final = {
@@ -55,6 +74,11 @@ MESSAGES: Final = {
     429: (N_("Too many requests"), N_("You have made many requests in a short time. Please wait a moment.")),
     503: (N_("Not available yet"), N_("Pollinate is starting or busy. Please try again in a moment.")),
 }
+# A signed-in person on a page that is not for their role (the 403 above is the refused form's).
+FORBIDDEN: Final = (
+    N_("This page is not for your account"),
+    N_("It belongs to the secretariat's work. If you need it, ask the secretariat."),
+)
 GENERIC: Final = (N_("Something went wrong"), N_("An unexpected error happened. It has been logged."))
 
 
@@ -83,7 +107,7 @@ def status_of(exc: Exception) -> int:
 def error_page(request: Request, exc: Exception) -> Response:
     """The HTML page of an error, in the reader's language, with the status the API would give."""
     status = status_of(exc)
-    title, message = MESSAGES.get(status, GENERIC)
+    title, message = FORBIDDEN if isinstance(exc, PermissionDeniedError) else MESSAGES.get(status, GENERIC)
     field = exc.field if isinstance(exc, InvalidInputError | UnknownTermError) else None
     if isinstance(exc, RequestValidationError):
         locations = [str(err.get("loc", ("",))[-1]) for err in exc.errors()]

@@ -417,7 +417,8 @@ def pending_registrations(session: Session, principal: Principal) -> list[Pendin
     found = []
     for user in users.pending():
         org = user.organisation
-        assert org is not None  # a provider has an organisation (a check constraint)
+        if org is None:  # pending for another reason (made so by an operator): not a registration
+            continue
         others = users.count_in_organisation(org.id) - 1
         found.append(PendingRegistration(user, org, others, organisations.offer_count(org.id)))
     return found

@@ -177,6 +177,7 @@ def test_a_registration_waits_for_approval_and_a_rejection_removes_a_new_organis
                 locale="fr",
             )
 
+    person(sqlite_db, role="secretariat", name="Held", email="held@example.org", password=GOOD, status="pending")
     assert register("Mangrove Friends", "awa@mangroves.example.org", "Awa").existing is False
     assert register("Dune Keepers", "ibou@dunes.example.org", "Ibou").existing is False
     again = register("Anything", "AWA@mangroves.example.org", "Someone else")
