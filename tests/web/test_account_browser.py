@@ -165,8 +165,28 @@ def _choose_link(site: Site) -> str:
     return f"/password/choose/{token}"
 
 
+def _pending_registration(site: Site) -> None:
+    n = next(_numbers)
+    db = site.database()
+    try:
+        with db.transaction() as session:
+            people.register_provider(
+                session,
+                organisation=f"Coastal Wetlands Trust {n}",
+                org_type="ngo",
+                country="GHA",
+                website="https://wetlands.example.org",
+                name=f"Kofi Mensah {n}",
+                email=f"kofi{n}@wetlands.example.org",
+                locale="en",
+            )
+    finally:
+        db.dispose()
+
+
 def account_pages(site: Site) -> tuple[list[str], list[str]]:
-    """(pages for visitors, pages for the signed-in secretariat)."""
+    """(pages for visitors, pages for the signed-in secretariat; a registration awaits it)."""
+    _pending_registration(site)
     visitor = ["/sign-in", "/password/reset", "/register", _choose_link(site), "/password/choose/spent"]
     staff = ["/account", "/account/keys", "/secretariat/invitations", "/secretariat/registrations"]
     return visitor, staff
