@@ -89,6 +89,18 @@ def test_sign_in_and_sign_out_in_a_browser(site: Site, page: Any) -> None:
     page.wait_for_url(re.compile(r"/sign-in\?next=%2Faccount$"))
 
 
+def test_a_form_without_its_token_is_refused_in_a_browser(site: Site, page: Any) -> None:
+    email = new_person(site, "party", country="KEN")
+    page.goto(f"{site.url}/sign-in")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.evaluate("document.querySelector('form input[name=csrf_token]').remove()")  # as a forged form would
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "This form could not be accepted"
+    page.goto(f"{site.url}/")
+    assert page.get_by_role("link", name="Sign in").is_visible()  # not signed in
+
+
 def test_an_invitation_leads_to_a_first_sign_in_in_a_browser(
     site: Site, browser: Any, page: Any, mail_sink: MailSink
 ) -> None:
