@@ -10,7 +10,7 @@ a new session (the old cookie stops working) and apply the person's language.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from fastapi import APIRouter, BackgroundTasks, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse
@@ -23,6 +23,7 @@ from api.web.auth import (
     SESSION_COOKIE,
     CsrfDep,
     SignedInViewerDep,
+    Viewer,
     clear_session_cookie,
     is_local_path,
     set_session_cookie,
@@ -32,10 +33,14 @@ from api.web.mailing import public_url, send_later, send_link
 from api.web.rendering import render
 from api.web.throttle import Throttle
 from matcher.access import people
-from matcher.access.sessions import end_session, start_session
+from matcher.access.sessions import StartedSession, end_session, start_session
 from matcher.errors import InvalidInputError, NotFoundError
 from models import vocabularies as vocab
+from models.db import Database
 from models.orm import EMAIL_LEN, NAME_LEN, URL_LEN, User
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(include_in_schema=False)
 
@@ -146,7 +151,7 @@ def language_cookie(response: Response, request: Request, code: str | None) -> N
         )
 
 
-def signed_in_response(request: Request, started: Any, user: User, target: str) -> RedirectResponse:
+def signed_in_response(request: Request, started: StartedSession, user: User, target: str) -> RedirectResponse:
     """The redirect after a sign-in: the new session's cookie and the person's language."""
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, request, started)
@@ -154,7 +159,7 @@ def signed_in_response(request: Request, started: Any, user: User, target: str) 
     return response
 
 
-def _end_browser_session(request: Request, session: Any) -> None:
+def _end_browser_session(request: Request, session: Session) -> None:
     # Rotation: the session this browser had (perhaps someone else's) ends when a new one starts.
     old = request.cookies.get(SESSION_COOKIE)
     if old:
@@ -451,7 +456,9 @@ def account_page(
     return render(request, locale, "account/account.html", context)
 
 
-def _account_with_errors(request: Request, viewer: Any, form: ProfileForm, errors: dict[str, str]) -> HTMLResponse:
+def _account_with_errors(
+    request: Request, viewer: Viewer, form: ProfileForm, errors: dict[str, str]
+) -> HTMLResponse:
     locale = i18n.negotiate(request)
     context = {
         "form": form,
@@ -531,7 +538,9 @@ def keys_page(
     return _keys(request, viewer, db, new_secret=None, done=done)
 
 
-def _keys(request: Request, viewer: Any, db: Any, *, new_secret: str | None, done: str | None) -> HTMLResponse:
+def _keys(
+    request: Request, viewer: Viewer, db: Database, *, new_secret: str | None, done: str | None
+) -> HTMLResponse:
     locale = i18n.negotiate(request)
     with db.transaction(read_only=True) as session:
         keys = [

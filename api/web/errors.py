@@ -77,7 +77,7 @@ MESSAGES: Final = {
 # A signed-in person on a page that is not for their role (the 403 above is the refused form's).
 FORBIDDEN: Final = (
     N_("This page is not for your account"),
-    N_("It belongs to the secretariat's work. If you need it, ask the secretariat."),
+    N_("Your account does not give access to it. If you think it should, write to the secretariat."),
 )
 GENERIC: Final = (N_("Something went wrong"), N_("An unexpected error happened. It has been logged."))
 

@@ -8,7 +8,7 @@ person in their language (``mailing.py``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Form, Path, Query, Request
@@ -26,6 +26,7 @@ from matcher.access import people
 from matcher.access.rules import Principal
 from matcher.errors import ConflictError, InvalidInputError, NotFoundError
 from models import vocabularies as vocab
+from models.db import Database
 from models.orm import EMAIL_LEN, NAME_LEN
 
 router = APIRouter(include_in_schema=False)
@@ -53,7 +54,7 @@ class DecisionForm(BaseModel):
 
 def _invitation_page(
     request: Request,
-    db: Any,
+    db: Database,
     principal: Principal,
     *,
     form: InvitationForm,
