@@ -195,6 +195,17 @@ class ApiSettings(BaseModel):
         pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
         description="Requests without an API key per client address and worker.",
     )
+    sign_in_account_rate: str = Field(
+        default="5/15minutes",
+        pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
+        description="Failed sign-ins allowed per e-mail address and worker; beyond it, that address is refused "
+        "until the window moves on (counted alike for addresses with and without an account).",
+    )
+    sign_in_client_rate: str = Field(
+        default="20/15minutes",
+        pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
+        description="Failed sign-ins allowed per client address and worker (any e-mail address).",
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, le=64 * 1_048_576, description="Largest request body accepted (413 beyond)."
     )

@@ -80,6 +80,16 @@ class OrganisationRepository:
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(Organisation)) or 0
 
+    def by_name_order(self, *, limit: int) -> list[Organisation]:
+        """Organisations by name (for choosing one in a form)."""
+        stmt = select(Organisation).order_by(func.lower(Organisation.name), Organisation.id).limit(limit)
+        return list(self.session.scalars(stmt))
+
+    def offer_count(self, organisation_id: int) -> int:
+        """Offers of the organisation, whatever their status."""
+        stmt = select(func.count()).select_from(Offer).where(Offer.organisation_id == organisation_id)
+        return int(self.session.scalar(stmt) or 0)
+
 
 class _RecordRepository(Generic[RecordT]):
     model: type[RecordT]
@@ -1074,6 +1084,22 @@ class UserRepository:
 
     def keys(self, user_id: int) -> list[ApiKey]:
         return list(self.session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)))
+
+    def pending(self) -> list[User]:
+        """Users awaiting the secretariat's approval (self-registered providers), oldest first."""
+        stmt = select(User).where(User.status == "pending").order_by(User.created_at, User.id)
+        return list(self.session.scalars(stmt))
+
+    def count_in_organisation(self, organisation_id: int) -> int:
+        stmt = select(func.count()).select_from(User).where(User.organisation_id == organisation_id)
+        return int(self.session.scalar(stmt) or 0)
+
+    def delete(self, user: User) -> None:
+        """Delete a user (their keys, sessions and e-mailed links go with them)."""
+        for owned in (ApiKey, WebSession, AccountToken):
+            self.session.execute(delete(owned).where(owned.user_id == user.id))
+        self.session.delete(user)
+        self.session.flush()
 
 
 class WebSessionRepository:

@@ -107,3 +107,27 @@ def web_session(
         user = create_user(session, name=name, role=role, country=country, organisation_id=organisation_id)
         user.status = status
         return start_session(session, user, now=now).token
+
+
+def person(
+    db: Database,
+    *,
+    role: str,
+    name: str,
+    email: str,
+    password: str,
+    country: str | None = None,
+    organisation_id: int | None = None,
+    status: str = "active",
+    locale: str | None = None,
+) -> int:
+    """A user who signs in to the pages with ``email`` and ``password``; their id."""
+    from matcher.access.people import hash_password, normalise_email
+
+    with db.transaction() as session:
+        user = create_user(session, name=name, role=role, country=country, organisation_id=organisation_id)
+        user.email = normalise_email(email)
+        user.password_hash = hash_password(password)
+        user.status = status
+        user.locale = locale
+        return user.id

@@ -3,7 +3,10 @@
 One more adapter over the same services (``matcher/``) and access rules as ``/v1``:
 
 ```
-accounts.py   signing out (and the account pages that build on it)
+accounts.py   sign-in and sign-out, password reset, registration, the account page, the person's API keys
+secretariat.py  the secretariat's invitations and decisions on registrations
+mailing.py    account e-mails in the person's language, sent after the page has answered
+throttle.py   failed sign-ins and e-mail forms per address and per client
 party.py      the Party's pages: post a need, its ranked providers, shortlist, contact requests, my needs
 auth.py       who reads a page (sessions) and the anti-forgery check of every form
 routes.py     the pages: parse the query, call a service, map records to display data, render
@@ -29,12 +32,13 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.security import every_request
-from api.web import accounts, party, routes
+from api.web import accounts, party, routes, secretariat
 from api.web.auth import load_viewer
 from api.web.docs import install_docs
 from api.web.errors import install_html_errors
 from api.web.headers import SecurityHeaders
 from api.web.rendering import STATIC_PREFIX
+from api.web.throttle import Throttle
 
 __all__ = ["install_web"]
 
@@ -47,8 +51,9 @@ def install_web(app: FastAPI) -> None:
     install_docs(app)  # before /static: its assets live under /static/api-docs
     static = Path(str(resources.files("api.web").joinpath("static")))
     app.mount(STATIC_PREFIX, StaticFiles(directory=static), name="static")
+    app.state.throttle = Throttle(app.state.settings.api)
     # The Party's pages first: /needs/new must not be read as the need page /needs/{id}.
-    for pages in (party.router, routes.router, accounts.router):
+    for pages in (party.router, routes.router, accounts.router, secretariat.router):
         app.include_router(pages, dependencies=[Depends(every_request), Depends(load_viewer)])
     install_html_errors(app)
     app.add_middleware(SecurityHeaders)

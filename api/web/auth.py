@@ -23,6 +23,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Annotated, Final
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from starlette.responses import Response
@@ -115,6 +116,15 @@ def reader(viewer: Annotated[Viewer, Depends(load_viewer)]) -> Principal:
 def signed_in_principal(viewer: Annotated[Viewer, Depends(signed_in)]) -> Principal:
     """The principal of the signed-in person (a visitor is sent to sign in)."""
     return viewer.principal
+
+
+def is_local_path(target: str) -> bool:
+    """A path on this site (never another host: ``//host``, ``/\\host`` and schemes are refused), for the
+    ``next`` of the sign-in and language links."""
+    parts = urlsplit(target)
+    return (
+        target.startswith("/") and not target.startswith(("//", "/\\")) and not parts.scheme and not parts.netloc
+    )
 
 
 ViewerDep = Annotated[Viewer, Depends(load_viewer)]

@@ -25,7 +25,14 @@ from api.web.auth import CsrfRefusedError, SignInRequiredError
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.rendering import render
 from api.web.validation import field_problems
-from matcher.errors import InvalidInputError, PollinateError, RateLimitedError, ServiceBusyError, UnknownTermError
+from matcher.errors import (
+    InvalidInputError,
+    PermissionDeniedError,
+    PollinateError,
+    RateLimitedError,
+    ServiceBusyError,
+    UnknownTermError,
+)
 
 log = logging.getLogger("pollinate.web")
 
@@ -34,7 +41,20 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 # Paths that belong to the API (always JSON errors), and paths of the pages (always HTML errors). Any other
 # path gets an HTML page when the client asks for HTML (a browser), JSON otherwise.
 API_PREFIXES: Final = ("/v1/", "/openapi.json", "/health", "/ready", "/static/")
-PAGE_PREFIXES: Final = ("/offers", "/needs", "/providers", "/language", "/docs", "/redoc", "/sign-", "/my/")
+PAGE_PREFIXES: Final = (
+    "/offers",
+    "/needs",
+    "/providers",
+    "/language",
+    "/docs",
+    "/redoc",
+    "/sign-",
+    "/password/",
+    "/register",
+    "/account",
+    "/secretariat/",
+    "/my/",
+)
 
 # Heading and explanation of each status (translated where shown).
 MESSAGES: Final = {
@@ -63,10 +83,10 @@ MESSAGES: Final = {
     429: (N_("Too many requests"), N_("You have made many requests in a short time. Please wait a moment.")),
     503: (N_("Not available yet"), N_("Pollinate is starting or busy. Please try again in a moment.")),
 }
-# A 403 other than a refused form: the reader's role may not use the page (e.g. a provider posting a need).
+# A signed-in person on a page that is not for their role (the 403 above is the refused form's).
 FORBIDDEN: Final = (
-    N_("Your account cannot do this"),
-    N_("This page is for another kind of account. If you think it should be open to you, ask the secretariat."),
+    N_("This page is not for your account"),
+    N_("Your account does not give access to it. If you think it should, write to the secretariat."),
 )
 GENERIC: Final = (N_("Something went wrong"), N_("An unexpected error happened. It has been logged."))
 
@@ -96,7 +116,7 @@ def status_of(exc: Exception) -> int:
 def error_page(request: Request, exc: Exception) -> Response:
     """The HTML page of an error, in the reader's language, with the status the API would give."""
     status = status_of(exc)
-    title, message = FORBIDDEN if status == 403 else MESSAGES.get(status, GENERIC)
+    title, message = FORBIDDEN if isinstance(exc, PermissionDeniedError) else MESSAGES.get(status, GENERIC)
     locale = i18n.negotiate(request)
     problems = (
         field_problems(exc, locale.code)

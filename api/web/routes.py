@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated, Any, Final
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
@@ -19,7 +18,7 @@ from starlette.responses import HTMLResponse
 from api.deps import DatabaseDep, MatchServiceDep, vocabulary
 from api.routers.common import RecordId
 from api.web import i18n, views
-from api.web.auth import ReaderDep
+from api.web.auth import ReaderDep, is_local_path
 from api.web.rendering import render
 from matcher.connectors import service as connectors
 from matcher.records import browse
@@ -248,7 +247,7 @@ def choose_language(
     next: Annotated[str, Query(max_length=2000)] = "/",
 ) -> RedirectResponse:
     """Remember the reader's language (a cookie) and go back to the page they were reading."""
-    target = next if _is_local_path(next) else "/"
+    target = next if is_local_path(next) else "/"
     response = RedirectResponse(target, status_code=303)
     if lang in i18n.LOCALES:
         response.set_cookie(
@@ -261,11 +260,3 @@ def choose_language(
             secure=request.url.scheme == "https",
         )
     return response
-
-
-def _is_local_path(target: str) -> bool:
-    """A path on this site (never another host: ``//host``, ``/\\host`` and schemes are refused)."""
-    parts = urlsplit(target)
-    return (
-        target.startswith("/") and not target.startswith(("//", "/\\")) and not parts.scheme and not parts.netloc
-    )

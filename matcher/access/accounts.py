@@ -128,15 +128,17 @@ class KeyVerifier:
         """The principal of a valid, unrevoked key.
 
         Raises:
-            AuthenticationError: malformed, unknown, revoked or wrong key (one message for all, so that a
-                caller cannot probe which key ids exist).
+            AuthenticationError: malformed, unknown, revoked or wrong key, or a key whose user is pending or
+                disabled (one message for all, so that a caller cannot probe which key ids exist).
         """
         refused = AuthenticationError("invalid or revoked API key")
         key_id = _key_id(presented)
         if key_id is None:
             raise refused
         key = UserRepository(session).key(key_id)
-        if key is None or key.revoked_at is not None:
+        # A person awaiting approval, or disabled, may not use the API either (checked on every request, so
+        # disabling someone takes effect at once, whatever the cache of verified keys holds).
+        if key is None or key.revoked_at is not None or key.user.status != "active":
             raise refused
         digest = hashlib.sha256(presented.encode()).hexdigest()
         with self._lock:

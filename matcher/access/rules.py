@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from matcher.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from models.orm import Need, Offer, Organisation, Subscription
+from models.orm import ApiKey, Need, Offer, Organisation, Subscription
 
 Role = Literal["anonymous", "party", "provider", "secretariat", "admin"]
 STAFF: Final = frozenset({"secretariat", "admin"})
@@ -287,3 +287,15 @@ def check_feed(principal: Principal) -> int:
     if principal.role != "provider" or principal.organisation_id is None:
         raise PermissionDeniedError("only providers have a notification feed")
     return principal.organisation_id
+
+
+# --------------------------------------------------------------------------------------- API keys
+
+
+def check_own_key(principal: Principal, key: ApiKey | None, key_id: str) -> ApiKey:
+    """A key the signed-in person may manage on their keys page: their own; any other key does not exist for
+    them (404, so that key ids of other people cannot be probed)."""
+    require_signed_in(principal)
+    if key is None or principal.user_id is None or key.user_id != principal.user_id:
+        raise NotFoundError(f"no API key with id {key_id}")
+    return key

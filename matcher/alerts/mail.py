@@ -1,4 +1,5 @@
-"""E-mail alerts and digests: rendering a :class:`Digest` into a message, and sending it over SMTP.
+"""E-mail alerts and digests: rendering a :class:`Digest` into a message, and sending it over SMTP; and the
+plain messages about a person's account (:func:`render_account_message`), sent through the same mailer.
 
 ``render_digest`` builds a ``multipart/alternative`` message (plain text and HTML, from the Jinja2 templates
 in ``alerts/templates``) with a deterministic ``Message-ID`` taken from the delivery id, so a retried delivery
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, make_msgid
 from functools import cache
 from typing import Literal
 
@@ -29,7 +30,7 @@ from matcher.errors import DeliveryError
 from matcher.settings import SmtpSettings
 from models import vocabularies as vocab
 
-__all__ = ["Digest", "DigestItem", "SmtpMailer", "render_digest"]
+__all__ = ["Digest", "DigestItem", "SmtpMailer", "render_account_message", "render_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -229,23 +230,7 @@ def render_digest(digest: Digest, *, sender: str) -> EmailMessage:
     text = env.get_template("digest.txt.j2").render(context)
     html = env.get_template("digest.html.j2").render(context)
 
-    message = EmailMessage()
-    try:
-        message["From"] = sender
-    except ValueError as exc:
-        raise DeliveryError(
-            f"sender {sender!r} is not a valid address ({exc}); fix POLLINATE_NOTIFICATIONS__SMTP__SENDER",
-            retryable=False,
-        ) from exc
-    if len(message["From"].addresses) != 1 or message["From"].defects:
-        raise DeliveryError(
-            f"sender {sender!r} must be exactly one address, e.g. 'Pollinate <alerts@example.org>'; "
-            "fix POLLINATE_NOTIFICATIONS__SMTP__SENDER",
-            retryable=False,
-        )
-    message["To"] = _recipient(digest.to)
-    message["Subject"] = subject
-    message["Date"] = format_datetime(datetime.now(UTC))
+    message = _addressed(sender=sender, to=digest.to, subject=subject)
     # Deterministic: a resent delivery carries the same Message-ID, so clients and servers can deduplicate it.
     message["Message-ID"] = f"<{digest.delivery_id}@pollinate>"
     message["X-Pollinate-Delivery-Id"] = digest.delivery_id
@@ -260,6 +245,44 @@ def render_digest(digest: Digest, *, sender: str) -> EmailMessage:
     for part in message.iter_parts():
         # add_alternative builds the parts as whole messages; MIME-Version belongs on the top level only.
         del part["MIME-Version"]
+    return message
+
+
+def _addressed(*, sender: str, to: str, subject: str) -> EmailMessage:
+    message = EmailMessage()
+    try:
+        message["From"] = sender
+    except ValueError as exc:
+        raise DeliveryError(
+            f"sender {sender!r} is not a valid address ({exc}); fix POLLINATE_NOTIFICATIONS__SMTP__SENDER",
+            retryable=False,
+        ) from exc
+    if len(message["From"].addresses) != 1 or message["From"].defects:
+        raise DeliveryError(
+            f"sender {sender!r} must be exactly one address, e.g. 'Pollinate <alerts@example.org>'; "
+            "fix POLLINATE_NOTIFICATIONS__SMTP__SENDER",
+            retryable=False,
+        )
+    message["To"] = _recipient(to)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    return message
+
+
+def render_account_message(*, to: str, subject: str, text: str, sender: str) -> EmailMessage:
+    """A plain-text message to one person about their account (a sign-in link, a decision), already written
+    in their language by the caller.
+
+    Unlike digests, it has no ``List-Unsubscribe`` (it is not a list) and a random ``Message-ID`` (it is never
+    retried as the same message: a failed link e-mail is asked for again).
+
+    Raises:
+        DeliveryError: (not retryable) the recipient or the sender is not a usable address.
+    """
+    message = _addressed(sender=sender, to=to, subject=_one_line(subject))
+    message["Message-ID"] = make_msgid(domain="pollinate")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text, cte="quoted-printable")
     return message
 
 

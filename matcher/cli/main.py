@@ -305,8 +305,12 @@ def serve_cmd(
             for report in seed_module.seed_demo(db):
                 out.print(f"demo {report.kind}: {report.created} created, {report.unchanged} unchanged")
             out.print("demo API keys (new at every start; the previous ones are revoked):")
-            for key in seed_module.demo_keys(db):
+            keys = seed_module.demo_keys(db)
+            for key in keys:
                 typer.echo(f"  export {key.role.upper()}_KEY={key.secret}   # {key.role}: {key.acts_for}")
+            out.print("demo sign-ins (e-mail, password; new at every start, the previous ones stop working):")
+            for sign_in in seed_module.demo_sign_ins(db, keys):
+                typer.echo(f"  {sign_in.email}  {sign_in.password}   # {sign_in.role}: {sign_in.acts_for}")
     finally:
         db.dispose()
     bind_host = host or settings.api.host

@@ -7,10 +7,11 @@ import, so seeding twice changes nothing.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from matcher.access import accounts
+from matcher.access import accounts, people
 from matcher.data import DEMO_NEEDS, DEMO_OFFERS
 from matcher.records.bulk import ImportReport, import_file
 from models.db import Database
@@ -70,3 +71,36 @@ def demo_keys(db: Database) -> list[DemoKey]:
             issued = accounts.issue_key(session, user, label=DEMO_KEY_LABEL)
             keys.append(DemoKey(role, name, acts_for, issued.secret))
     return keys
+
+
+DEMO_EMAIL_DOMAIN = "demo.pollinate.example"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSignIn:
+    """An e-mail address and password printed by ``pollinate serve --demo`` to sign in to the pages."""
+
+    role: str
+    acts_for: str
+    email: str
+    password: str
+
+
+def demo_sign_ins(db: Database, keys: list[DemoKey]) -> list[DemoSignIn]:
+    """Sign-ins to the pages for the demo users of ``keys`` (from :func:`demo_keys`), with a new password at
+    every call.
+
+    Each gets the address ``<role>@demo.pollinate.example`` (a reserved domain: no mail can reach it) and a
+    random 20-character password; the previous password and the user's sessions stop working.
+    """
+    found = []
+    with db.transaction() as session:
+        users = UserRepository(session)
+        for key in keys:
+            user = users.by_name(key.user)
+            assert user is not None  # demo_keys made it
+            user.email = f"{key.role}@{DEMO_EMAIL_DOMAIN}"
+            password = secrets.token_urlsafe(15)
+            people.set_password(session, user, password)
+            found.append(DemoSignIn(key.role, key.acts_for, user.email, password))
+    return found

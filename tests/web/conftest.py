@@ -15,14 +15,19 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 
 from api.web.auth import SESSION_COOKIE
 from matcher.access.rules import Principal
@@ -144,9 +149,53 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     pytest.fail(f"server not ready after 90 s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+class MailSink:
+    """An SMTP server on 127.0.0.1 (aiosmtpd) that keeps every message the site sends."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        message = message_from_bytes(envelope.content, policy=email_policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._lock:
+            self.messages.append(message)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """The messages sent to ``address`` so far."""
+        with self._lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, address: str, *, count: int = 1) -> EmailMessage:
+        """The ``count``-th message to ``address``, waiting up to 30 s for it to arrive."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = self.to(address)
+            if len(found) >= count:
+                return found[count - 1]
+            time.sleep(0.05)
+        pytest.fail(f"no message number {count} to {address} within 30 s")
+
+
 @pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """The web pages served by a real uvicorn process on 127.0.0.1 over the seeded demo corpus."""
+def mail_sink() -> Iterator[MailSink]:
+    """The local SMTP sink the site's account e-mails go to (started before the server)."""
+    sink = MailSink()
+    sink._controller.start()
+    try:
+        yield sink
+    finally:
+        sink._controller.stop()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory, mail_sink: MailSink) -> Iterator[Site]:
+    """The web pages served by a real uvicorn process on 127.0.0.1 over the seeded demo corpus (account e-mails
+    go to ``mail_sink``)."""
     data_dir = tmp_path_factory.mktemp("web")
     ids = _seed(data_dir)
     port = free_port()
@@ -157,6 +206,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         POLLINATE_API__ANONYMOUS_RATE="100000/minute",
         POLLINATE_API__LOG_FORMAT="console",
         OMP_NUM_THREADS="1",
+        POLLINATE_NOTIFICATIONS__PUBLIC_URL=f"http://127.0.0.1:{port}",
+        POLLINATE_NOTIFICATIONS__SMTP__HOST="127.0.0.1",
+        POLLINATE_NOTIFICATIONS__SMTP__PORT=str(mail_sink.port),
+        POLLINATE_NOTIFICATIONS__SMTP__SECURITY="none",
+        POLLINATE_NOTIFICATIONS__SMTP__TIMEOUT_S="5",
+        # The throttling tests name their client address through this header (uvicorn believes it from here).
+        FORWARDED_ALLOW_IPS="127.0.0.1",
     )
     log = data_dir / "server.log"
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app_from_env"]

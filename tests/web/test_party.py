@@ -255,7 +255,7 @@ def test_providers_cannot_post_needs_or_list_them_and_the_nav_is_for_parties(sit
         for path in ("/needs/new", "/my/needs"):
             response = provider.get(path)
             assert response.status_code == 403, path
-            assert "Your account cannot do this" in response.text
+            assert "This page is not for your account" in response.text
         assert 'href="/needs/new"' not in provider.get("/").text
     with site.client_as("party", country="KEN") as party:
         home = party.get("/").text
