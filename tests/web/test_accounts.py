@@ -286,7 +286,9 @@ def test_a_registration_waits_for_the_secretariat(site: Site, mail_sink: MailSin
     with site.client_as("secretariat") as staff:
         page = staff.get("/secretariat/registrations").text
         assert "Mangrove Friends of the Saloum" in page and "Someone Else" not in page
-        user_id = int(re.search(r"/secretariat/registrations/(\d+)/approve", page).group(1))  # type: ignore[union-attr]
+        user_id = int(
+            re.search(r"Saloum</h2>.*?/secretariat/registrations/(\d+)/approve", page, re.DOTALL).group(1)
+        )  # type: ignore[union-attr]
         approved = staff.post(f"/secretariat/registrations/{user_id}/approve", data={"csrf_token": csrf_of(page)})
         assert approved.status_code == 303
         assert "Mangrove Friends of the Saloum" not in staff.get("/secretariat/registrations").text
