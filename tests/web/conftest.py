@@ -56,6 +56,11 @@ PAUSED_TITLE = "Quillomere paused herbarium digitisation"
 _USER_NUMBERS = itertools.count(1)
 
 
+def unique_name(prefix: str) -> str:
+    """A user name no other test of this session uses (the tests share one server and its users)."""
+    return f"{prefix}-{next(_USER_NUMBERS)}"
+
+
 @dataclass(frozen=True)
 class Site:
     """The running server and the records the tests look for."""
@@ -81,7 +86,7 @@ class Site:
         """A browser signed in as a new user with ``role`` (its session made directly in the database)."""
         db = self.database()
         try:
-            name = f"{role}-{country or organisation_id or 'staff'}-{next(_USER_NUMBERS)}"
+            name = unique_name(f"{role}-{country or organisation_id or 'staff'}")
             token = web_session(db, role=role, name=name, country=country, organisation_id=organisation_id)
         finally:
             db.dispose()

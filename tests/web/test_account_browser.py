@@ -22,7 +22,7 @@ from api.web.auth import SESSION_COOKIE
 from matcher.access import people
 from models.repositories import UserRepository
 from tests.factories import person, web_session
-from tests.web.conftest import MailSink, Site
+from tests.web.conftest import MailSink, Site, unique_name
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -45,7 +45,7 @@ def new_person(site: Site, role: str = "party", **scope: Any) -> str:
 def staff_cookie(site: Site) -> dict[str, str]:
     db = site.database()
     try:
-        token = web_session(db, role="secretariat", name=f"browser-staff-{next(_numbers)}")
+        token = web_session(db, role="secretariat", name=unique_name("browser-staff"))
     finally:
         db.dispose()
     return {"name": SESSION_COOKIE, "value": token, "url": site.url}

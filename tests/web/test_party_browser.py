@@ -19,7 +19,7 @@ import pytest
 
 from api.web.auth import SESSION_COOKIE
 from tests.factories import web_session
-from tests.web.conftest import Site
+from tests.web.conftest import Site, unique_name
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -30,14 +30,13 @@ DESCRIPTION_FR = (
     "Les mangroves du delta sont coupées pour le bois de chauffe. Nous avons besoin de conseils techniques et "
     "d'une formation pour restaurer les mangroves avec les communautés de pêcheurs et suivre les replantations."
 )
-_numbers = iter(range(1, 10_000))
 
 
 def signed_in_context(site: Site, browser: Any, *, locale: str, country: str = "SEN", **options: Any) -> Any:
     """A browser context in ``locale`` signed in as a new Party of ``country`` (its session cookie)."""
     db = site.database()
     try:
-        name = f"browser-party-{country}-{next(_numbers)}"
+        name = unique_name(f"browser-party-{country}")
         token = web_session(db, role="party", name=name, country=country)
     finally:
         db.dispose()
@@ -173,7 +172,7 @@ def test_the_partys_pages_have_no_serious_accessibility_violations(
     staff = browser.new_context(locale="fr-FR", viewport=DESKTOP)
     db = site.database()
     try:
-        token = web_session(db, role="secretariat", name=f"browser-staff-{next(_numbers)}")
+        token = web_session(db, role="secretariat", name=unique_name("browser-staff"))
     finally:
         db.dispose()
     staff.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": site.url}])
@@ -211,7 +210,7 @@ def test_the_partys_pages_fit_a_phone_and_a_desktop(
             context.close()
         db = site.database()
         try:
-            staff_token = web_session(db, role="secretariat", name=f"browser-staff-{next(_numbers)}")
+            staff_token = web_session(db, role="secretariat", name=unique_name("browser-staff"))
         finally:
             db.dispose()
         context = browser.new_context(locale=language, viewport=viewport)
