@@ -18,12 +18,13 @@ from numpy.typing import NDArray
 
 from models.repositories import RecordText
 
-# At or above this cosine, two records are shown as possible duplicates. On the hand-made pairs (all-MiniLM-L6-v2):
-# the 12 true duplicates score 0.82-0.94, the 16 same-topic-different-need pairs 0.21-0.60 but one at 0.83
-# (eradicating rats from an atoll vs keeping it rat-free afterwards), the 6 translations 0.05-0.72. At 0.80: precision
-# 12/13, recall 12/12 of the same-language duplicates (12/18 with the translations). A possible duplicate costs
-# the Party a glance and a missed one a second posting, so the threshold sits below the lowest true duplicate
-# rather than above the stray same-topic pair. Offers use the same threshold (not measured on offer pairs).
+# At or above this cosine, two records are shown as possible duplicates. On the hand-made pairs
+# (all-MiniLM-L6-v2): the 12 true duplicates score 0.82-0.94, the 16 same-topic-different-need pairs 0.21-0.60
+# but one at 0.83 (eradicating rats from an atoll vs keeping it rat-free afterwards), the 6 translations
+# 0.05-0.72. At 0.80: precision 12/13, recall 12/12 of the same-language duplicates (12/18 with the
+# translations). A possible duplicate costs the Party a glance and a missed one a second posting, so the
+# threshold sits below the lowest true duplicate rather than above the stray same-topic pair. Offers use the
+# same threshold (not measured on offer pairs).
 THRESHOLD: Final = 0.80
 MAX_SHOWN: Final = 5
 
