@@ -19,6 +19,7 @@ from api.errors import install_error_handlers
 from api.logs import configure_logging, install_request_logging
 from api.openapi import install_openapi
 from api.routers import (
+    assist,
     audit,
     connectors,
     contacts,
@@ -40,6 +41,7 @@ from embeddings import Embedder
 from embeddings.batching import MicroBatcher
 from matcher.access.accounts import KeyVerifier
 from matcher.alerts.reverse import AlertMatcher
+from matcher.assist.service import AssistService, saved_models_path
 from matcher.engine.service import MatchService, create_embedder
 from matcher.settings import Settings
 from models import migrate
@@ -67,6 +69,7 @@ class ServiceHolder:
         self.embedder = embedder
         self.service: MatchService | None = None
         self.alerts: AlertMatcher | None = None
+        self.assist: AssistService | None = None
         self._lock = threading.Lock()
 
     def start_if_ready(self) -> MatchService | None:
@@ -82,6 +85,7 @@ class ServiceHolder:
                 service = MatchService.from_settings(self.settings, self.db, model)
                 service.start()
                 self.alerts = AlertMatcher(service)
+                self.assist = AssistService(service.store, model_path=saved_models_path(self.settings))
                 self.service = service
         return self.service
 
@@ -133,6 +137,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         contacts.router,
         offers.router,
         matching.router,
+        assist.router,
         subscriptions.router,
         notifications.router,
         jobs.router,

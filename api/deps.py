@@ -8,6 +8,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 
 from matcher.alerts.reverse import AlertMatcher
+from matcher.assist.service import AssistService
 from matcher.engine.service import MatchService
 from matcher.errors import InvalidInputError, NotReadyError, UnknownTermError
 from matcher.settings import Settings
@@ -69,3 +70,15 @@ def vocabulary(values: Iterable[str], parse: Callable[[str], T], field: str) -> 
         return tuple(dict.fromkeys(parse(v) for v in values))
     except UnknownTermError as exc:
         raise InvalidInputError(str(exc), field=field) from exc
+
+
+def get_assist_service(
+    request: Request, service: Annotated[MatchService, Depends(get_match_service)]
+) -> AssistService:
+    """The process-wide assistant (started with the matching service, sharing its embedding store)."""
+    assist = request.app.state.services.assist
+    assert isinstance(assist, AssistService)
+    return assist
+
+
+AssistServiceDep = Annotated[AssistService, Depends(get_assist_service)]

@@ -22,6 +22,8 @@ from pydantic import (
 )
 
 from matcher.alerts.reverse import MAX_TOP_N
+from matcher.assist.prompts import render
+from matcher.assist.service import Assistance
 from matcher.engine.service import Match, MatchResult, NeedMatch
 from matcher.engine.verdicts import Fit, Verdict
 from matcher.jobs.batch import eta_seconds
@@ -43,6 +45,7 @@ from matcher.records.interchange import (
     Name,
     OrganisationType,
     Place,
+    TargetNumber,
     Targets,
     Text,
     Title,
@@ -1078,4 +1081,96 @@ def contact_request_out(row: ContactRequest) -> ContactRequestOut:
         message=row.message,
         status=row.status,
         created_at=row.created_at,
+    )
+
+
+# ------------------------------------------------------------------------------------------- assistant
+
+
+class AssistNeedRequest(Input):
+    """A need being written: its text and whatever was chosen so far (nothing is stored)."""
+
+    title: Title
+    description: Description
+    party: CountryCode | None = Field(default=None, description="Default: the calling Party's country.")
+    targets: list[TargetNumber] = Field(default_factory=list, max_length=23)
+    assistance_types: list[AssistanceType] = Field(default_factory=list, max_length=9)
+    language: LanguageCode | None = Field(
+        default=None, description="Language of the text and of the prompts; detected from the text when absent."
+    )
+
+
+class TargetSuggestion(BaseModel):
+    target: int
+    probability: float
+
+
+class TypeSuggestion(BaseModel):
+    type: str
+    probability: float
+
+
+class PlaceOut(BaseModel):
+    kind: Literal["country", "region"]
+    code: str = Field(description="ISO 3166 alpha-3 for a country; the area's name for a region.")
+    region: str
+    mention: str = Field(description="The words of the text that named it.")
+
+
+class MissingOut(BaseModel):
+    field: str = Field(description="Stable: where, scale, tried, when, trainees, language, detail, targets, ...")
+    code: str = Field(description="Stable identifier of the prompt.")
+    params: dict[str, Any]
+    prompt: str = Field(description="The prompt in the draft's language (English, French or Spanish).")
+
+
+class DuplicateOut(BaseModel):
+    need_id: int
+    external_id: str | None
+    party: str
+    title: str
+    status: str
+    similarity: float
+
+
+class AssistNeedOut(BaseModel):
+    """What the assistant says about a draft need."""
+
+    targets: list[TargetSuggestion] = Field(description="Likely KMGBF targets (probability >= 0.5, at most 3).")
+    assistance_types: list[TypeSuggestion]
+    places: list[PlaceOut]
+    missing: list[MissingOut]
+    duplicates: list[DuplicateOut] = Field(
+        description="Similar existing needs of the Party and its sub-region that the caller may see."
+    )
+    language: str
+
+
+def assist_need_out(assistance: Assistance) -> AssistNeedOut:
+    lang = assistance.language
+    return AssistNeedOut(
+        targets=[
+            TargetSuggestion(target=int(s.label), probability=s.probability)
+            for s in assistance.suggestions.shown_targets
+        ],
+        assistance_types=[
+            TypeSuggestion(type=s.label, probability=s.probability) for s in assistance.suggestions.shown_types
+        ],
+        places=[PlaceOut(kind=p.kind, code=p.code, region=p.region, mention=p.mention) for p in assistance.places],
+        missing=[
+            MissingOut(field=g.field, code=g.code, params=dict(g.params), prompt=render(g, lang))
+            for g in assistance.missing
+        ],
+        duplicates=[
+            DuplicateOut(
+                need_id=d.record.id,
+                external_id=d.record.external_id,
+                party=d.record.owner,
+                title=d.record.title,
+                status=d.record.status,
+                similarity=d.similarity,
+            )
+            for d in assistance.duplicates
+        ],
+        language=lang,
     )

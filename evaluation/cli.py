@@ -19,6 +19,7 @@ from rich.table import Table
 from embeddings import Embedder
 from embeddings.onnx import Backend
 from evaluation.bench.api import api_cmd
+from evaluation.bench.assist import assist_cmd
 from evaluation.bench.corpus import pool_sentences
 from evaluation.bench.embed import run_backend_comparison, run_embed_benchmark
 from evaluation.bench.index import check_arguments, index_kinds, run_index_benchmark
@@ -328,5 +329,6 @@ def _comparison_table(comparison: dict[str, Any]) -> Table:
 
 
 bench_app.command("api")(api_cmd)
+bench_app.command("assist")(assist_cmd)
 bench_app.command("jobs")(jobs_cmd)
 bench_app.command("web")(web_cmd)

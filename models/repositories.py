@@ -576,6 +576,47 @@ def organisation_in_use(session: Session, organisation_id: int) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class RecordText:
+    """The text of a need or an offer, without its relationships (for comparing texts by the thousand)."""
+
+    id: int
+    external_id: str | None
+    owner: str  # a need's party, an offer's organisation id
+    title: str
+    description: str
+    status: str
+    version: int
+
+
+def need_texts(
+    session: Session, listing: NeedListing, *, exclude_statuses: tuple[str, ...] = ()
+) -> list[RecordText]:
+    """The texts of every need matching ``listing`` (one query, no relationships loaded)."""
+    where = _need_conditions(listing)
+    if exclude_statuses:
+        where.append(Need.status.not_in(exclude_statuses))
+    stmt = select(
+        Need.id, Need.external_id, Need.party, Need.title, Need.description, Need.status, Need.version
+    ).where(*where)
+    return [RecordText(*row) for row in session.execute(stmt.order_by(Need.id))]
+
+
+def offer_texts(session: Session, listing: OfferListing) -> list[RecordText]:
+    """The texts of every offer matching ``listing`` (one query, no relationships loaded)."""
+    stmt = select(
+        Offer.id,
+        Offer.external_id,
+        Offer.organisation_id,
+        Offer.title,
+        Offer.description,
+        Offer.status,
+        Offer.version,
+    ).where(*_offer_conditions(listing))
+    rows = session.execute(stmt.order_by(Offer.id))
+    return [RecordText(i, ext, str(org), title, text, status, v) for i, ext, org, title, text, status, v in rows]
+
+
 def open_needs(session: Session, listing: NeedListing) -> list[Need]:
     """Every need matching ``listing`` (for reverse matching; the caller bounds the statuses)."""
     return list(session.scalars(select(Need).where(*_need_conditions(listing)).order_by(Need.id)))

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from matcher.access import accounts
+from matcher.cli.assist import assist_app, suggest_cmd
 from matcher.cli.connectors import connectors_app
 from matcher.cli.jobs import jobs_app
 from matcher.engine.query import MatchFilters, NeedQuery
@@ -52,6 +53,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(assist_app, name="assist")
+app.command("suggest")(suggest_cmd)
 
 err = Console(stderr=True)
 out = Console()

@@ -152,6 +152,8 @@ CASES = [
     Case("GET", "/v1/offers/{offer_id}/needs", "active", owners(200, others=403, provider_a=200)),
     Case("GET", "/v1/offers/{offer_id}/needs", "paused", owners(200, others=404, provider_a=200)),
     Case("POST", "/v1/match", NO_TARGET, signed_in(200)),
+    # The need-writing assistant: Parties (for their own country) and the staff; it writes nothing.
+    Case("POST", "/v1/assist/need", NO_TARGET, statuses(200, anonymous=401, provider_a=403, provider_b=403)),
     # Subscriptions: a provider subscribes its own organisation; the staff read and delete (moderation) but do not
     # subscribe or change; to Parties and other organisations a subscription does not exist.
     Case("POST", "/v1/subscriptions", "own", statuses(403, anonymous=401, provider_a=201, provider_b=201)),
@@ -360,6 +362,8 @@ def request_body(case: Case, api: Api, params: Mapping[str, Any], marker: str) -
         return {"title": f"Changed {marker}"}
     if key == ("POST", "/v1/match"):
         return {"text": "wetland mapping and protected area design", "k": 3}
+    if key == ("POST", "/v1/assist/need"):
+        return {"title": f"Matrix draft {marker}", "description": "Mapping wetlands to design protected areas."}
     if key == ("POST", "/v1/me/notifications/read"):
         return {"ids": [params["notification_id"]]}
     if key == ("POST", "/v1/jobs"):
@@ -630,6 +634,9 @@ def test_route_role_record(api: Api, alerts: Alerts, case: Case, role: str) -> N
         check_read(api, alerts, role, case, response)
     elif (case.method, case.route) == ("POST", "/v1/match"):
         assert response.json()["matches"]
+    elif (case.method, case.route) == ("POST", "/v1/assist/need"):
+        assert after == before  # a draft is never stored
+        assert response.json()["targets"]
     elif not _no_op(case):
         check_effect(api, role, case, before, after, marker, response)
 
