@@ -113,7 +113,7 @@ class AlertMatcher:
         self._seq = -1
         self._offers: dict[int, list[SubscriptionView]] = {}
         self._queries: dict[int, SubscriptionView] = {}
-        self._query_index = make_index("flat", service.store.dim)
+        self._query_index = make_index("flat", service.encoders.dim)
 
     def refresh(self) -> None:
         """Reload the active subscriptions if any changed since the last load."""
@@ -128,11 +128,12 @@ class AlertMatcher:
         for view in views:
             if view.kind == "offers":
                 offers.setdefault(view.organisation_id, []).append(view)
-        index = make_index("flat", self.service.store.dim)
+        index = make_index("flat", self.service.encoders.dim)
         if queries:
+            # A saved search is weighted like a need in its language, so that it meets needs in any language.
             texts = [v.query_text or "" for v in queries.values()]
-            vectors, languages = self.service.store.get(texts, languages=[detect_language(t) for t in texts])
-            index.add(np.asarray(list(queries), dtype=np.int64), self.service.centering.apply(vectors, languages))
+            vectors = self.service.encoders.query_vectors(texts, languages=[detect_language(t) for t in texts])
+            index.add(np.asarray(list(queries), dtype=np.int64), vectors)
         with self._lock:
             self._offers, self._queries, self._query_index, self._seq = offers, queries, index, seq
 
