@@ -107,13 +107,18 @@ class EncoderSet:
         ), detected
 
     def query_vectors(
-        self, texts: Sequence[str], *, languages: Sequence[str | None] | None = None
+        self, texts: Sequence[str], *, languages: Sequence[str | None] | None = None, cross_lingual: bool = False
     ) -> NDArray[np.float32]:
-        """Need-side fused vectors of ``texts``: encoders weighted by the text's language (module docstring)."""
+        """Need-side fused vectors of ``texts``: encoders weighted by the text's language (module docstring).
+
+        ``cross_lingual`` weights every text as a non-English one (the multilingual encoder's larger share), for
+        searches whose other side is in any language whatever the text's own: the saved-search alerts.
+        """
         blocks, detected = self._centred(texts, languages)
         if len(blocks) == 1:
             return blocks[0]
-        weights = np.stack([self.query_scales(lang) for lang in detected]) if len(detected) else np.zeros((0, 0))
+        weighed_as = [None if cross_lingual else lang for lang in detected]
+        weights = np.stack([self.query_scales(lang) for lang in weighed_as]) if len(detected) else np.zeros((0, 0))
         return _joined([block * weights[:, e : e + 1].astype(np.float32) for e, block in enumerate(blocks)])
 
     def query_scales(self, language: str | None) -> NDArray[np.float64]:

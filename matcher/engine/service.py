@@ -322,10 +322,12 @@ class MatchService:
 
     # -------------------------------------------------------------------------------------------- match
 
-    def query_vectors(self, needs: Sequence[NeedQuery]) -> NDArray[np.float32]:
+    def query_vectors(self, needs: Sequence[NeedQuery], *, cross_lingual: bool = False) -> NDArray[np.float32]:
         """Language-centred (and, with several encoders, fused) vectors of needs, embedded through the cache in
-        one batch."""
-        return self.encoders.query_vectors([need_text(n) for n in needs], languages=[n.language for n in needs])
+        one batch (``cross_lingual``: see ``EncoderSet.query_vectors``)."""
+        return self.encoders.query_vectors(
+            [need_text(n) for n in needs], languages=[n.language for n in needs], cross_lingual=cross_lingual
+        )
 
     def match(
         self, need: NeedQuery, *, k: int = 10, filters: MatchFilters | None = None, weights: Weights | None = None
