@@ -164,7 +164,7 @@ class RankingSettings(BaseModel):
         default=0.8, ge=0, le=1.5, description="Share of each language's mean vector removed (0 disables)."
     )
     multilingual_english: float = Field(
-        default=0.3,
+        default=0.4,
         ge=0,
         le=1,
         description="Share of the multilingual encoder in the semantic similarity for English needs (the rest is "
