@@ -17,6 +17,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 
 from embeddings import Embedder
+from embeddings.composite import parts_of
 from embeddings.onnx import Backend
 from evaluation.bench.api import api_cmd
 from evaluation.bench.assist import assist_cmd
@@ -206,16 +207,23 @@ def embed_cmd(
     report = run_embed_benchmark(
         embedder, batch_sizes=batch_size_list, n_texts=texts, repeats=repeats, progress=progress
     )
-    compared = _compared_backends(requested, embedder)
+    # With the multilingual encoder the configured embedder is a composite: MiniLM's backends are compared,
+    # then the multilingual encoder alone and the fused pair as configured.
+    parts = parts_of(embedder)
+    english = parts[0]
+    compared = _compared_backends(requested, english)
     report["comparison"] = None
-    if compared:
+    if compared or len(parts) > 1:
         embedders: dict[str, Embedder] = {}
         for backend in compared:
-            if _backend_of(embedder) == backend:
-                embedders[backend] = embedder
+            if _backend_of(english) == backend:
+                embedders[backend] = english
             else:
                 progress(f"loading the {backend} embedder")
-                embedders[backend] = create_embedder(_with_backend(settings, backend))
+                embedders[backend] = parts_of(create_embedder(_with_backend(settings, backend)))[0]
+        if len(parts) > 1:
+            embedders[settings.embedding.multilingual] = parts[1]
+            embedders["fused"] = embedder
         report["comparison"] = run_backend_comparison(
             embedders, n_texts=compare_texts, repeats=repeats, latency_queries=latency_queries, progress=progress
         )

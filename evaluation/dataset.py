@@ -28,7 +28,7 @@ from matcher.errors import InvalidInputError
 from matcher.records.bulk import Kind, RowError, describe_validation_error, iter_rows, validate_row
 from matcher.records.interchange import NeedRecord, OfferRecord
 
-__all__ = ["GoldSet", "GoldSetError", "Judgement", "load_gold_set"]
+__all__ = ["GoldSet", "GoldSetError", "Judgement", "load_gold_set", "load_parallel_needs"]
 
 QRELS_HEADER = ("need_id", "offer_id", "grade")
 MAX_REPORTED_PROBLEMS = 50
@@ -139,6 +139,41 @@ def load_gold_set(path: Path) -> GoldSet:
     if unjudged:
         gold.warnings.append(f"{unjudged} need(s) have no judgement above grade 0; they are ranked but not scored")
     return gold
+
+
+def load_parallel_needs(path: Path, gold: GoldSet) -> dict[str, list[NeedRecord]]:
+    """The language versions of ``gold``'s needs in a parallel set: ``needs_<language>.jsonl`` files.
+
+    Each file must hold exactly the gold set's need ids (in any order; they are returned in the gold set's
+    order), so that every version is judged by the same qrels.
+
+    Raises:
+        GoldSetError: a missing directory, no ``needs_*.jsonl`` file, an invalid record, or ids that differ
+            from the gold set's.
+    """
+    if not path.is_dir():
+        raise GoldSetError(path, [f"{path}: not a directory (expected needs_<language>.jsonl files)"])
+    files = sorted(path.glob("needs_*.jsonl"))
+    if not files:
+        raise GoldSetError(path, [f"{path}: no needs_<language>.jsonl file"])
+    problems: list[str] = []
+    warnings: list[str] = []
+    expected = [n.id for n in gold.needs]
+    versions: dict[str, list[NeedRecord]] = {}
+    for file in files:
+        language = file.stem.removeprefix("needs_")
+        records = {r.id: r for r in _records(file, "needs", problems, warnings) if isinstance(r, NeedRecord)}
+        if set(records) != set(expected):
+            missing, extra = sorted(set(expected) - set(records)), sorted(set(records) - set(expected))
+            problems.append(
+                f"{file.name}: ids differ from {gold.name}'s needs (missing {missing[:5]}, unknown {extra[:5]})"
+            )
+            continue
+        versions[language] = [records[i] for i in expected]
+    if problems:
+        shown = problems[:MAX_REPORTED_PROBLEMS]
+        raise GoldSetError(path, shown, more=len(problems) - len(shown))
+    return versions
 
 
 def _records(path: Path, kind: Kind, problems: list[str], warnings: list[str]) -> list[NeedRecord | OfferRecord]:

@@ -13,12 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from embeddings import Embedder
 from evaluation.calibration import BINS, FIT_DEPTH, SHOWN
-from evaluation.dataset import GoldSetError, load_gold_set
+from evaluation.dataset import GoldSet, GoldSetError, load_gold_set, load_parallel_needs
 from evaluation.harness import DEFAULT_CONFIG, HEADLINE, MEASURES, Evaluation, default_configs, evaluate
 from evaluation.options import command_settings
+from evaluation.parallel import OVERLAP_DEPTH, evaluate_parallel
 from evaluation.report import write_outputs
 from matcher.engine.service import create_embedder
+from matcher.settings import Settings
 
 __all__ = ["evaluate_cmd"]
 
@@ -65,6 +68,15 @@ def evaluate_cmd(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json on stdout.")] = False,
+    parallel: Annotated[
+        Path | None,
+        typer.Option(
+            "--parallel",
+            help="A parallel set (needs_<language>.jsonl, the gold set's needs in each language): rank every "
+            "version with the default ranker and report nDCG@10 per language and the top-5 overlap with English, "
+            "instead of the configurations.",
+        ),
+    ] = None,
 ) -> None:
     """Ranking quality on a gold set: BM25, dense, the default ranker, a region filter and ablations."""
     settings = command_settings(ctx)
@@ -95,6 +107,9 @@ def evaluate_cmd(
         except Exception as exc:  # any loading failure: say which model and why, no traceback
             err.print(f"[red]cannot load the embedding model {settings.embedding.model!r}: {exc}[/red]")
             raise typer.Exit(2) from exc
+    if parallel is not None:
+        _parallel(gold, parallel, embedder, settings=settings, out_dir=out_dir, as_json=as_json)
+        return
     evaluation = evaluate(
         gold,
         embedder,
@@ -129,6 +144,49 @@ def evaluate_cmd(
             f"default ranker ({DEFAULT_CONFIG}) {HEADLINE} {default.metrics[HEADLINE]:.3f}, "
             f"95% CI [{default.ci.low:.3f}, {default.ci.high:.3f}] over {len(gold.judged_needs)} needs"
         )
+
+
+def _parallel(
+    gold: GoldSet, path: Path, embedder: Embedder, *, settings: Settings, out_dir: Path | None, as_json: bool
+) -> None:
+    """``--parallel``: every language version ranked and scored, and its overlap with English."""
+    try:
+        versions = load_parallel_needs(path, gold)
+    except GoldSetError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from exc
+    result = evaluate_parallel(
+        gold,
+        versions,
+        embedder,
+        model=settings.embedding.model,
+        ranking=settings.ranking,
+        index_kind=settings.index.kind,
+        progress=lambda message: err.print(f"[dim]{message}[/dim]"),
+    )
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "parallel.json").write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
+        err.print(f"wrote parallel.json to {out_dir}")
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2))
+        return
+    table = Table(
+        title=f"{path.name}: {len(gold.judged_needs)} needs in {len(result.runs)} languages, {result.model}",
+        caption=f"overlap@{OVERLAP_DEPTH}: mean share of the top {OVERLAP_DEPTH} shared with the "
+        f"{result.reference} version",
+    )
+    table.add_column("language")
+    for name in (HEADLINE, "nDCG@5", "MRR@10", "R@10"):
+        table.add_column(name, justify="right")
+    table.add_column(f"overlap@{OVERLAP_DEPTH}", justify="right")
+    for language, run in result.runs.items():
+        table.add_row(
+            language,
+            *(f"{run.metrics[m]:.3f}" for m in (HEADLINE, "nDCG@5", "MRR@10", "R@10")),
+            f"{run.overlap:.2f}",
+        )
+    out.print(table)
 
 
 def _summary(evaluation: Evaluation) -> Table:

@@ -62,6 +62,8 @@ __all__ = [
     "Interval",
     "default_configs",
     "evaluate",
+    "load_gold",
+    "score_rankings",
 ]
 
 # Metric name (as written in metrics.json) -> ir-measures measure. A judgement of grade >= 1 counts as relevant
@@ -263,7 +265,7 @@ def evaluate(
             started = time.perf_counter()
             say(f"loading {len(gold.offers)} offers and {len(gold.needs)} needs into a throwaway database")
             migrate.upgrade(db)
-            needs = _load(db, gold)
+            needs = load_gold(db, gold)
             timings["load_s"] = time.perf_counter() - started
             services: dict[str, MatchService] = {}
             for config in chosen:
@@ -337,7 +339,7 @@ def _choose(available: list[Config], names: Sequence[str] | None) -> list[Config
     return [by_name[n] for n in dict.fromkeys(wanted)]
 
 
-def _load(db: Database, gold: GoldSet) -> list[NeedQuery]:
+def load_gold(db: Database, gold: GoldSet) -> list[NeedQuery]:
     """Write the gold set's records (already validated) and return its needs as the ranker sees them."""
     with db.transaction() as session:
         writer = RecordWriter(session)
@@ -370,7 +372,7 @@ def _run(service: MatchService, config: Config, gold: GoldSet, needs: list[NeedQ
         need_id: [(m.external_id or str(m.offer_id), m.score) for m in result.matches]
         for need_id, result in results.items()
     }
-    per_need = _score(gold, rankings)
+    per_need = score_rankings(gold, rankings)
     language = {n.id: n.language for n in gold.needs}
     by_language: dict[str, list[str]] = defaultdict(list)
     for need_id in per_need:
@@ -387,7 +389,7 @@ def _run(service: MatchService, config: Config, gold: GoldSet, needs: list[NeedQ
     )
 
 
-def _score(gold: GoldSet, rankings: dict[str, list[tuple[str, float]]]) -> dict[str, dict[str, float]]:
+def score_rankings(gold: GoldSet, rankings: dict[str, list[tuple[str, float]]]) -> dict[str, dict[str, float]]:
     """Per-need values of every measure, for the needs with at least one positive judgement."""
     scored = set(gold.judged_needs)
     qrels = [ir_measures.Qrel(j.need_id, j.offer_id, j.grade) for j in gold.judgements if j.need_id in scored]

@@ -69,6 +69,11 @@ class EmbeddingSettings(BaseModel):
     max_queue: int = Field(
         default=64, ge=1, le=10_000, description="API: requests waiting for the model beyond which it answers 503."
     )
+    multilingual: Literal["use-m3", "none"] = Field(
+        default="use-m3",
+        description="A multilingual encoder beside `model`, fused with it (docs/embeddings.md): `use-m3` "
+        "(Universal Sentence Encoder multilingual v3, packaged) or `none` (the English model alone).",
+    )
     backend: Literal["auto", "torch", "onnx-fp32", "onnx-int8"] = Field(
         default="auto",
         description="`torch`, `onnx-fp32`, `onnx-int8` (exported on first use), or `auto`: int8 if its recorded "
@@ -157,6 +162,19 @@ class RankingSettings(BaseModel):
     )
     language_centering: float = Field(
         default=0.8, ge=0, le=1.5, description="Share of each language's mean vector removed (0 disables)."
+    )
+    multilingual_english: float = Field(
+        default=0.4,
+        ge=0,
+        le=1,
+        description="Share of the multilingual encoder in the semantic similarity for English needs (the rest is "
+        "the English model's; ignored without `embedding.multilingual`).",
+    )
+    multilingual_other: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Share of the multilingual encoder in the semantic similarity for needs in other languages.",
     )
     candidates: int = Field(
         default=200, ge=10, le=100_000, description="Offers retrieved by similarity before exact re-scoring."

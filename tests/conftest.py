@@ -78,6 +78,15 @@ def real_embedder():  # type: ignore[no-untyped-def]
     return SentenceTransformerEmbedder()
 
 
+@pytest.fixture(scope="session")
+def multilingual_embedder(real_embedder):  # type: ignore[no-untyped-def]
+    """The default encoders: the packaged MiniLM fused with the packaged USE-m3 (loaded once per session)."""
+    from embeddings.composite import CompositeEmbedder
+    from embeddings.universal import UniversalSentenceEncoder
+
+    return CompositeEmbedder([real_embedder, UniversalSentenceEncoder()])
+
+
 # Ranking-quality figures measured by tests, printed at the end of the run.
 QUALITY_REPORT: dict[str, dict[str, float]] = {}
 

@@ -7,8 +7,9 @@ Two kinds of subscription, two reverse searches:
   providers: that is the forward ranking itself. A ``min_score`` rule asks whether one of its offers reaches
   the score: :meth:`MatchService.offers_scoring_at_least` searches the offer index restricted to the
   subscribed organisations' offers, exactly, with the forward ranking's eligibility rules.
-- ``query`` (a saved free-text search) vectors are kept in their own vector index, language-centred like
-  offers; the need's vector searches it, and the score is the cosine similarity of the two.
+- ``query`` (a saved free-text search) vectors are kept in their own vector index, language-centred (and,
+  with the multilingual encoder, fused) like offers; the need's vector, weighted as cross-lingual, searches it,
+  and the score is their similarity. A saved search in one language so fires on needs written in another.
 
 Eligibility is that of forward matching, plus what alerts add: confidential needs alert nobody (subscriptions
 belong to providers, who never see them), an organisation is never alerted about its own need, and only open
@@ -113,7 +114,7 @@ class AlertMatcher:
         self._seq = -1
         self._offers: dict[int, list[SubscriptionView]] = {}
         self._queries: dict[int, SubscriptionView] = {}
-        self._query_index = make_index("flat", service.store.dim)
+        self._query_index = make_index("flat", service.encoders.dim)
 
     def refresh(self) -> None:
         """Reload the active subscriptions if any changed since the last load."""
@@ -128,11 +129,13 @@ class AlertMatcher:
         for view in views:
             if view.kind == "offers":
                 offers.setdefault(view.organisation_id, []).append(view)
-        index = make_index("flat", self.service.store.dim)
+        index = make_index("flat", self.service.encoders.dim)
         if queries:
+            # A saved search is searched like an offer: the need's vector, weighted by the need's language, meets
+            # saved searches written in any language on the scale it meets offers (matcher.engine.encoders).
             texts = [v.query_text or "" for v in queries.values()]
-            vectors, languages = self.service.store.get(texts, languages=[detect_language(t) for t in texts])
-            index.add(np.asarray(list(queries), dtype=np.int64), self.service.centering.apply(vectors, languages))
+            vectors, _ = self.service.encoders.offer_vectors(texts, languages=[detect_language(t) for t in texts])
+            index.add(np.asarray(list(queries), dtype=np.int64), vectors)
         with self._lock:
             self._offers, self._queries, self._query_index, self._seq = offers, queries, index, seq
 
@@ -209,7 +212,9 @@ class AlertMatcher:
         if not views:
             return []
         floor = min(v.min_score or 0.0 for v in views.values())
-        query = self.service.query_vectors([need])[0]
+        # Saved searches are a few words in one language, met by needs in every language: the need is weighted
+        # as cross-lingual whatever its own language (matcher.engine.encoders).
+        query = self.service.query_vectors([need], cross_lingual=True)[0]
         allowed = np.flatnonzero(np.isin(index.ids, np.asarray(list(views), dtype=np.int64)) & index.live_mask())
         similarity, positions = search_at_least(index, query, floor, allowed=allowed.astype(np.int64))
         out = []

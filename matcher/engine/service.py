@@ -18,7 +18,6 @@ are read from the embedding cache in one go; every need gets the result it would
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 from collections.abc import Collection, Iterable, Sequence
@@ -30,9 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings import Embedder, FakeEmbedder
-from matcher.data import DEMO_NEEDS, DEMO_OFFERS
 from matcher.engine.catalog import OfferCatalog
-from matcher.engine.centering import LanguageCentering
+from matcher.engine.encoders import EncoderSet, Mixture
 from matcher.engine.explain import Explanation, explain
 from matcher.engine.filters import FilterOutcome, apply_filters
 from matcher.engine.fusion import Weights, fuse, rest_of
@@ -41,7 +39,6 @@ from matcher.engine.lexical import LexicalIndex
 from matcher.engine.query import MatchFilters, NeedQuery
 from matcher.engine.ranking import Ranked, Ranker
 from matcher.engine.scoring import SignalCache, pair_signals
-from matcher.engine.store import EmbeddingStore
 from matcher.engine.texts import record_text, sentences
 from matcher.engine.verdicts import Calibration, Verdict, load_calibration
 from matcher.errors import NotFoundError
@@ -55,7 +52,6 @@ log = logging.getLogger(__name__)
 INDEX_FORMAT = 1
 # The model name that selects the deterministic hashing embedder (no model: for tests and smoke runs).
 HASHING_MODEL = "hashing"
-_CENTERING_CACHE: dict[tuple[str, float], LanguageCentering] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +163,14 @@ class MatchService:
         calibration: Calibration | None = None,
     ) -> None:
         self.db = db
-        self.store = EmbeddingStore(db, embedder)
         self.settings = ranking or RankingSettings()
+        self.encoders = EncoderSet(
+            db,
+            embedder,
+            alpha=self.settings.language_centering,
+            mixture=Mixture(self.settings.multilingual_english, self.settings.multilingual_other),
+        )
+        self.store = self.encoders.primary
         self.weights = weights_from(self.settings)
         self.calibration = calibration or load_calibration()
         if any(abs(self.weights.signed(n) - w) > 1e-9 for n, w in self.calibration.weights.items()):
@@ -182,8 +184,7 @@ class MatchService:
         self.compact_ratio = compact_ratio
         self.planner = planner
         self._lock = threading.RLock()
-        self.centering = self._fit_centering()
-        self.index: VectorIndex = make_index(index_kind, embedder.dim, planner=planner)  # type: ignore[arg-type]
+        self.index: VectorIndex = make_index(index_kind, self.encoders.dim, planner=planner)  # type: ignore[arg-type]
         self.catalog = OfferCatalog()
         self.lexical = LexicalIndex()
         self.seq = -1  # offer change sequence the in-memory view reflects (-1: not loaded)
@@ -205,35 +206,14 @@ class MatchService:
 
     # ------------------------------------------------------------------------------------ catalogue sync
 
-    def _fit_centering(self) -> LanguageCentering:
-        """Language centroids estimated on the bundled demo corpus (stable: independent of the live data).
-
-        Computed once per process for a model and alpha (the reference corpus ships with the code).
-        """
-        key = (self.store.model_id, self.settings.language_centering)
-        if key not in _CENTERING_CACHE:
-            _CENTERING_CACHE[key] = self._compute_centering()
-        return _CENTERING_CACHE[key]
-
-    def _compute_centering(self) -> LanguageCentering:
-        texts: list[str] = []
-        known: list[str | None] = []
-        for path, is_need in ((DEMO_OFFERS, False), (DEMO_NEEDS, True)):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                texts.append(record_text(row["title"], row["description"], row["targets"]))
-                known.append(row["language"] if is_need else None)
-        vectors, languages = self.store.get(texts, languages=known)
-        return LanguageCentering.fit(vectors, languages, alpha=self.settings.language_centering)
-
     @property
     def metadata(self) -> dict[str, Any]:
         """What the saved index must match to be reused."""
         return {
             "format": INDEX_FORMAT,
-            "model_id": self.store.model_id,
-            "transform": self.centering.transform_id,
-            "dim": self.store.dim,
+            "model_id": self.encoders.model_id,
+            "transform": self.encoders.transform_id,
+            "dim": self.encoders.dim,
             "kind": self.index_kind,
         }
 
@@ -263,7 +243,7 @@ class MatchService:
         return index, int(meta.get("change_seq", -1))
 
     def _reset(self) -> None:
-        self.index = make_index(self.index_kind, self.store.dim, planner=self.planner)  # type: ignore[arg-type]
+        self.index = make_index(self.index_kind, self.encoders.dim, planner=self.planner)  # type: ignore[arg-type]
         self.catalog = OfferCatalog()
         self.lexical = LexicalIndex()
         self.seq = -1
@@ -314,8 +294,8 @@ class MatchService:
             chunk = list(snapshots[start : start + 2048])
             ids = np.asarray([s.id for s in chunk], dtype=np.int64)
             self._remove(ids)
-            vectors, languages = self.store.get([offer_text(s) for s in chunk])
-            positions = self.index.add(ids, self.centering.apply(vectors, languages))
+            vectors, _languages = self.encoders.offer_vectors([offer_text(s) for s in chunk])
+            positions = self.index.add(ids, vectors)
             self.catalog.append(positions, chunk)
             self.lexical.append([offer_text(s) for s in chunk])
 
@@ -358,10 +338,12 @@ class MatchService:
 
     # -------------------------------------------------------------------------------------------- match
 
-    def query_vectors(self, needs: Sequence[NeedQuery]) -> NDArray[np.float32]:
-        """Language-centred vectors of needs (embedded through the cache, in one batch)."""
-        vectors, languages = self.store.get([need_text(n) for n in needs], languages=[n.language for n in needs])
-        return self.centering.apply(vectors, languages)
+    def query_vectors(self, needs: Sequence[NeedQuery], *, cross_lingual: bool = False) -> NDArray[np.float32]:
+        """Language-centred (and, with several encoders, fused) vectors of needs, embedded through the cache in
+        one batch (``cross_lingual``: see ``EncoderSet.query_vectors``)."""
+        return self.encoders.query_vectors(
+            [need_text(n) for n in needs], languages=[n.language for n in needs], cross_lingual=cross_lingual
+        )
 
     def match(
         self, need: NeedQuery, *, k: int = 10, filters: MatchFilters | None = None, weights: Weights | None = None
@@ -461,8 +443,8 @@ class MatchService:
         distinct = list(dict.fromkeys(s for groups in per_need for group in groups for s in group))
         if not count or not distinct:
             return [[() for _ in group] for group in snapshots]
-        vectors, languages = self.store.get(distinct)
-        centred = self.centering.apply(vectors, languages).astype(np.float64)
+        vectors, _languages = self.encoders.offer_vectors(distinct)
+        centred = vectors.astype(np.float64)
         row_of = {sentence: row for row, sentence in enumerate(distinct)}
         out: list[list[tuple[str, ...]]] = []
         for i, groups in enumerate(per_need):
@@ -599,11 +581,23 @@ class MatchService:
 
 
 def create_embedder(settings: Settings) -> Embedder:
-    """The embedder configured in ``settings`` (the packaged sentence-transformers model by default).
+    """The embedder configured in ``settings``: the packaged sentence-transformers model, with the multilingual
+    USE-m3 beside it when ``embedding.multilingual`` is ``use-m3`` (a ``CompositeEmbedder``).
 
     ``embedding.backend`` picks torch or an ONNX Runtime variant; ``auto`` follows the quality gate recorded
     with the ONNX export (torch until ``pollinate embed gate`` has recorded a passing gate).
     """
+    english = _english_embedder(settings)
+    if settings.embedding.multilingual == "none" or settings.embedding.model == HASHING_MODEL:
+        return english  # `hashing` means no model at all (tests and smoke runs)
+    from embeddings.composite import CompositeEmbedder
+    from embeddings.universal import UniversalSentenceEncoder
+
+    return CompositeEmbedder([english, UniversalSentenceEncoder(threads=settings.embedding.threads)])
+
+
+def _english_embedder(settings: Settings) -> Embedder:
+    """The configured MiniLM (or other sentence-transformers model), on the chosen backend."""
     if settings.embedding.model == HASHING_MODEL:
         return FakeEmbedder(dim=384)
     from embeddings.onnx import OnnxEmbedder, choose_backend, export_dir

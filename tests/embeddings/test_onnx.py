@@ -453,6 +453,7 @@ def test_create_embedder_follows_the_gate(
     directory = clone_export(onnx_export, tmp_path)
     monkeypatch.setenv("POLLINATE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("POLLINATE_EMBEDDING__BACKEND", raising=False)
+    monkeypatch.setenv("POLLINATE_EMBEDDING__MULTILINGUAL", "none")  # the backend is MiniLM's alone
     assert isinstance(create_embedder(Settings()), SentenceTransformerEmbedder)  # no gate yet
     write_gate(directory, gate_record(directory, int8=True, fp32=True))
     embedder = create_embedder(Settings())

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 import evaluation.cli
 from embeddings import FakeEmbedder
+from embeddings.composite import CompositeEmbedder
 from evaluation.bench.corpus import demo_texts
 from evaluation.bench.embed import run_embed_benchmark
 from evaluation.cli import bench_app
@@ -158,3 +159,17 @@ def test_cli_refuses_bad_batch_sizes(built_from: list[Settings], batch_sizes: st
     assert result.exit_code == 2
     assert "--batch-sizes" in result.output
     assert built_from == []  # refused before loading the model
+
+
+def test_cli_compares_each_encoder_and_the_fused_pair(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    composite = CompositeEmbedder([FakeEmbedder(dim=8), FakeEmbedder(dim=16)])
+    monkeypatch.setattr(evaluation.cli, "create_embedder", lambda _given: composite)
+    args = ["embed", "--batch-sizes", "4", "--repeats", "1", "--texts", "4", "--compare-texts", "4"]
+    result = CliRunner().invoke(bench_app, [*args, "--latency-queries", "3", "--backends", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["comparison"]["backends"]
+    assert [(r["backend"], r["model_id"]) for r in rows] == [
+        ("use-m3", "fake-hashing-16"),
+        ("fused", "fake-hashing-8+fake-hashing-16"),
+    ]
+    assert all(r["single_p50_ms"] > 0 and r["short_texts_per_s"] > 0 for r in rows)

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embeddings import FakeEmbedder
+from embeddings.composite import CompositeEmbedder
 from matcher.engine.fusion import Weights
 from matcher.engine.query import MatchFilters, NeedQuery
 from models.db import Database
@@ -180,12 +182,17 @@ def _random_catalogue(db: Database, tmp_path: Path, n: int, seed: int) -> None:
     load_offers(db, tmp_path, rows)
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["one-encoder", "two-encoders"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_certified_top_k_equals_brute_force_scoring(sqlite_db: Database, tmp_path: Path, seed: int) -> None:
-    """Retrieval depth far below the catalogue size still gives the exact top-k of the fused score."""
+def test_certified_top_k_equals_brute_force_scoring(
+    sqlite_db: Database, tmp_path: Path, seed: int, fused: bool
+) -> None:
+    """Retrieval depth far below the catalogue size still gives the exact top-k of the fused score, also when
+    the semantic similarity fuses two encoders with language-aware weights."""
     _random_catalogue(sqlite_db, tmp_path, 300, seed)
-    shallow = service(sqlite_db, candidates=10, feedback_depth=0)
-    deep = service(sqlite_db, candidates=100_000, feedback_depth=0)
+    embedder = CompositeEmbedder([FakeEmbedder(dim=64), FakeEmbedder(dim=48)]) if fused else None
+    shallow = service(sqlite_db, embedder, candidates=10, feedback_depth=0)
+    deep = service(sqlite_db, embedder, candidates=100_000, feedback_depth=0)
     rng = random.Random(seed)
     for _ in range(5):
         need = NeedQuery(
