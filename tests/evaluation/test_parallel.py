@@ -67,6 +67,7 @@ def test_a_parallel_file_with_other_ids_is_rejected(tmp_path: Path) -> None:
         load_parallel_needs(parallel, load_gold_set(gold))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)  # 300 needs and 200 offers through two models: minutes on a shared machine
 def test_no_language_loses_more_than_0_02_on_the_dev_parallel_set(
     multilingual_embedder: CompositeEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
