@@ -1012,6 +1012,37 @@ class DuplicateSideOut(BaseModel):
     sources: list[str]
 
 
+DuplicateRecordId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+class DuplicateMergeIn(Input):
+    """Merge one need (or offer) of a suggested pair into the other."""
+
+    kind: Literal["needs", "offers"] = Field(description="What the two records are.")
+    survivor_id: DuplicateRecordId = Field(description="The record kept: it receives the other's provenance.")
+    merged_id: DuplicateRecordId = Field(description="The copy: withdrawn (a need) or expired (an offer).")
+    note: Note | None = Field(default=None, description="Why, kept with the decision and in the audit log.")
+
+
+class DuplicateDismissIn(Input):
+    """Two records of a suggested pair are not the same: the pair is not suggested again."""
+
+    kind: Literal["organisations", "needs", "offers"] = Field(description="What the two records are.")
+    left_id: DuplicateRecordId
+    right_id: DuplicateRecordId
+    note: Note | None = Field(default=None, description="Why, kept with the decision and in the audit log.")
+
+
+class DuplicateMergeOut(BaseModel):
+    """What a merge did."""
+
+    kind: Literal["needs", "offers"]
+    survivor_id: int
+    merged_id: int
+    merged_status: str = Field(description="The copy's status now (`withdrawn` or `expired`).")
+    moved_sources: list[str] = Field(description="The provenance moved to the survivor, as `connector:source id`.")
+
+
 class DuplicatePairOut(BaseModel):
     """Two records that look like one, side by side, with the score and what it rests on."""
 

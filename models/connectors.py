@@ -13,6 +13,7 @@ from models.orm import (
     AuditEvent,
     ConnectorPage,
     ConnectorRun,
+    DuplicateDecision,
     Need,
     Offer,
     Organisation,
@@ -54,6 +55,27 @@ class ConnectorRepository:
 
     def add_source(self, row: RecordSource) -> None:
         self.session.add(row)
+
+    def move_sources(self, entity: str, from_id: int, to_id: int) -> list[RecordSource]:
+        """Point every provenance row of one record at another (a merge), and return the rows moved."""
+        rows = self.sources_of(entity, from_id)
+        for row in rows:
+            row.record_id = to_id
+        return rows
+
+    def listed_elsewhere(self, entity: str, record_ids: Iterable[int], connector: str) -> set[int]:
+        """Which of the records another connector still lists (a merged record has several sources)."""
+        wanted = sorted(set(record_ids))
+        out: set[int] = set()
+        for start in range(0, len(wanted), _IN_CHUNK):
+            stmt = select(RecordSource.record_id).where(
+                RecordSource.entity == entity,
+                RecordSource.record_id.in_(wanted[start : start + _IN_CHUNK]),
+                RecordSource.connector != connector,
+                RecordSource.withdrawn_at.is_(None),
+            )
+            out.update(int(i) for i in self.session.scalars(stmt))
+        return out
 
     # ------------------------------------------------------------------------------------------ runs
 
@@ -122,6 +144,30 @@ class ConnectorRepository:
         return int(count or 0), latest, int(versions or 0)
 
     # ------------------------------------------------------------------------------------- duplicates
+
+    def decided_pairs(self, entity: str) -> set[tuple[int, int]]:
+        """``(low id, high id)`` of every pair of ``entity`` the secretariat merged or dismissed."""
+        stmt = select(DuplicateDecision.low_id, DuplicateDecision.high_id).where(
+            DuplicateDecision.entity == entity
+        )
+        return {(int(low), int(high)) for low, high in self.session.execute(stmt)}
+
+    def decision(self, entity: str, low_id: int, high_id: int) -> DuplicateDecision | None:
+        stmt = select(DuplicateDecision).where(
+            DuplicateDecision.entity == entity,
+            DuplicateDecision.low_id == low_id,
+            DuplicateDecision.high_id == high_id,
+        )
+        return self.session.scalars(stmt).first()
+
+    def add_decision(self, row: DuplicateDecision) -> DuplicateDecision:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def existing_ids(self, model: type[Need] | type[Offer] | type[Organisation], ids: Iterable[int]) -> list[int]:
+        stmt = select(model.id).where(model.id.in_(sorted(set(ids))))
+        return [int(i) for i in self.session.scalars(stmt)]
 
     def organisations(self) -> list[Organisation]:
         return list(self.session.scalars(select(Organisation).order_by(Organisation.id)))

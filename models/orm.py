@@ -906,11 +906,42 @@ class ConnectorPage(Base):
     fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+DUPLICATE_ENTITIES = ("need", "offer", "organisation")
+DUPLICATE_DECISIONS = ("merged", "dismissed")
+
+
+class DuplicateDecision(Base):
+    """The secretariat's decision on a suggested duplicate pair: ``merged`` or ``dismissed`` (not the same).
+
+    One row per unordered pair (``low_id < high_id``), so that a decided pair is never suggested again, whatever
+    its records become. ``survivor_id`` is the record kept by a merge (null for a dismissal). ``decided_by`` is
+    not a foreign key, like the audit log's actor: deleting a user must not rewrite the decision.
+    """
+
+    __tablename__ = "duplicate_decisions"
+    __table_args__ = (
+        UniqueConstraint("entity", "low_id", "high_id", name="uq_duplicate_decisions_entity_low_id_high_id"),
+        CheckConstraint(_in("entity", DUPLICATE_ENTITIES), name="entity"),
+        CheckConstraint(_in("decision", DUPLICATE_DECISIONS), name="decision"),
+        CheckConstraint("low_id < high_id", name="ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16))
+    low_id: Mapped[int] = mapped_column(Integer)
+    high_id: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(16))
+    survivor_id: Mapped[int | None] = mapped_column(Integer)
+    decided_by: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 # -------------------------------------------------------------------------------------------- audit log
 
 
 AUDIT_ENTITIES = ("need", "offer", "match", "organisation", "shortlist", "contact_request", "connector_run")
-AUDIT_ACTIONS = ("create", "update", "delete", "decision", "harvest")
+AUDIT_ACTIONS = ("create", "update", "delete", "decision", "harvest", "merge", "dismiss")
 # The ``session.info`` key of the actor that a session's changes are attributed to.
 AUDIT_ACTOR = "audit_actor"
 

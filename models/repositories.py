@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, case, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +25,7 @@ from models.orm import (
     AuditEvent,
     ContactRequest,
     Counter,
+    DuplicateDecision,
     Embedding,
     IdempotencyRecord,
     InstanceSecret,
@@ -309,6 +310,7 @@ class CatalogRepository:
                 Organisation.country,
             )
             .join(Organisation, Offer.organisation_id == Organisation.id)
+            .where(Offer.id.not_in(_merged_offers()))
             .order_by(Offer.id)
         )
         chunks: list[Sequence[int] | None] = (
@@ -334,6 +336,13 @@ class CatalogRepository:
                 row[name] = tuple(sorted(tags[name].get(offer_id, ())))
             snapshots.append(OfferSnapshot(**row))
         return snapshots
+
+
+def _merged_offers() -> Select[int]:
+    """Ids of the offers merged into another (the copy of a duplicate pair): never in the catalogue, so that
+    matching never ranks two copies of one offer, whatever the ranking's policy for inactive offers."""
+    merged = DuplicateDecision.low_id + DuplicateDecision.high_id - DuplicateDecision.survivor_id
+    return select(merged).where(DuplicateDecision.entity == "offer", DuplicateDecision.decision == "merged")
 
 
 class EmbeddingRepository:

@@ -28,7 +28,7 @@ def audit_filters(
     entity_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="The record's id.")] = None,
     actor_user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Changes by this user.")] = None,
     action: Annotated[
-        AuditAction | None, Query(description="create, update, delete, decision or harvest.")
+        AuditAction | None, Query(description="create, update, delete, decision, harvest, merge or dismiss.")
     ] = None,
     since: Annotated[
         Timestamp | None, Query(description="At or after this time (RFC 3339, e.g. 2026-01-31T09:00:00Z).")

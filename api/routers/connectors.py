@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DatabaseDep, SettingsDep
@@ -15,13 +15,16 @@ from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, RecordId, Timestam
 from api.schemas import (
     ConnectorOut,
     ConnectorRunOut,
+    DuplicateDismissIn,
+    DuplicateMergeIn,
+    DuplicateMergeOut,
     DuplicatePairOut,
     DuplicateSideOut,
     FeedOut,
     PageOut,
     connector_run_out,
 )
-from api.security import PrincipalDep, SignedInDep
+from api.security import PrincipalDep, SignedInDep, rate_limited
 from matcher.connectors import duplicates, feeds, service
 from models.connectors import ConnectorRepository
 
@@ -228,3 +231,42 @@ def list_duplicates(
         )
         for p in pairs
     ]
+
+
+@router.post(
+    "/duplicates/merge",
+    response_model=DuplicateMergeOut,
+    dependencies=[Depends(rate_limited("write"))],
+    tags=["connectors"],
+    summary="Merge a duplicate need or offer into the other",
+)
+def merge_duplicates(body: DuplicateMergeIn, principal: SignedInDep, db: DatabaseDep) -> DuplicateMergeOut:
+    """Keep the survivor, move the copy's provenance to it (the copy's connector then updates the survivor),
+    withdraw the copy (a need ``withdrawn``, an offer ``expired``, out of matching) and record the decision and
+    a ``merge`` audit event. A pair already decided is refused (409). The secretariat and admins only."""
+    with db.transaction() as session:
+        done = duplicates.merge(
+            session, principal, body.kind, survivor_id=body.survivor_id, merged_id=body.merged_id, note=body.note
+        )
+    return DuplicateMergeOut(
+        kind=body.kind,
+        survivor_id=done.survivor_id,
+        merged_id=done.merged_id,
+        merged_status=done.merged_status,
+        moved_sources=done.moved_sources,
+    )
+
+
+@router.post(
+    "/duplicates/dismiss",
+    status_code=204,
+    dependencies=[Depends(rate_limited("write"))],
+    tags=["connectors"],
+    summary="Dismiss a suggested duplicate pair",
+)
+def dismiss_duplicates(body: DuplicateDismissIn, principal: SignedInDep, db: DatabaseDep) -> Response:
+    """The two records are not the same: the pair is not suggested again (a ``dismiss`` audit event). A pair
+    already decided is refused (409). The secretariat and admins only."""
+    with db.transaction() as session:
+        duplicates.dismiss(session, principal, body.kind, ids=(body.left_id, body.right_id), note=body.note)
+    return Response(status_code=204)

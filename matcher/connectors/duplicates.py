@@ -19,8 +19,19 @@ thresholds give precision 1.0 and recall 1.0 for organisations and for needs and
 ``test_duplicates.py``; the fixture is small and was used to choose the thresholds, so read it as a check that
 the rules do what they say, not as an estimate on real data).
 
-Merging a suggested pair (keeping both provenances, so that matching never ranks two copies of one offer) is
-not implemented yet: the secretariat sees the pairs (``GET /v1/duplicates``) and acts on the records.
+The secretariat decides on a pair (``POST /v1/duplicates/merge`` and ``/dismiss``), and a decided pair is never
+suggested again (``duplicate_decisions``). A **merge** of two needs or two offers keeps one record, the survivor,
+and:
+
+- moves the copy's provenance rows to the survivor, so that the next run of the copy's connector finds the
+  survivor through its provenance (connector and source id) and updates it instead of creating the copy again;
+- withdraws the copy as a connector does (a need ``withdrawn``, an offer ``expired``), keeping its review
+  decisions and stored suggestions; a merged offer also leaves the matching catalogue, whatever the ranking's
+  policy for inactive offers, so that matching never ranks two copies of one offer;
+- records a ``merge`` event in the audit log on the copy (``merged_into``, the provenance moved).
+
+Organisations are not merged here (their needs, offers, users and subscriptions would have to move): a pair of
+organisations can be dismissed.
 """
 
 from __future__ import annotations
@@ -37,15 +48,28 @@ from typing import TYPE_CHECKING, Any, Literal
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from matcher.access import rules as access
+from matcher.access.audit import act_as
 from matcher.access.rules import Principal
+from matcher.connectors.harvest import WITHDRAWN_STATUS
+from matcher.errors import ConflictError, InvalidInputError, NotFoundError
 from models import vocabularies as vocab
 from models.connectors import ConnectorRepository
-from models.orm import Need, Offer, Organisation
+from models.orm import (
+    AUDIT_ACTOR,
+    AuditActor,
+    AuditEvent,
+    DuplicateDecision,
+    Need,
+    Offer,
+    Organisation,
+    new_external_id,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 DuplicateKind = Literal["organisations", "needs", "offers"]
+_ENTITY: dict[DuplicateKind, str] = {"organisations": "organisation", "needs": "need", "offers": "offer"}
 ORGANISATION_THRESHOLD = 0.6
 RECORD_THRESHOLD = 0.45
 _TYPO = 0.85
@@ -186,7 +210,116 @@ def find_duplicates(
         entity = "need" if kind == "needs" else "offer"
         records = [r for r in repo.records(model) if r.status not in ("withdrawn", "expired")]
         pairs = record_pairs(kind, records, repo.sourced_ids(entity))
+    decided = repo.decided_pairs(_ENTITY[kind])
+    pairs = [p for p in pairs if _ordered(p.left.id, p.right.id) not in decided]
     return sorted(pairs, key=lambda p: -p.score)[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class MergeOutcome:
+    """What a merge did: the record kept, the copy withdrawn and the provenance moved (``connector:source id``)."""
+
+    kind: DuplicateKind
+    survivor_id: int
+    merged_id: int
+    merged_status: str
+    moved_sources: list[str]
+
+
+def merge(
+    session: Session,
+    principal: Principal,
+    kind: DuplicateKind,
+    *,
+    survivor_id: int,
+    merged_id: int,
+    note: str | None = None,
+) -> MergeOutcome:
+    """Merge ``merged_id`` into ``survivor_id`` (two needs or two offers; see the module docstring)."""
+    access.check_staff(principal, "merge duplicates")
+    if kind == "organisations":
+        raise InvalidInputError("organisations are not merged here: dismiss the pair or edit the records")
+    if survivor_id == merged_id:
+        raise InvalidInputError("a record cannot be merged into itself")
+    entity = _ENTITY[kind]
+    repo = ConnectorRepository(session)
+    model: type[Need] | type[Offer] = Need if kind == "needs" else Offer
+    found = {r.id: r for r in repo.records(model, [survivor_id, merged_id])}
+    survivor, copy = found.get(survivor_id), found.get(merged_id)
+    if survivor is None or copy is None:
+        raise NotFoundError(f"no such {entity}: {merged_id if survivor is not None else survivor_id}")
+    low, high = _ordered(survivor_id, merged_id)
+    if repo.decision(entity, low, high) is not None:
+        raise ConflictError(f"the secretariat already decided on {entity}s {low} and {high}")
+    withdrawn = WITHDRAWN_STATUS[kind]
+    if survivor.status == withdrawn:
+        raise ConflictError(f"the survivor {entity} {survivor_id} is {withdrawn}: keep the other one")
+    act_as(session, principal, note=note or f"merge of {entity} {merged_id} into {survivor_id}")
+    if survivor.external_id is None:  # only in older schemas: the harvester finds the survivor by it
+        survivor.external_id = new_external_id(entity)
+    moved = repo.move_sources(entity, merged_id, survivor_id)
+    copy.status = withdrawn
+    repo.add_decision(
+        DuplicateDecision(
+            entity=entity,
+            low_id=low,
+            high_id=high,
+            decision="merged",
+            survivor_id=survivor_id,
+            decided_by=principal.user_id,
+            note=note,
+        )
+    )
+    sources = [f"{row.connector}:{row.source_id}" for row in moved]
+    _audit(session, entity, merged_id, "merge", {"merged_into": [None, survivor_id], "sources": [None, sources]})
+    return MergeOutcome(kind, survivor_id, merged_id, withdrawn, sources)
+
+
+def dismiss(
+    session: Session, principal: Principal, kind: DuplicateKind, *, ids: tuple[int, int], note: str | None = None
+) -> None:
+    """Record that two records are not the same, so that the pair is not suggested again."""
+    access.check_staff(principal, "dismiss duplicates")
+    if ids[0] == ids[1]:
+        raise InvalidInputError("a pair needs two different records")
+    entity = _ENTITY[kind]
+    repo = ConnectorRepository(session)
+    model: type[Need] | type[Offer] | type[Organisation] = (
+        Organisation if kind == "organisations" else Need if kind == "needs" else Offer
+    )
+    missing = set(ids) - set(repo.existing_ids(model, ids))
+    if missing:
+        raise NotFoundError(f"no such {entity}: {min(missing)}")
+    low, high = _ordered(*ids)
+    if repo.decision(entity, low, high) is not None:
+        raise ConflictError(f"the secretariat already decided on {entity}s {low} and {high}")
+    act_as(session, principal, note=note)
+    repo.add_decision(
+        DuplicateDecision(
+            entity=entity, low_id=low, high_id=high, decision="dismissed", decided_by=principal.user_id, note=note
+        )
+    )
+    _audit(session, entity, low, "dismiss", {"not_a_duplicate_of": [None, high]})
+
+
+def _ordered(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def _audit(session: Session, entity: str, entity_id: int, action: str, changes: dict[str, list[Any]]) -> None:
+    actor: AuditActor = session.info[AUDIT_ACTOR]
+    ConnectorRepository(session).add_audit_event(
+        AuditEvent(
+            actor_role=actor.role,
+            actor_label=actor.label,
+            actor_user_id=actor.user_id,
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+            changes=changes,
+            note=actor.note,
+        )
+    )
 
 
 def organisation_pairs(

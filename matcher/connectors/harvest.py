@@ -69,7 +69,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ENTITY = {"needs": "need", "offers": "offer", "organisations": "organisation"}
-_WITHDRAWN_STATUS = {"needs": "withdrawn", "offers": "expired"}
+# What a withdrawn record's status becomes (a connector's withdrawal, the copy of a merge).
+WITHDRAWN_STATUS = {"needs": "withdrawn", "offers": "expired"}
 # Reasons quoted in a report are cut to this length (a source chooses its values).
 _REASON_CHARS = 500
 
@@ -339,7 +340,7 @@ class _Writer:
             report.unchanged += 1
             provenance.fetched_at = now
             return
-        record_id, outcome = self._upsert(record)
+        record_id, outcome = self._upsert(record, provenance)
         setattr(report, outcome, getattr(report, outcome) + 1)
         if provenance is None:
             provenance = RecordSource(
@@ -389,7 +390,9 @@ class _Writer:
                 return found
         return page_url
 
-    def _upsert(self, record: NeedRecord | OfferRecord | OrganisationRecord) -> tuple[int, str]:
+    def _upsert(
+        self, record: NeedRecord | OfferRecord | OrganisationRecord, provenance: RecordSource | None
+    ) -> tuple[int, str]:
         if isinstance(record, OrganisationRecord):
             existing = OrganisationRepository(self.session).find(record.name, record.country)
             before = (existing.org_type, existing.website) if existing is not None else None
@@ -401,12 +404,17 @@ class _Writer:
             org = OrganisationRepository(self.session).get(org_id)
             assert org is not None
             return org_id, "updated" if (org.org_type, org.website) != before else "unchanged"
-        counts = ImportReport(kind=self.kind)  # type: ignore[arg-type]
-        self.records.upsert(self.kind, [record], counts)  # type: ignore[arg-type]
-        self.session.flush()
         repo: NeedRepository | OfferRepository = (
             NeedRepository(self.session) if self.kind == "needs" else OfferRepository(self.session)
         )
+        # The record is found through its provenance first: after a merge, the source's record is the survivor
+        # (another external id), which the run updates instead of creating the merged copy again.
+        current = repo.get(provenance.record_id) if provenance is not None else None
+        if current is not None and current.external_id is not None and current.external_id != record.id:
+            record = record.model_copy(update={"id": current.external_id})
+        counts = ImportReport(kind=self.kind)  # type: ignore[arg-type]
+        self.records.upsert(self.kind, [record], counts)  # type: ignore[arg-type]
+        self.session.flush()
         stored = repo.get_by_external_id(record.id)
         assert stored is not None
         outcome = "created" if counts.created else "updated" if counts.updated else "unchanged"
@@ -414,12 +422,14 @@ class _Writer:
 
     def _withdraw(self, sources: dict[str, RecordSource], seen: Mapping[str, str | None], now: dt.datetime) -> int:
         gone = [row for sid, row in sources.items() if sid not in seen and row.withdrawn_at is None]
-        status = _WITHDRAWN_STATUS.get(self.kind)
+        status = WITHDRAWN_STATUS.get(self.kind)
         if status is not None and gone:
             repo: NeedRepository | OfferRepository = (
                 NeedRepository(self.session) if self.kind == "needs" else OfferRepository(self.session)
             )
-            for record in repo.by_ids(row.record_id for row in gone).values():
+            # A merged record that another connector still lists stays: only this source stopped listing it.
+            kept = self.repo.listed_elsewhere(self.entity, (row.record_id for row in gone), self.definition.name)
+            for record in repo.by_ids(row.record_id for row in gone if row.record_id not in kept).values():
                 record.status = status
         for row in gone:
             row.withdrawn_at = now

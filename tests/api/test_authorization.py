@@ -224,6 +224,8 @@ CASES = [
     Case("GET", "/v1/connectors/runs", NO_TARGET, owners(200, others=403)),
     Case("GET", "/v1/connectors/runs/{run_id}", "connector_run", owners(200, others=403)),
     Case("GET", "/v1/duplicates", NO_TARGET, owners(200, others=403)),
+    Case("POST", "/v1/duplicates/merge", "duplicate_offers", owners(200, others=403)),
+    Case("POST", "/v1/duplicates/dismiss", "duplicate_offers", owners(204, others=403)),
 ]
 
 # Routes that create records (found again by the marker in their name or title).
@@ -323,6 +325,12 @@ def arrange(api: Api, alerts: Alerts, case: Case) -> dict[str, Any]:
         return {"match_id": api.new_match()}
     if target in ("queued_job", "cancelled_job"):
         return {"job_id": api.new_job(status=target.removesuffix("_job"))}
+    if target == "duplicate_offers":  # two fresh offers; the second is the copy a merge withdraws
+        survivor = api.new_offer(status="active", title=unique("Matrix duplicate "))
+        return {
+            "offer_id": api.new_offer(status="active", title=unique("Matrix duplicate ")),
+            "survivor_id": survivor,
+        }
     if target == "connector_run":
         with api.db.transaction() as session:
             run = ConnectorRepository(session).add_run(
@@ -368,6 +376,10 @@ def request_body(case: Case, api: Api, params: Mapping[str, Any], marker: str) -
         return {"ids": [params["notification_id"]]}
     if key == ("POST", "/v1/jobs"):
         return {"kind": "rerank_needs", "need_ids": [api.public_need]}
+    if key == ("POST", "/v1/duplicates/merge"):
+        return {"kind": "offers", "survivor_id": params["survivor_id"], "merged_id": params["offer_id"]}
+    if key == ("POST", "/v1/duplicates/dismiss"):
+        return {"kind": "offers", "left_id": params["survivor_id"], "right_id": params["offer_id"]}
     if key == ("POST", "/v1/matches/{match_id}/decision"):
         return {"action": "shortlist", "note": f"Matrix {marker}"}
     return None
@@ -477,6 +489,12 @@ def check_effect(
         assert before["status"] == "dead"
         assert (after["status"], after["attempts"], after["uid"]) == ("pending", 0, before["uid"])
         assert response.json()["id"] == before["id"]
+    elif case.route == "/v1/duplicates/merge":
+        assert (before[1]["status"], after[1]["status"]) == ("active", "expired")
+        assert response.json()["merged_id"] == after[1]["id"]
+    elif case.route == "/v1/duplicates/dismiss":
+        assert after == before  # only the decision is stored: the records stay as they are
+        assert response.status_code == 204
     elif case.route == "/v1/me/notifications/read":
         mine = role == "provider_a"  # another organisation's notification does not exist for provider_b
         assert response.json() == {"marked": 1 if mine else 0}

@@ -311,3 +311,20 @@ def test_the_secretariat_sees_a_harvested_need_and_its_hand_typed_copy_side_by_s
     assert [s["sources"] for s in sides] == [["partner-needs"], ["typed in"]]
     assert sides[0]["fields"]["external_id"] == "partner-needs:NCH-2026-004"
     assert pair["score"] >= 0.45 and "same country PER" in pair["reasons"]
+    # The secretariat keeps the hand-typed need: the harvested copy is withdrawn and its provenance moves.
+    harvested, typed = sides[0]["id"], sides[1]["id"]
+    body = {"kind": "needs", "survivor_id": typed, "merged_id": harvested}
+    assert api.post("secretariat", "/v1/duplicates/merge", json={**body, "extra": 1}).status_code == 422
+    merged = api.post("secretariat", "/v1/duplicates/merge", json=body)
+    assert merged.status_code == 200, merged.text
+    assert merged.json() == {
+        **body,
+        "merged_status": "withdrawn",
+        "moved_sources": ["partner-needs:NCH-2026-004"],
+    }
+    assert api.post("admin", "/v1/duplicates/merge", json=body).json()["error"] == "conflict"
+    assert api.get("secretariat", f"/v1/needs/{harvested}").json()["status"] == "withdrawn"
+    pairs = api.get("secretariat", "/v1/duplicates", params={"kind": "needs"}).json()
+    assert not [p for p in pairs if {p["left"]["id"], p["right"]["id"]} == {typed, harvested}]
+    audit = api.get("secretariat", "/v1/audit", params={"action": "merge", "entity_id": harvested}).json()
+    assert [e["changes"]["merged_into"] for e in audit["items"]] == [[None, typed]]
