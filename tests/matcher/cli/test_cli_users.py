@@ -58,7 +58,7 @@ def test_revoked_keys_are_refused_and_other_keys_keep_working(settings: Settings
     ("args", "message"),
     [
         (["--role", "party"], "acts for a country"),
-        (["--role", "party", "--country", "Kenia"], "did you mean"),
+        (["--role", "party", "--country", "Kenyaa"], "did you mean"),
         (["--role", "provider"], "acts for an organisation"),
         (["--role", "king"], "unknown role"),
         (["--role", "secretariat", "--country", "KEN"], "does not act for a country"),
