@@ -62,6 +62,10 @@ EXPLAINED_REFUSALS: dict[str, str] = {
     ),
     r"^no needs with ids": "state: a job's need ids must exist",
     r"^an offer must serve somewhere": "state: a PATCH that would leave the stored offer serving nowhere",
+    r"^a record cannot be merged into itself|^a pair needs two different records": "between fields of a "
+    "duplicate decision: the two ids must differ",
+    r"^organisations are not merged here": "between fields: organisations are dismissed, never merged (their "
+    "needs, offers, users and subscriptions would have to move)",
 }
 _EXPLAINED = re.compile("|".join(f"(?:{pattern})" for pattern in EXPLAINED_REFUSALS))
 CONFIG = SchemathesisConfig.from_path(Path(__file__).with_name("schemathesis.toml"))

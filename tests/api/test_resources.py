@@ -988,6 +988,7 @@ def _route_requests(api: Api) -> list[tuple[str, str]]:
         "job_id": 1,
         "token": "t" * 43,
         "match_id": 1,
+        "run_id": 1,
     }
     return sorted((method, path.format(**ids)) for method, path in app_routes(api))
 
