@@ -48,15 +48,6 @@ from models import migrate
 from models.db import Database
 
 log = logging.getLogger("pollinate.api")
-_WARM_UP_JOIN_S = 120.0
-
-
-def _warm_up(assist: AssistService) -> None:
-    """Read or fit the assistant's models now; a failure is logged, and the first call tries again."""
-    try:
-        assist.suggester()
-    except Exception:
-        log.exception("the need-writing assistant could not prepare its models; the first call will retry")
 
 
 def serving_embedder(settings: Settings) -> Embedder:
@@ -79,7 +70,6 @@ class ServiceHolder:
         self.service: MatchService | None = None
         self.alerts: AlertMatcher | None = None
         self.assist: AssistService | None = None
-        self._warm_up: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def start_if_ready(self) -> MatchService | None:
@@ -96,19 +86,10 @@ class ServiceHolder:
                 service.start()
                 self.alerts = AlertMatcher(service)
                 self.assist = AssistService(service.store, model_path=saved_models_path(self.settings))
-                # The assistant's models are read or fitted (about 1.5 s, more while the examples' embeddings are
-                # first cached) in the background, so that the first person typing a need does not wait for it.
-                self._warm_up = threading.Thread(
-                    target=_warm_up, args=(self.assist,), name="assist-warm-up", daemon=True
-                )
-                self._warm_up.start()
                 self.service = service
         return self.service
 
     def close(self) -> None:
-        # The warm-up writes embeddings to the database: let it finish before the database is closed.
-        if self._warm_up is not None:
-            self._warm_up.join(timeout=_WARM_UP_JOIN_S)
         if self.service is not None:
             self.service.close()
 
