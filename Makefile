@@ -55,9 +55,12 @@ test-all: install $(WEB_TEST_JS) ## The whole suite including `slow` tests, and 
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 LOCALES_DIR := api/web/locales
-messages: install ## Extract the web pages' messages (api/web/locales/messages.pot) and update the fr/es catalogues
+ASSIST_LOCALES_DIR := matcher/assist/locales
+messages: install ## Extract the pages' and the assistant's messages (*.pot) and update their fr/es catalogues
 	$(BIN)/pybabel extract -F pyproject.toml --no-location --sort-output --omit-header -o $(LOCALES_DIR)/messages.pot .
 	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) --no-fuzzy-matching --ignore-obsolete --width 115
+	$(BIN)/pybabel extract --no-location --sort-output --omit-header -o $(ASSIST_LOCALES_DIR)/assist.pot matcher/assist/prompts.py
+	$(BIN)/pybabel update -D assist -i $(ASSIST_LOCALES_DIR)/assist.pot -d $(ASSIST_LOCALES_DIR) --no-fuzzy-matching --ignore-obsolete --width 115
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from matcher.assist.missing import Gap, missing
 from matcher.assist.places import places_in
-from matcher.assist.prompts import LANGUAGES, MESSAGES, render
 
 COMPLETE = (
     "Rats reached two islets of the northern atoll of Belize in 2023 and kill about 300 tern chicks a year. "
@@ -84,26 +83,3 @@ def test_french_and_spanish_answers_count() -> None:
     )
     assert fields(fr, assistance_types=("training",)) == []
     assert fields(es, assistance_types=("training",)) == []
-
-
-def test_every_prompt_exists_in_every_language_and_renders() -> None:
-    gaps = [
-        Gap("detail", "too_short", {"words": 5, "minimum": 40}),
-        Gap("where", "where", {"party": "KEN"}),
-        Gap("where", "where"),
-        Gap("scale", "scale"),
-        Gap("tried", "tried"),
-        Gap("when", "when"),
-        Gap("trainees", "trainees"),
-        Gap("language", "language"),
-        Gap("targets", "choose_targets", {"suggested": [6]}),
-        Gap("targets", "check_targets", {"chosen": [19], "suggested": [6]}),
-        Gap("assistance_types", "choose_types", {"suggested": ["training"]}),
-    ]
-    assert set(MESSAGES) == {g.code for g in gaps} | {"where_party"}
-    for code, texts in MESSAGES.items():
-        assert set(texts) == set(LANGUAGES), code
-    assert render(gaps[1], "es").startswith("Indique en qué lugar de Kenia")
-    assert "6 (Espèces exotiques envahissantes)" in render(gaps[8], "fr")
-    assert "capacitación" in render(gaps[10], "es")
-    assert render(gaps[3], "de") == render(gaps[3], "en")  # no German prompts: English
