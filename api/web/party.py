@@ -19,9 +19,10 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import HTMLResponse, Response
 
-from api.deps import DatabaseDep, NeedServiceDep
+from api.deps import AssistServiceDep, DatabaseDep, NeedServiceDep
 from api.routers.common import RecordId
-from api.schemas import NeedCreate
+from api.schemas import AssistNeedRequest, NeedCreate
+from api.security import rate_limited
 from api.web import i18n, party_views
 from api.web.auth import CsrfDep, SignedInDep
 from api.web.party_views import NeedDraft
@@ -29,9 +30,11 @@ from api.web.rendering import render
 from api.web.views import pagination
 from matcher.access import rules as access
 from matcher.access.rules import Principal
+from matcher.assist.service import Draft
 from matcher.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from matcher.records import needs
 from matcher.usecases import contacts
+from models import vocabularies as vocab
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,14 +60,28 @@ def _form_page(
     *,
     errors: list[str] | None = None,
     general_error: str | None = None,
+    assistant: party_views.AssistView | None = None,
+    partial: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     fixed = None if principal.is_staff else principal.country
     with i18n.activated(locale):
         form = party_views.need_form(
-            draft, locale.code, fixed_party=fixed, errors=errors or (), general_error=general_error
+            draft,
+            locale.code,
+            fixed_party=fixed,
+            errors=errors or (),
+            general_error=general_error,
+            assistant=assistant,
         )
-    return render(request, locale, "party/post_need.html", {"form": form}, status_code=status_code)
+    return render(
+        request,
+        locale,
+        "party/post_need.html",
+        {"form": form},
+        partial=partial,
+        status_code=status_code,
+    )
 
 
 @router.get("/needs/new", response_class=HTMLResponse)
@@ -117,6 +134,98 @@ def post_need(
     with db.transaction() as session:
         need_id = service.post(session, prepared).need.id
     return RedirectResponse(_workspace_path(need_id), status_code=303)
+
+
+@router.post(
+    "/needs/new/assist",
+    response_class=HTMLResponse,
+    dependencies=[CsrfDep, Depends(rate_limited("match"))],
+)
+def assist_need(
+    request: Request,
+    principal: SignedInDep,
+    locale: LocaleDep,
+    db: DatabaseDep,
+    assist: AssistServiceDep,
+    title: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    targets: Annotated[list[str], Form()] = [],  # noqa: B006
+    assistance_types: Annotated[list[str], Form()] = [],  # noqa: B006
+    party: Annotated[str, Form()] = "",
+    language: Annotated[str, Form()] = "",
+    visibility: Annotated[str, Form()] = "public",
+    tick_target: Annotated[str, Form(max_length=3)] = "",
+    tick_type: Annotated[str, Form(max_length=40)] = "",
+    choose_party: Annotated[str, Form(max_length=3)] = "",
+) -> HTMLResponse:
+    """The draft checked by the assistant (``POST /v1/assist/need``'s service): the form again with the draft
+    kept and the suggestions beside it, or, for htmx, the assistant's part alone. ``tick_target``,
+    ``tick_type`` and ``choose_party`` are the suggestion the reader clicked (without JavaScript): it is added
+    to the draft, and nothing else is ever ticked for the reader. Nothing is stored."""
+    access.check_needs_role(principal, "post needs")
+    chosen_targets = list(dict.fromkeys(targets))
+    if tick_target in {str(n) for n in vocab.targets()} and tick_target not in chosen_targets:
+        chosen_targets.append(tick_target)
+    chosen_types = list(dict.fromkeys(assistance_types))
+    if tick_type in vocab.ASSISTANCE_TYPES and tick_type not in chosen_types:
+        chosen_types.append(tick_type)
+    if principal.is_staff and choose_party in vocab.countries():
+        party = choose_party
+    draft = NeedDraft(
+        title=title,
+        description=description,
+        targets=tuple(chosen_targets),
+        assistance_types=tuple(chosen_types),
+        party=party if principal.is_staff else (principal.country or ""),
+        language=language,
+        visibility=visibility,
+    )
+    assistant = _assistant(db, assist, principal, draft, locale)
+    return _form_page(request, locale, principal, draft, assistant=assistant, partial="party/_assistant.html")
+
+
+def _assistant(
+    db: DatabaseDep,
+    assist: AssistServiceDep,
+    principal: Principal,
+    draft: NeedDraft,
+    locale: i18n.PageLocale,
+) -> party_views.AssistView:
+    """The assistant's answer for ``draft``, or "not ready" while its title or description would be refused
+    (the choices it holds are kept only when valid: the assistant reads them, the form keeps them all)."""
+    values = draft.values()
+    body = {
+        "title": values["title"],
+        "description": values["description"],
+        "targets": [t for t in draft.targets if t.isdigit() and int(t) in vocab.targets()],
+        "assistance_types": [t for t in draft.assistance_types if t in vocab.ASSISTANCE_TYPES],
+    }
+    if draft.party in vocab.countries():
+        body["party"] = draft.party
+    if draft.language in vocab.languages():
+        body["language"] = draft.language
+    try:
+        parsed = AssistNeedRequest.model_validate(body)
+    except ValidationError:
+        return party_views.AssistView(ready=False)
+    query = Draft(
+        title=parsed.title,
+        description=parsed.description,
+        party=parsed.party,
+        targets=tuple(parsed.targets),
+        assistance_types=tuple(parsed.assistance_types),
+        language=parsed.language,
+    )
+    with db.transaction(read_only=True) as session:
+        assistance = assist.assist_need(session, principal, query)
+    with i18n.activated(locale):
+        return party_views.assist_view(
+            assistance,
+            draft,
+            locale.code,
+            party=None if principal.is_staff else principal.country,
+            can_choose_party=principal.is_staff,
+        )
 
 
 # ------------------------------------------------------------------------------------------ my needs

@@ -12,12 +12,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from babel import numbers
 from pydantic import ValidationError
 
 from api.web.explanations import explanation_view
 from api.web.i18n import gettext as _
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.views import NeedView, Term, need_view
+from matcher.assist.prompts import render as render_prompt
+from matcher.assist.service import Assistance
 from matcher.engine.verdicts import Fit
 from matcher.usecases.contacts import FollowedNeed, Workspace
 from models import vocabularies as vocab
@@ -122,6 +125,7 @@ class NeedFormView:
     fixed_party: Term | None
     errors: dict[str, str] = field(default_factory=dict)
     general_error: str | None = None
+    assistant: AssistView | None = None
 
     @property
     def error_list(self) -> list[tuple[str, str]]:
@@ -136,6 +140,7 @@ def need_form(
     fixed_party: str | None,
     errors: Iterable[str] = (),
     general_error: str | None = None,
+    assistant: AssistView | None = None,
 ) -> NeedFormView:
     """The form in ``locale``; ``fixed_party``: the Party's own country (a Party posts only for it)."""
     chosen_targets, chosen_types = set(draft.targets), set(draft.assistance_types)
@@ -170,6 +175,7 @@ def need_form(
         party,
         {name: _(FIELD_MESSAGES[name]) for name in errors if name in FIELD_MESSAGES},
         general_error,
+        assistant,
     )
 
 
@@ -178,6 +184,131 @@ def field_errors(exc: ValidationError) -> list[str]:
     about something else than a field of the form is put on the title, the first field."""
     names = [str((error.get("loc") or ("",))[0]) for error in exc.errors()]
     return list(dict.fromkeys(name if name in FIELD_MESSAGES else "title" for name in names))
+
+
+# ------------------------------------------------------------------------------------------ the assistant
+
+# A suggestion's probability in words (only those of at least 0.5 are shown: ``matcher.assist.suggest``). On
+# the dev gold set, 0.70 of the targets shown at 0.5 or more are right; the words say how sure, not how right.
+LIKELIHOODS: Final[tuple[tuple[float, str], ...]] = (
+    (0.8, N_("very likely")),
+    (0.65, N_("likely")),
+    (0.0, N_("possible")),
+)
+
+
+def likelihood(probability: float) -> str:
+    """A probability in words, in the active language."""
+    return _(next(words for floor, words in LIKELIHOODS if probability >= floor))
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestedChoice:
+    """A target or kind of help the assistant suggests: its code, its title, how likely, and whether the draft
+    has it ticked already (then it is shown as such, never ticked for the Party)."""
+
+    value: str
+    label: str
+    likelihood: str
+    percent: str
+    chosen: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceView:
+    """A country or region named in the draft; ``choosable`` when the reader may make it the need's country."""
+
+    code: str
+    label: str
+    kind: str
+    choosable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PromptView:
+    """What providers will ask that the draft does not say, for the field it is about."""
+
+    field: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarNeedView:
+    """An existing need close to the draft, that the reader may read."""
+
+    need_id: int
+    title: str
+    country: str
+    status: str
+    own: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AssistView:
+    """What the assistant shows beside the draft (``ready`` False: the draft has no usable text yet)."""
+
+    ready: bool
+    targets: list[SuggestedChoice] = field(default_factory=list)
+    assistance_types: list[SuggestedChoice] = field(default_factory=list)
+    places: list[PlaceView] = field(default_factory=list)
+    prompts: list[PromptView] = field(default_factory=list)
+    similar: list[SimilarNeedView] = field(default_factory=list)
+
+
+def assist_view(
+    assistance: Assistance, draft: NeedDraft, locale: str, *, party: str | None, can_choose_party: bool
+) -> AssistView:
+    """The assistant's answer in ``locale`` (the reader's language: the prompts speak to the reader).
+
+    ``party``: the reader's own country (its needs are marked as its own); ``can_choose_party``: the reader
+    chooses the need's country (the secretariat), so a country named in the text is offered as one.
+    """
+    suggestions = assistance.suggestions
+
+    def percent(p: float) -> str:
+        return numbers.format_percent(p, locale=locale)
+
+    targets = [
+        SuggestedChoice(
+            s.label,
+            f"{s.label}. {vocab.label('target', int(s.label), locale)}",
+            likelihood(s.probability),
+            percent(s.probability),
+            s.label in draft.targets,
+        )
+        for s in suggestions.shown_targets
+    ]
+    types = [
+        SuggestedChoice(
+            s.label,
+            vocab.label("assistance_type", s.label, locale),
+            likelihood(s.probability),
+            percent(s.probability),
+            s.label in draft.assistance_types,
+        )
+        for s in suggestions.shown_types
+    ]
+    places = [
+        PlaceView(
+            p.code,
+            vocab.label(p.kind, p.code, locale),
+            p.kind,
+            can_choose_party and p.kind == "country" and p.code != draft.party,
+        )
+        for p in assistance.places
+    ]
+    prompts = [PromptView(g.field, render_prompt(g, locale)) for g in assistance.missing]
+    similar = [
+        SimilarNeedView(
+            d.record.id,
+            d.record.title,
+            vocab.label("country", d.record.owner, locale),
+            vocab.label("need_status", d.record.status, locale),
+            d.record.owner == party,
+        )
+        for d in assistance.duplicates
+    ]
+    return AssistView(True, targets, types, places, prompts, similar)
 
 
 # ------------------------------------------------------------------------------------------ ranked providers
