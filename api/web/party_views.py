@@ -297,7 +297,11 @@ def assist_view(
         )
         for p in assistance.places
     ]
-    prompts = [PromptView(g.field, render_prompt(g, locale)) for g in assistance.missing]
+    # "Choose targets / kinds of help, likely: ..." says again what the suggestions above show: left out then.
+    shown = {"choose_targets": bool(targets), "choose_types": bool(types)}
+    prompts = [
+        PromptView(g.field, render_prompt(g, locale)) for g in assistance.missing if not shown.get(g.code, False)
+    ]
     similar = [
         SimilarNeedView(
             d.record.id,

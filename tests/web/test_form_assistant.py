@@ -89,7 +89,8 @@ def test_checking_a_draft_shows_suggestions_in_words_and_keeps_the_draft(kenya: 
     assert 'name="tick_type" value="training"' not in part
     # What providers will ask: the text says nothing of when, nor of the targets.
     assert 'data-field="when"' in part and "Say by when you need the support" in part
-    assert 'data-field="targets"' in part
+    # Choosing targets and kinds of help is what the suggestions above say: not asked again below.
+    assert 'data-field="targets"' not in part and 'data-field="assistance_types"' not in part
 
 
 def test_ticking_a_suggestion_ticks_that_box_only_and_keeps_the_rest(kenya: httpx.Client) -> None:
