@@ -7,7 +7,8 @@ accounts.py   sign-in and sign-out, password reset, registration, the account pa
 secretariat.py  the secretariat's invitations and decisions on registrations
 mailing.py    account e-mails in the person's language, sent after the page has answered
 throttle.py   failed sign-ins and e-mail forms per address and per client
-party.py      the Party's pages: post a need, its ranked providers, shortlist, contact requests, my needs
+party.py      the Party's pages: post a need (with the writing assistant), its ranked providers, shortlist,
+              contact requests, my needs
 auth.py       who reads a page (sessions) and the anti-forgery check of every form
 routes.py     the pages: parse the query, call a service, map records to display data, render
 views.py      records, facets, filters and pagination as display data in the reader's language

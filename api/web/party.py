@@ -8,6 +8,10 @@ and contact requests are ``matcher.usecases.contacts``. Every form posts with it
 (``CsrfDep``) and works without JavaScript (a redirect after each post); htmx only swaps the provider card a
 button changed. Who may do what is ``matcher.access.rules``: the need's Party and the secretariat; a provider
 is refused, another Party finds nothing (404).
+
+While the need is written, ``POST /needs/new/assist`` asks the need-writing assistant about the draft through
+``AssistService.assist_need``, as ``POST /v1/assist/need`` does (same rules: similar needs are only those the
+reader may read), and answers the form with the draft kept — or, for htmx, the assistant's partial alone.
 """
 
 from __future__ import annotations
