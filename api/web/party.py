@@ -47,6 +47,12 @@ LocaleDep = Annotated[i18n.PageLocale, Depends(i18n.negotiate)]
 RANKED: Final = 10
 MY_NEEDS_PAGE: Final = 20
 MAX_PAGE: Final = 1000
+# What the assistant's form accepts at most (it is sent again at every pause in typing and comes back in the
+# page): a little over what a need may hold, so that a draft slightly too long is still kept and shown with
+# its error, while a huge body is refused before any work.
+DRAFT_TITLE_MAX: Final = 1_000
+DRAFT_DESCRIPTION_MAX: Final = 25_000
+DRAFT_CHOICES_MAX: Final = 40
 
 
 def _workspace_path(need_id: int, offer_id: int | None = None) -> str:
@@ -151,13 +157,13 @@ def assist_need(
     locale: LocaleDep,
     db: DatabaseDep,
     assist: AssistServiceDep,
-    title: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    targets: Annotated[list[str], Form()] = [],  # noqa: B006
-    assistance_types: Annotated[list[str], Form()] = [],  # noqa: B006
-    party: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = "",
-    visibility: Annotated[str, Form()] = "public",
+    title: Annotated[str, Form(max_length=DRAFT_TITLE_MAX)] = "",
+    description: Annotated[str, Form(max_length=DRAFT_DESCRIPTION_MAX)] = "",
+    targets: Annotated[list[str], Form(max_length=DRAFT_CHOICES_MAX)] = [],  # noqa: B006
+    assistance_types: Annotated[list[str], Form(max_length=DRAFT_CHOICES_MAX)] = [],  # noqa: B006
+    party: Annotated[str, Form(max_length=3)] = "",
+    language: Annotated[str, Form(max_length=10)] = "",
+    visibility: Annotated[str, Form(max_length=20)] = "public",
     tick_target: Annotated[str, Form(max_length=3)] = "",
     tick_type: Annotated[str, Form(max_length=40)] = "",
     choose_party: Annotated[str, Form(max_length=3)] = "",

@@ -129,6 +129,14 @@ def test_a_draft_without_usable_text_is_not_checked(kenya: httpx.Client) -> None
     assert "Write a title (at least 3 characters)" in part and 'class="suggestion"' not in part
 
 
+def test_a_draft_over_the_size_limits_is_refused_before_any_work(kenya: httpx.Client) -> None:
+    for data in (
+        {**DRAFT, "description": "mangroves " * 3_000},
+        {**DRAFT, "targets": [str(n % 23 + 1) for n in range(41)]},
+    ):
+        assert check(kenya, data).status_code == 422
+
+
 def test_the_prompts_are_in_the_readers_language(kenya: httpx.Client) -> None:
     french = check(kenya, DRAFT, headers={"Accept-Language": "fr"})
     part = assistant_of(french.text)
