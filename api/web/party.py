@@ -30,7 +30,7 @@ from api.security import rate_limited
 from api.web import i18n, party_views
 from api.web.auth import CsrfDep, SignedInDep
 from api.web.party_views import NeedDraft
-from api.web.rendering import render
+from api.web.rendering import is_partial_request, render
 from api.web.views import pagination
 from matcher.access import rules as access
 from matcher.access.rules import Principal
@@ -88,7 +88,8 @@ def _form_page(
         request,
         locale,
         "party/post_need.html",
-        {"form": form},
+        # An htmx answer also updates the status line screen readers announce.
+        {"form": form, "assistant_update": partial is not None and is_partial_request(request)},
         partial=partial,
         status_code=status_code,
     )

@@ -65,6 +65,7 @@ def test_the_empty_form_offers_the_check_and_suggests_nothing(kenya: httpx.Clien
     html = kenya.get("/needs/new").text
     part = assistant_of(html)
     assert 'formaction="/needs/new/assist#assistant"' in part and "Check my draft" in part
+    assert "aria-live" not in part  # not read out at every pause in typing: a status line says it changed
     assert 'class="suggestion"' not in part
 
 
@@ -184,3 +185,6 @@ def test_htmx_gets_the_assistant_alone(kenya: httpx.Client) -> None:
     assert "<html" not in response.text and 'name="title"' not in response.text
     assert "Check your draft" in response.text and 'name="tick_target"' in response.text
     assert "HX-Request" in response.headers["vary"]
+    # And the status line screen readers announce, swapped out of band (the whole page keeps it empty).
+    assert re.search(r'id="assistant-status" role="status" hx-swap-oob="true">Suggestions updated', response.text)
+    assert "hx-swap-oob" not in check(kenya, DRAFT).text

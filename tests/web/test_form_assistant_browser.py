@@ -83,6 +83,7 @@ def test_with_javascript_a_french_party_gets_suggestions_as_it_types(site: Site,
         assert "Indiquez pour quand vous avez besoin de l'appui" in text
         assert re.search(r"(très probable|probable|possible) \(\d+\s%\)", text), text
         assert tab.evaluate("window.__sameDocument") is True  # the page was never reloaded
+        assert tab.locator("#assistant-status").inner_text() == "Suggestions mises à jour pour votre brouillon."
         # Nothing is ticked until the Party clicks; then exactly that box.
         assert tab.locator("input[name=targets]:checked").count() == 0
         button = assistant.get_by_role("button", name=re.compile(r"^Cocher \d+\.")).first
