@@ -14,11 +14,11 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from api.web.explanations import explanation_view
 from api.web.i18n import gettext as _
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.views import NeedView, Term, need_view
 from matcher.engine.verdicts import Fit
+from matcher.language.explanations import explanation_view
 from matcher.usecases.contacts import FollowedNeed, Workspace
 from models import vocabularies as vocab
 from models.orm import ContactRequest, SuggestedMatch
