@@ -54,9 +54,9 @@ test-all: install $(WEB_TEST_JS) ## The whole suite including `slow` tests, and 
 	@$(BIN)/pytest --nbmake tests notebooks $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-LOCALES_DIR := api/web/locales
+LOCALES_DIR := matcher/language/locales
 ASSIST_LOCALES_DIR := matcher/assist/locales
-messages: install ## Extract the pages' and the assistant's messages (*.pot) and update their fr/es catalogues
+messages: install ## Extract the messages of the pages and e-mails (matcher/language/locales/messages.pot) and the assistant's prompts (matcher/assist/locales/assist.pot), and update their fr/es catalogues
 	$(BIN)/pybabel extract -F pyproject.toml --no-location --sort-output --omit-header -o $(LOCALES_DIR)/messages.pot .
 	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) --no-fuzzy-matching --ignore-obsolete --width 115
 	$(BIN)/pybabel extract --no-location --sort-output --omit-header -o $(ASSIST_LOCALES_DIR)/assist.pot matcher/assist/prompts.py

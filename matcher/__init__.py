@@ -9,6 +9,7 @@ highest first (each imports only those below it, enforced by import-linter in ``
     alerts/     subscriptions, reverse matching, outbox, webhooks, e-mail, deliveries, feed
     review/     suggested matches, the secretariat's decisions, decisions exported as a gold set
     records/    needs, offers and organisations, the interchange format, bulk import/export, demo seed
+    language/   the gettext catalogues of the pages and e-mails, explanations in the reader's language
     access/     users and API keys, the authorization rules, the audit log
     engine/     query, filters, index, lexical and structured signals, fusion, ranking, explanations,
                 the embedding store and ``MatchService``

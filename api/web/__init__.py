@@ -6,7 +6,7 @@ One more adapter over the same services (``matcher/``) and access rules as ``/v1
 accounts.py   sign-in and sign-out, password reset, registration, the account page, the person's API keys
 secretariat.py  the secretariat's invitations and decisions on registrations
 mailing.py    account e-mails in the person's language, sent after the page has answered
-throttle.py   failed sign-ins and e-mail forms per address and per client
+throttle.py   failed sign-ins, and the forms that send e-mail or create things, per account and per client
 party.py      the Party's pages: post a need (with the writing assistant), its ranked providers, shortlist,
               contact requests, my needs
 auth.py       who reads a page (sessions) and the anti-forgery check of every form
@@ -14,8 +14,7 @@ routes.py     the pages: parse the query, call a service, map records to display
 views.py      records, facets, filters and pagination as display data in the reader's language
 party_views.py  the Party's form, needs and ranked providers as display data
 rendering.py  the Jinja2 environment (autoescaped, i18n) and render(): whole page or htmx partial
-i18n.py       language negotiation, gettext catalogues (locales/), number and date formats
-explanations.py  a match's explanation (the engine's facts) in the reader's language
+i18n.py       language negotiation (catalogues and formats: matcher/language/catalogues.py)
 validation.py    input errors as one message per field, in the reader's language
 errors.py     HTML error pages for page requests (the API keeps its JSON errors)
 headers.py    Content-Security-Policy and the other security headers

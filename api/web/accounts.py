@@ -3,13 +3,15 @@ provider registration, the account page and the person's own API keys.
 
 Adapters like the other pages: each form is a model that refuses unknown fields, posts with its anti-forgery
 token (``CsrfDep``) and calls one service of ``matcher.access.people``; a form with a mistake is shown again
-with the message beside its field (422). Sign-in, reset and registration are throttled (``throttle.py``) and
-answer alike whether or not an address has an account. Signing in, and choosing or changing a password, start
-a new session (the old cookie stops working) and apply the person's language.
+with the message beside its field (422). Sign-in, reset, registration and choosing a password from a link are
+throttled (``throttle.py``); sign-in, reset and registration answer alike whether or not an address has an
+account. Signing in, and choosing or changing a password, start a new session (the old cookie stops working)
+and apply the person's language.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from fastapi import APIRouter, BackgroundTasks, Form, Path, Query, Request
@@ -31,10 +33,10 @@ from api.web.auth import (
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.mailing import public_url, send_later, send_link
 from api.web.rendering import render
-from api.web.throttle import Throttle
+from api.web.throttle import client_of, throttle_of
 from matcher.access import people
 from matcher.access.sessions import StartedSession, end_session, start_session
-from matcher.errors import InvalidInputError, NotFoundError
+from matcher.errors import InvalidInputError, NotFoundError, RateLimitedError
 from models import vocabularies as vocab
 from models.db import Database
 from models.orm import EMAIL_LEN, NAME_LEN, URL_LEN, User
@@ -124,17 +126,6 @@ def message(key: str, **params: object) -> str:
 
 def password_message(problem: str) -> str:
     return message(problem, min=people.PASSWORD_MIN_LENGTH, max=people.PASSWORD_MAX_LENGTH)
-
-
-def client_of(request: Request) -> str:
-    """The client address the throttles count (the proxy's ``X-Forwarded-For`` when trusted, as for the API)."""
-    return request.client.host if request.client else "unknown"
-
-
-def throttle_of(request: Request) -> Throttle:
-    throttle = request.app.state.throttle
-    assert isinstance(throttle, Throttle)
-    return throttle
 
 
 def language_cookie(response: Response, request: Request, code: str | None) -> None:
@@ -248,7 +239,7 @@ def request_reset(
         with i18n.activated(locale):
             context = {"email": form.email[:EMAIL_LEN], "error": message("email")}
         return render(request, locale, "account/reset.html", context, status_code=422)
-    wait = throttle_of(request).mail_wait(client_of(request), form.email)
+    wait = throttle_of(request).form_wait("reset", client=client_of(request), account=form.email)
     if wait is not None:
         with i18n.activated(locale):
             context = {
@@ -331,6 +322,11 @@ def choose_password(
     of theirs ends)."""
     locale = i18n.negotiate(request)
     error = None
+    # Counted per link (its digest: the token itself is a secret) and per client, before the link is looked up.
+    link = hashlib.sha256(token.encode()).hexdigest()
+    wait = throttle_of(request).form_wait("link", client=client_of(request), account=link)
+    if wait is not None:
+        raise RateLimitedError("too many passwords chosen from links", retry_after=wait)
     try:
         with db.transaction() as session:
             row = people.valid_link(session, token)
@@ -392,7 +388,7 @@ def register(
     locale = i18n.negotiate(request)
     errors: dict[str, str] = {}
     with i18n.activated(locale):
-        wait = throttle_of(request).mail_wait(client_of(request))
+        wait = throttle_of(request).form_wait("register", client=client_of(request), account=form.email)
         if wait is not None:
             errors["form"] = message("mail_throttled", minutes=(wait + 59) // 60)
         else:
@@ -415,7 +411,10 @@ def register(
         if errors:
             context = {"form": form, "errors": errors, **_registration_choices(locale.code)}
             status = 429 if wait is not None else 422
-            return render(request, locale, "account/register.html", context, status_code=status)
+            response = render(request, locale, "account/register.html", context, status_code=status)
+            if wait is not None:
+                response.headers["Retry-After"] = str(wait)
+            return response
         kind = "already_registered" if outcome.existing else "registered"
         context = {
             "name": outcome.name,

@@ -73,6 +73,10 @@ MESSAGES: Final = {
         N_("We could not read this address"),
         N_("A filter or a page number in the address has a value we do not know. Remove it and try again."),
     ),
+    405: (
+        N_("This address does not answer this kind of request"),
+        N_("Open the page from a link or a form of Pollinate, or go back to the home page."),
+    ),
     412: (
         N_("This was changed meanwhile"),
         N_(
@@ -89,6 +93,11 @@ FORBIDDEN: Final = (
     N_("Your account does not give access to it. If you think it should, write to the secretariat."),
 )
 GENERIC: Final = (N_("Something went wrong"), N_("An unexpected error happened. It has been logged."))
+# A form (not an address) that could not be read: a field it does not have, or a value of the wrong kind.
+UNREADABLE_FORM: Final = (
+    N_("We could not read this form"),
+    N_("It carried a field or a value this form does not have. Go back, reload the page and send the form again."),
+)
 
 
 def wants_html(request: Request) -> bool:
@@ -116,7 +125,12 @@ def status_of(exc: Exception) -> int:
 def error_page(request: Request, exc: Exception) -> Response:
     """The HTML page of an error, in the reader's language, with the status the API would give."""
     status = status_of(exc)
-    title, message = FORBIDDEN if isinstance(exc, PermissionDeniedError) else MESSAGES.get(status, GENERIC)
+    if isinstance(exc, PermissionDeniedError):
+        title, message = FORBIDDEN
+    elif status == 422 and request.method == "POST":
+        title, message = UNREADABLE_FORM
+    else:
+        title, message = MESSAGES.get(status, GENERIC)
     locale = i18n.negotiate(request)
     problems = (
         field_problems(exc, locale.code)

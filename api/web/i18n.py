@@ -1,80 +1,62 @@
-"""Languages of the web pages: which one a request gets, its gettext catalogue, and the formats of its locale.
+"""Languages of the web pages: which one a request gets; the catalogues themselves are shared with the e-mails.
 
 - **Choice.** An explicit choice first (the ``lang`` cookie the language switcher sets), else the best match of
   the browser's ``Accept-Language`` among the catalogues (negotiated by Babel), else English.
-- **Catalogues** are the ``locales/<lang>/LC_MESSAGES/messages.po`` files, compiled in memory by Babel the first
-  time a language is used (a few milliseconds): the ``.po`` files are the only source, so there is no build
-  step and no compiled ``.mo`` file to forget or to go stale. Fuzzy entries are never used (and a test refuses
-  them, as it refuses untranslated ones).
-- **Per request.** The active language lives in a context variable, set around the rendering of each page (a
-  request runs in one thread, and each thread and task has its own context), so concurrent requests in other
-  languages never see each other's translations. The gettext functions of the templates read it.
+- **Catalogues, the active language and formats** live in :mod:`matcher.language.catalogues` (the alert e-mails
+  are written with them too); this module re-exports them so that the pages have one place to import from.
 
 Adding a language: see ``LOCALES`` and "How to add a language" in ``docs/web.md``.
 """
 
 from __future__ import annotations
 
-import gettext as gettext_module
-import io
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Final
 
 import babel
-from babel import dates, numbers
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from starlette.requests import Request
 
-# Languages with a catalogue, the source language (English) first. A new language is added here and in
-# ``locales/`` (see the module docstring).
-LOCALES: Final = ("en", "fr", "es")
-DEFAULT_LOCALE: Final = "en"
+from matcher.language.catalogues import (
+    DEFAULT_LOCALE,
+    DOMAIN,
+    LOCALES,
+    NATIVE_NAMES,
+    PageLocale,
+    activated,
+    active,
+    format_date,
+    format_decimal,
+    format_number,
+    gettext,
+    gettext_noop,
+    ngettext,
+    page_locale,
+    supported,
+    translations,
+)
+
+__all__ = [
+    "COOKIE",
+    "DEFAULT_LOCALE",
+    "DOMAIN",
+    "LOCALES",
+    "NATIVE_NAMES",
+    "PageLocale",
+    "activated",
+    "active",
+    "format_date",
+    "format_decimal",
+    "format_number",
+    "gettext",
+    "gettext_noop",
+    "negotiate",
+    "ngettext",
+    "page_locale",
+    "parse_accept_language",
+    "supported",
+    "translations",
+]
+
 COOKIE: Final = "lang"
-DOMAIN: Final = "messages"
-# The name of each language in that language (for the switcher: a reader finds their own language).
-NATIVE_NAMES: Final[Mapping[str, str]] = {
-    code: (babel.Locale.parse(code).display_name or code).capitalize() for code in LOCALES
-}
-
-
-@dataclass(frozen=True, slots=True)
-class PageLocale:
-    """The language of one response.
-
-    Attributes:
-        code: a code of :data:`LOCALES` (the catalogue and the ``lang`` attribute).
-        direction: ``ltr`` or ``rtl`` (the CLDR's text direction of the language).
-    """
-
-    code: str
-    direction: str
-
-
-@cache
-def page_locale(code: str) -> PageLocale:
-    """The :class:`PageLocale` of a catalogue language."""
-    direction = "rtl" if babel.Locale.parse(code).text_direction == "rtl" else "ltr"
-    return PageLocale(code, direction)
-
-
-@cache
-def translations(code: str) -> gettext_module.NullTranslations:
-    """The compiled catalogue of a language (English: the messages themselves)."""
-    if code == DEFAULT_LOCALE:
-        return gettext_module.NullTranslations()
-    po = resources.files("api.web").joinpath("locales", code, "LC_MESSAGES", f"{DOMAIN}.po")
-    with po.open("rb") as source:
-        catalog = read_po(source, locale=code, domain=DOMAIN)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog, use_fuzzy=False)
-    compiled.seek(0)
-    return gettext_module.GNUTranslations(compiled)
 
 
 def negotiate(request: Request) -> PageLocale:
@@ -109,48 +91,3 @@ def parse_accept_language(header: str) -> list[str]:
         if quality > 0:
             weighted.append((-quality, position, tag.lower()))
     return [tag for _, _, tag in sorted(weighted)]
-
-
-# ------------------------------------------------------------------------------- the active language
-
-_active: ContextVar[PageLocale] = ContextVar("pollinate_page_locale")
-
-
-@contextmanager
-def activated(locale: PageLocale) -> Iterator[PageLocale]:
-    """Make ``locale`` the language of gettext and the formats in this context while the block runs."""
-    token = _active.set(locale)
-    try:
-        yield locale
-    finally:
-        _active.reset(token)
-
-
-def active() -> PageLocale:
-    """The language of the page being rendered (English outside a page)."""
-    return _active.get(page_locale(DEFAULT_LOCALE))
-
-
-def gettext(message: str) -> str:
-    """``message`` in the active language."""
-    return translations(active().code).gettext(message)
-
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    """The singular or plural ``message`` for ``n``, in the active language."""
-    return translations(active().code).ngettext(singular, plural, n)
-
-
-def gettext_noop(message: str) -> str:
-    """Mark ``message`` for extraction; it is translated where it is shown (``_(message)`` in a template)."""
-    return message
-
-
-def format_number(value: int | float) -> str:
-    """A number as the active language writes it (``12,345``, ``12 345``, ``12.345``)."""
-    return numbers.format_decimal(value, locale=active().code)
-
-
-def format_date(value: object) -> str:
-    """A date (or the date of a datetime) in the active language's medium format."""
-    return dates.format_date(value, format="medium", locale=active().code)  # type: ignore[arg-type]

@@ -31,11 +31,12 @@ from api.web import i18n, party_views
 from api.web.auth import CsrfDep, SignedInDep
 from api.web.party_views import NeedDraft
 from api.web.rendering import is_partial_request, render
+from api.web.throttle import client_of, throttle_of
 from api.web.views import pagination
 from matcher.access import rules as access
 from matcher.access.rules import Principal
 from matcher.assist.service import Draft
-from matcher.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from matcher.errors import ConflictError, InvalidInputError, PermissionDeniedError, RateLimitedError
 from matcher.records import needs
 from matcher.usecases import contacts
 from models import vocabularies as vocab
@@ -324,7 +325,12 @@ def request_contact(
     offer_id: Annotated[int, Form(ge=1, le=2_147_483_647)],
     message: Annotated[str, Form()] = "",
 ) -> Response:
-    """Ask to be put in contact with a provider; a refused message comes back beside the field, kept."""
+    """Ask to be put in contact with a provider; a refused message comes back beside the field, kept. Each
+    request reaches a person, so they are throttled per account and per client (429 page)."""
+    account = f"user:{principal.user_id}" if principal.user_id is not None else None
+    wait = throttle_of(request).form_wait("contact", client=client_of(request), account=account)
+    if wait is not None:
+        raise RateLimitedError("too many contact requests", retry_after=wait)
     try:
         with db.transaction() as session:
             contacts.request_contact(session, principal, need_id, offer_id, message)

@@ -15,13 +15,13 @@ from typing import Any, Final
 from babel import numbers
 from pydantic import ValidationError
 
-from api.web.explanations import explanation_view
 from api.web.i18n import gettext as _
 from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
 from api.web.views import NeedView, Term, need_view
 from matcher.assist.prompts import render as render_prompt
 from matcher.assist.service import Assistance
 from matcher.engine.verdicts import Fit
+from matcher.language.explanations import explanation_view
 from matcher.usecases.contacts import FollowedNeed, Workspace
 from models import vocabularies as vocab
 from models.orm import ContactRequest, SuggestedMatch

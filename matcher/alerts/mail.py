@@ -2,7 +2,9 @@
 plain messages about a person's account (:func:`render_account_message`), sent through the same mailer.
 
 ``render_digest`` builds a ``multipart/alternative`` message (plain text and HTML, from the Jinja2 templates
-in ``alerts/templates``) with a deterministic ``Message-ID`` taken from the delivery id, so a retried delivery
+in ``alerts/templates``) in the recipient's language (``Digest.locale``: the subject, greeting, labels and
+period are gettext messages of the catalogues of :mod:`matcher.language`; the caller words the explanations
+in the same language), with a deterministic ``Message-ID`` taken from the delivery id, so a retried delivery
 is recognisably the same message, and RFC 8058 one-click unsubscribe headers. ``SmtpMailer.send`` opens one
 connection per message and turns every failure into a :class:`DeliveryError` whose ``retryable`` flag tells the
 delivery worker whether trying again can help (4xx replies, timeouts, refused connections) or not (5xx
@@ -27,6 +29,10 @@ from typing import Literal
 import jinja2
 
 from matcher.errors import DeliveryError
+from matcher.language import catalogues as i18n
+from matcher.language.catalogues import gettext as _
+from matcher.language.catalogues import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
+from matcher.language.catalogues import ngettext
 from matcher.settings import SmtpSettings
 from models import vocabularies as vocab
 
@@ -43,7 +49,12 @@ _DELIVERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,199}")
 # brackets (which would end the <...> of List-Unsubscribe early).
 _URL = re.compile(r"https?://[^\s<>\"\x00-\x1f\x7f]+", re.IGNORECASE)
 _SUBJECT_TITLE_CHARS = 100
-_PERIOD_LABELS: dict[str, str] = {"instant": "instant alert", "daily": "daily digest", "weekly": "weekly digest"}
+# Marked here, translated where they are shown (the recipient's language is active only while rendering).
+_PERIOD_LABELS: dict[str, str] = {
+    "instant": N_("instant alert"),
+    "daily": N_("daily digest"),
+    "weekly": N_("weekly digest"),
+}
 _NOT_CONFIGURED = "e-mail is not configured: set POLLINATE_NOTIFICATIONS__SMTP__HOST"
 
 
@@ -89,6 +100,8 @@ class Digest:
         items: the matching needs, at least one.
         unsubscribe_url: one-click unsubscribe URL (POST unsubscribes; GET shows a confirm button).
         delivery_id: unique id of this delivery; a retry of the same delivery reuses it.
+        locale: the recipient's language (a language of ``matcher.language.catalogues.LOCALES``; any other is
+            written in English). ``items`` are expected in that language too.
     """
 
     to: str
@@ -99,6 +112,7 @@ class Digest:
     items: tuple[DigestItem, ...]
     unsubscribe_url: str
     delivery_id: str
+    locale: str = i18n.DEFAULT_LOCALE
 
     def __post_init__(self) -> None:
         if not self.items:
@@ -142,18 +156,20 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _party_label(party: str | None) -> str:
+def _party_label(party: str | None, locale: str) -> str:
     if not party:
-        return "not stated"
+        return _("not stated")
     country = vocab.countries().get(party.upper())
-    return f"{country.name} ({country.alpha3})" if country else _one_line(party)
+    if country is None:
+        return _one_line(party)
+    return f"{vocab.label('country', country.alpha3, locale)} ({country.alpha3})"
 
 
-def _view(item: DigestItem) -> _ItemView:
+def _view(item: DigestItem, locale: str) -> _ItemView:
     return _ItemView(
         title=_one_line(item.title),
-        party=_party_label(item.party),
-        score=f"{item.score:.2f}",
+        party=_party_label(item.party, locale),
+        score=i18n.format_decimal(item.score, "0.00"),
         summary=_one_line(item.summary),
         reasons=tuple(_one_line(r) for r in item.reasons),
         offer_title=_one_line(item.offer_title) if item.offer_title else None,
@@ -162,21 +178,46 @@ def _view(item: DigestItem) -> _ItemView:
 
 
 def _subject(digest: Digest) -> str:
+    """The subject in the active language (whole sentences per case: word order differs between languages)."""
     # A saved-query subscription has no offer behind its items; "your offers" would be wrong there.
-    what = "your offers" if any(item.offer_title for item in digest.items) else "your saved search"
+    offers = any(item.offer_title for item in digest.items)
     count = len(digest.items)
     if count == 1:
         title = _shorten(_one_line(digest.items[0].title), _SUBJECT_TITLE_CHARS)
-        suffix = "" if digest.period == "instant" else f" ({_PERIOD_LABELS[digest.period]})"
-        return f"Pollinate: a new need matches {what}{suffix}: {title}"
+        if digest.period == "instant":
+            if offers:
+                return _("Pollinate: a new need matches your offers: %(title)s") % {"title": title}
+            return _("Pollinate: a new need matches your saved search: %(title)s") % {"title": title}
+        period = _(_PERIOD_LABELS[digest.period])
+        if offers:
+            return _("Pollinate: a new need matches your offers (%(period)s): %(title)s") % {
+                "period": period,
+                "title": title,
+            }
+        return _("Pollinate: a new need matches your saved search (%(period)s): %(title)s") % {
+            "period": period,
+            "title": title,
+        }
     # Several items in an instant subscription are alerts held back by the hourly limit and sent together.
-    label = "bundled alerts" if digest.period == "instant" else _PERIOD_LABELS[digest.period]
-    return f"Pollinate: {count} new needs match {what} ({label})"
+    label = _("bundled alerts") if digest.period == "instant" else _(_PERIOD_LABELS[digest.period])
+    if offers:
+        text = ngettext(
+            "Pollinate: %(count)s new need matches your offers (%(period)s)",
+            "Pollinate: %(count)s new needs match your offers (%(period)s)",
+            count,
+        )
+    else:
+        text = ngettext(
+            "Pollinate: %(count)s new need matches your saved search (%(period)s)",
+            "Pollinate: %(count)s new needs match your saved search (%(period)s)",
+            count,
+        )
+    return text % {"count": count, "period": label}
 
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("matcher.alerts", "templates"),
         # Only the HTML template is escaped; the text part must show titles exactly as written.
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
@@ -184,7 +225,13 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # As for the pages: {% trans %} blocks are extracted and looked up with their whitespace collapsed, and the
+    # callables read the language active while a digest renders.
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
 def _recipient(to: str) -> str:
@@ -198,6 +245,25 @@ def _recipient(to: str) -> str:
     if not address.domain:
         raise DeliveryError(f"recipient {to!r} has no domain; fix the subscription's address", retryable=False)
     return address.addr_spec
+
+
+def _written(digest: Digest, locale: str) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of a digest, in the active language (``locale``, for the labels)."""
+    subject = _subject(digest)
+    context = {
+        "subject": subject,
+        "organisation": _one_line(digest.organisation),
+        "subscription_id": digest.subscription_id,
+        "subscription_label": _one_line(digest.subscription_label),
+        "period": digest.period,
+        "period_label": _(_PERIOD_LABELS[digest.period]),
+        "items": [_view(item, locale) for item in digest.items],
+        "unsubscribe_url": digest.unsubscribe_url,
+        "locale": locale,
+    }
+    env = _environment()
+    text = env.get_template("digest.txt.j2").render(context)
+    return subject, text, env.get_template("digest.html.j2").render(context)
 
 
 def render_digest(digest: Digest, *, sender: str) -> EmailMessage:
@@ -214,21 +280,9 @@ def render_digest(digest: Digest, *, sender: str) -> EmailMessage:
     Raises:
         DeliveryError: (not retryable) the recipient or the sender is not a usable address.
     """
-    items = [_view(item) for item in digest.items]
-    subject = _subject(digest)
-    context = {
-        "subject": subject,
-        "organisation": _one_line(digest.organisation),
-        "subscription_id": digest.subscription_id,
-        "subscription_label": _one_line(digest.subscription_label),
-        "period": digest.period,
-        "period_label": _PERIOD_LABELS[digest.period],
-        "items": items,
-        "unsubscribe_url": digest.unsubscribe_url,
-    }
-    env = _environment()
-    text = env.get_template("digest.txt.j2").render(context)
-    html = env.get_template("digest.html.j2").render(context)
+    locale = i18n.supported(digest.locale)
+    with i18n.activated(i18n.page_locale(locale)):
+        subject, text, html = _written(digest, locale)
 
     message = _addressed(sender=sender, to=digest.to, subject=subject)
     # Deterministic: a resent delivery carries the same Message-ID, so clients and servers can deduplicate it.

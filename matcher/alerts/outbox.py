@@ -39,11 +39,14 @@ from matcher.access.rules import Principal
 from matcher.alerts.mail import Digest, DigestItem
 from matcher.alerts.reverse import Alert
 from matcher.errors import DeliveryError, InvalidInputError
+from matcher.language import catalogues as i18n
+from matcher.language.catalogues import gettext as _
+from matcher.language.explanations import explanation_view
 from matcher.settings import NotificationSettings
 from models import vocabularies as vocab
 from models.orm import Delivery, Need, Notification, Subscription, utcnow
 from models.outbox import DeliveryRepository, NotificationRepository, SubscriptionRepository
-from models.repositories import OfferRepository
+from models.repositories import OfferRepository, UserRepository
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -325,6 +328,13 @@ def webhook_body(
     return json.dumps(payload, ensure_ascii=False, sort_keys=True)
 
 
+def recipient_locale(session: Session, subscription: Subscription) -> str:
+    """The language of a subscription's e-mails: that of the person who made it (in the pages, or with one of
+    their API keys), English when no one did or their language has no catalogue."""
+    creator = UserRepository(session).get(subscription.created_by) if subscription.created_by is not None else None
+    return i18n.supported(creator.locale if creator is not None else None)
+
+
 def _digest(
     session: Session,
     delivery: Delivery,
@@ -333,22 +343,30 @@ def _digest(
     settings: NotificationSettings,
     to: str,
 ) -> Digest:
-    items = tuple(
-        DigestItem(
-            need_id=n.need.id,
-            title=n.need.title,
-            party=n.need.party,
-            score=n.score,
-            summary=str(n.explanation.get("summary", "")),
-            reasons=tuple(str(r) for r in n.explanation.get("reasons", [])),
-            offer_title=_offer_title(session, access.subscriber(subscription.organisation_id), n),
-            url=_need_url(settings, n.need.id),
+    locale = recipient_locale(session, subscription)
+    items = []
+    for n in notifications:
+        # The stored explanation carries language-free facts: worded in the recipient's language here (JSON
+        # stored before facts existed keeps its English sentences).
+        words = explanation_view(n.explanation, locale)
+        items.append(
+            DigestItem(
+                need_id=n.need.id,
+                title=n.need.title,
+                party=n.need.party,
+                score=n.score,
+                summary=words.summary,
+                reasons=words.reasons,
+                offer_title=_offer_title(session, access.subscriber(subscription.organisation_id), n),
+                url=_need_url(settings, n.need.id),
+            )
         )
-        for n in notifications
-    )
-    label = subscription.label or (
-        "Needs your offers fit" if subscription.kind == "offers" else f"Saved search: {subscription.query_text}"
-    )
+    with i18n.activated(i18n.page_locale(locale)):
+        label = subscription.label or (
+            _("Needs your offers fit")
+            if subscription.kind == "offers"
+            else _("Saved search: %(query)s") % {"query": subscription.query_text}
+        )
     period: Literal["instant", "daily", "weekly"] = (
         "daily" if delivery.period == "daily" else "weekly" if delivery.period == "weekly" else "instant"
     )
@@ -358,9 +376,10 @@ def _digest(
         subscription_id=subscription.id,
         subscription_label=label,
         period=period,
-        items=items,
+        items=tuple(items),
         unsubscribe_url=f"{settings.public_url.rstrip('/')}/v1/unsubscribe/{subscription.unsubscribe_token}",
         delivery_id=delivery.uid,
+        locale=locale,
     )
 
 

@@ -9,7 +9,7 @@ and numbers are written as that language writes them (Babel).
 
 The sentences are English msgids translated in the catalogues ``locales/<lang>/LC_MESSAGES/assist.po`` beside
 this module (``make messages`` extracts them into ``locales/assist.pot`` and updates each catalogue), the same
-way the web pages translate an explanation's facts (``api/web/explanations.py``). They are a catalogue of
+way the web pages translate an explanation's facts (``matcher/language/explanations.py``). They are a catalogue of
 their own, not the pages' one, because the command line renders them too and the engine never reads ``api/``.
 Like the pages' catalogues they are compiled in memory from the ``.po`` file on first use, and fuzzy entries
 are never used. Names are placed after a colon or in parentheses, so that no article or preposition depends on

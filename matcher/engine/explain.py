@@ -7,7 +7,7 @@ offer most similar to the need, so a reviewer sees the evidence rather than a nu
 Every sentence exists twice: as a :class:`Fact` (a code naming the statement and the vocabulary codes it is
 about: ``Fact("geography.sub_region", {"country": "SEN", "area": "Western Africa"})``) and as its English text.
 The facts are what a reader in another language is shown: the web pages render them with their own gettext
-catalogues and vocabulary labels (``api/web/explanations.py``), since the engine knows no languages but
+catalogues and vocabulary labels (``matcher/language/explanations.py``), since the engine knows no languages but
 English. The English text is rendered from the facts here (:func:`english`), so the two never disagree.
 
 Fact codes and their parameters (codes are vocabulary codes: target numbers, M49 area names, alpha-3

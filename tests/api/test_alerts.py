@@ -18,6 +18,7 @@ from standardwebhooks import Webhook
 
 from matcher.cli.worker import DeliveryWorker
 from models.orm import Delivery
+from models.repositories import UserRepository
 from tests.api.conftest import NEED_BODY, TEST_NOTIFICATIONS, Api, start_api, unique
 from tests.loopback import Collector, Receiver, free_port
 
@@ -207,6 +208,38 @@ def test_a_daily_digest_by_email_names_the_needs_and_why(api: Api, smtp: tuple[C
     token = message["List-Unsubscribe"].strip().strip("<>").rsplit("/", 1)[-1]
     assert api.client.post(f"/v1/unsubscribe/{token}").status_code == 200  # one click, no key
     assert api.get("provider_a", f"/v1/subscriptions/{subscription['id']}").json()["active"] is False
+
+
+def test_a_digest_of_a_subscription_made_with_a_spanish_speakers_key_is_in_spanish(
+    api: Api, smtp: tuple[Controller, Collector]
+) -> None:
+    _, collector = smtp
+    drain(api)
+    with api.db.transaction() as session:  # the person behind provider_a's key reads Spanish
+        owner = UserRepository(session).by_name("provider-a")
+        assert owner is not None
+        owner.locale = "es"
+    try:
+        address = f"{unique('alertas-')}@provider-a.example"
+        subscribe(api, delivery="instant", channels=["email"], email=address)
+        posted = post_need(api)
+        drain(api)
+    finally:
+        with api.db.transaction() as session:
+            owner = UserRepository(session).by_name("provider-a")
+            assert owner is not None
+            owner.locale = None
+    received = [e for e in collector.envelopes if address in e.rcpt_tos]
+    assert len(received) == 1
+    message = email.message_from_bytes(received[0].content, policy=policy.default)  # type: ignore[arg-type]
+    title = posted["need"]["title"]
+    assert message["Subject"] == f"Pollinate: una nueva necesidad coincide con sus ofertas: {title}"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert text.startswith("Hola, ") and 'lang="es"' in html
+    assert "Abrir la necesidad:" in text and "Parte: Kenia (KEN)" in text
+    # The reasons too, from the stored explanation's facts: no English sentence of the engine is left.
+    assert "KMGBF target" not in text and "Serves " not in text and "Provides " not in text
 
 
 def test_failing_webhooks_retry_with_the_same_id_then_go_to_the_dead_letters(api: Api, tmp_path: Path) -> None:

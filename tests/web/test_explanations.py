@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from api.web import i18n
-from api.web.explanations import SENTENCES, explanation_view, render_fact
 from matcher.engine.explain import ENGLISH, Explanation, Fact, english, explain
 from matcher.engine.query import NeedQuery
+from matcher.language.explanations import SENTENCES, explanation_view, render_fact
 from models.repositories import OfferSnapshot
 
 OFFER = OfferSnapshot(

@@ -16,7 +16,7 @@ from api.web import i18n
 from api.web.rendering import ENV
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCALES = ROOT / "api" / "web" / "locales"
+LOCALES = ROOT / "matcher" / "language" / "locales"
 
 
 def message_ids(catalog) -> set[str]:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from api.web import i18n
 from api.web.rendering import render
+from matcher.language import catalogues
 
 CSS = Path(__file__).resolve().parents[2] / "api" / "web" / "static" / "css" / "pollinate.css"
 # Properties that name a physical side (logical ones say inline-start/end, block-start/end instead).
@@ -62,12 +63,13 @@ def test_every_rotated_shape_is_mirrored_for_right_to_left() -> None:
 def arabic(monkeypatch: pytest.MonkeyPatch) -> None:
     """Arabic as a language of the pages, with an empty catalogue (its messages show in English)."""
     monkeypatch.setattr(i18n, "LOCALES", (*i18n.LOCALES, "ar"))
-    known = i18n.translations
+    known = catalogues.translations
 
     def translations(code: str) -> gettext.NullTranslations:
         return gettext.NullTranslations() if code == "ar" else known(code)
 
-    monkeypatch.setattr(i18n, "translations", translations)
+    # gettext reads the catalogues of matcher.language (the pages' i18n module re-exports them).
+    monkeypatch.setattr(catalogues, "translations", translations)
 
 
 def request_with(cookie: str) -> Request:

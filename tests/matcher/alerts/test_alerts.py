@@ -14,20 +14,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from matcher.access.accounts import create_user
 from matcher.access.rules import Principal
 from matcher.alerts import subscriptions
-from matcher.alerts.outbox import backoff, claim, next_digest, record_alerts, settle
+from matcher.alerts.mail import Digest
+from matcher.alerts.outbox import Cancelled, backoff, claim, next_digest, prepare, record_alerts, settle
 from matcher.alerts.reverse import Alert, AlertMatcher
 from matcher.engine.catalog import STATUS_CODES, UNLIMITED
-from matcher.engine.explain import Explanation
+from matcher.engine.explain import Explanation, Fact
 from matcher.engine.fusion import fuse
 from matcher.engine.index import threshold
 from matcher.engine.query import NeedQuery
 from matcher.engine.scoring import structured_signals
 from matcher.errors import DeliveryError, InvalidInputError, PermissionDeniedError, WebhookTargetError
+from matcher.language.catalogues import translations
 from matcher.records import needs
 from matcher.records.seed import seed_demo
-from matcher.settings import NotificationSettings
+from matcher.settings import NotificationSettings, SmtpSettings
 from models.db import Database
 from models.orm import Delivery, DeliveryItem, Organisation, Subscription
 from tests.factories import service
@@ -351,3 +354,72 @@ def test_claims_by_concurrent_workers_never_overlap(db: Database) -> None:
     for thread in threads:
         thread.join()
     assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 40
+
+
+# ------------------------------------------------------------------------ the recipient's language
+
+
+def _subscriber(db: Database, locale: str | None) -> Principal:
+    """A provider person (with ``locale``, their language setting) of a new organisation."""
+    with db.transaction() as session:
+        org = Organisation(name=f"Provider speaking {locale}", org_type="ngo", country="FRA")
+        session.add(org)
+        session.flush()
+        user = create_user(session, name=f"provider-{locale}", role="provider", organisation_id=org.id)
+        user.locale = locale
+        session.flush()
+        return Principal(role="provider", user_id=user.id, organisation_id=org.id)
+
+
+def _digest_for(db: Database, who: Principal) -> Digest:
+    """The e-mail digest of a new instant e-mail subscription of ``who`` after one need alerted it."""
+    mail = NotificationSettings(smtp=SmtpSettings(host="127.0.0.1"))
+    row = create(db, who, mail, channels=["email"], email="alerts@provider.example", delivery="instant")
+    explanation = Explanation(
+        "Blue Coast Trust offers “Mangrove nurseries”.",
+        ("Serves every region.",),
+        summary_fact=Fact("offer", {"organisation": "Blue Coast Trust", "title": "Mangrove nurseries"}),
+        reason_facts=(Fact("geography.global", {}),),
+    )
+    with db.transaction() as session:
+        body = {
+            "title": "Mangrove nursery for the delta",
+            "description": "A need for the language of the digests, long enough.",
+            "targets": [2],
+            "assistance_types": ["training"],
+            "party": "SEN",
+        }
+        need = needs.create_need(session, needs.plan_need(session, STAFF, body))
+        alert = Alert(row.id, row.organisation_id, None, 0.7, {"semantic": 0.7}, explanation)
+        record_alerts(session, need, [alert], mail)
+    with db.transaction() as session:
+        (delivery_id,) = claim(session, mail)
+        message = prepare(session, delivery_id, mail)
+    assert message is not None and not isinstance(message, Cancelled) and message.digest is not None
+    return message.digest
+
+
+def test_a_digest_is_in_the_language_of_the_person_who_subscribed(sqlite_db: Database) -> None:
+    french = _digest_for(sqlite_db, _subscriber(sqlite_db, "fr"))
+    assert french.locale == "fr"
+    assert french.subscription_label == translations("fr").gettext("Needs your offers fit")
+    (item,) = french.items
+    offer = translations("fr").gettext("%(organisation)s offers “%(title)s”.")
+    assert item.summary == offer % {"organisation": "Blue Coast Trust", "title": "Mangrove nurseries"}
+    assert item.summary.startswith("Blue Coast Trust propose")
+    assert item.reasons == (translations("fr").gettext("Serves every region."),)
+    assert item.reasons != ("Serves every region.",)
+
+
+@pytest.mark.parametrize("locale", [None, "de"])
+def test_a_digest_of_someone_without_a_catalogue_language_is_in_english(
+    sqlite_db: Database, locale: str | None
+) -> None:
+    english = _digest_for(sqlite_db, _subscriber(sqlite_db, locale))
+    assert english.locale == "en"
+    assert english.subscription_label == "Needs your offers fit"
+    (item,) = english.items
+    assert (item.summary, item.reasons) == (
+        "Blue Coast Trust offers “Mangrove nurseries”.",
+        ("Serves every region.",),
+    )

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from matcher.alerts.mail import Digest, DigestItem, SmtpMailer, render_digest
 from matcher.errors import DeliveryError
+from matcher.language.catalogues import translations
 from matcher.settings import SmtpSettings
 from tests.loopback import Collector, free_port
 
@@ -393,3 +394,56 @@ def test_implicit_tls(start_server: StartServer, certificate: tuple[Path, Path])
 
     assert handler.tls == [True]
     assert handler.envelopes[0].rcpt_tos == [TO]
+
+
+# ------------------------------------------------------------------ the recipient's language
+
+
+def test_a_french_digest_is_written_from_the_french_catalogue() -> None:
+    french = translations("fr")
+    message = render_digest(digest(locale="fr"), sender=SENDER)
+    text, html = parts(message)
+    period = french.gettext("daily digest")
+    assert period == "résumé quotidien"
+    expected = french.ngettext(
+        "Pollinate: %(count)s new need matches your offers (%(period)s)",
+        "Pollinate: %(count)s new needs match your offers (%(period)s)",
+        2,
+    ) % {"count": 2, "period": period}
+    assert message["Subject"] == expected
+    assert message["Subject"].startswith("Pollinate : 2 nouveaux besoins")
+    assert 'lang="fr"' in html
+    for english in ("Hello Blue Coast Trust,", "Open the need", "Fits your offer:", "Unsubscribe"):
+        assert english not in text + html
+    assert french.gettext("Hello %(organisation)s,") % {"organisation": "Blue Coast Trust"} in text
+    assert french.gettext("Open the need:") in text
+    assert unescape(french.gettext("Open the need")) in unescape(html)
+    # Labels in French too: the country's French name and the score with a decimal comma.
+    assert "Kenya (KEN)" in text and "Brésil (BRA)" in text
+    assert "0,88" in text and "0.88" not in text
+
+
+def test_a_spanish_saved_search_digest_for_one_need_names_the_period() -> None:
+    message = render_digest(
+        digest(item(1, offer_title=None, title="Humedales"), period="weekly", locale="es"), sender=SENDER
+    )
+    weekly = translations("es").gettext("weekly digest")
+    assert weekly != "weekly digest"
+    assert message["Subject"] == translations("es").gettext(
+        "Pollinate: a new need matches your saved search (%(period)s): %(title)s"
+    ) % {"period": weekly, "title": "Humedales"}
+    text, _html = parts(message)
+    assert translations("es").gettext("not stated") != "not stated"
+    assert "Hello" not in text
+
+
+def test_an_english_or_unknown_language_digest_is_unchanged() -> None:
+    english = render_digest(digest(), sender=SENDER)
+    for locale in ("en", "de", ""):
+        other = render_digest(digest(locale=locale), sender=SENDER)
+        assert other["Subject"] == english["Subject"] == "Pollinate: 2 new needs match your offers (daily digest)"
+        assert parts(other) == parts(english)
+    text, html = parts(english)
+    assert text.startswith("Hello Blue Coast Trust,\n\n2 new needs match your subscription")
+    assert "Party: Kenya (KEN)" in text and "Score: 0.88" in text
+    assert 'lang="en"' in html

@@ -1,4 +1,4 @@
-"""Explanations in the reader's language: the engine's facts rendered with the pages' gettext catalogues.
+"""Explanations in the reader's language: the engine's facts rendered with the gettext catalogues.
 
 The engine states why an offer was suggested as language-free facts (``matcher/engine/explain.py``: a code such
 as ``geography.sub_region`` with the vocabulary codes it is about) beside its English sentences. This module
@@ -12,8 +12,8 @@ Sentences are written so that no article or preposition depends on a name (Frenc
 d'Ivoire"): names come after a colon or in parentheses. The evidence sentences are quotations of the offer and
 stay in the offer's language.
 
-The pages call :func:`explanation_view` (one explanation) and show its ``summary``, ``reasons`` and
-``evidence``.
+The pages and the alert e-mails call :func:`explanation_view` (one explanation) and show its ``summary``,
+``reasons`` and ``evidence``; it lives here, below both, because ``matcher`` never imports the web layer.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any, Final
 
 from babel import lists, numbers
 
-from api.web import i18n
-from api.web.i18n import gettext as _
-from api.web.i18n import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
-from api.web.i18n import ngettext
 from matcher.engine.explain import Explanation, Fact
+from matcher.language import catalogues as i18n
+from matcher.language.catalogues import gettext as _
+from matcher.language.catalogues import gettext_noop as N_  # noqa: N812 - the name message extraction looks for
+from matcher.language.catalogues import ngettext
 from models import vocabularies as vocab
 
-log = logging.getLogger("pollinate.web")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class ExplanationView:
 def explanation_view(source: Explanation | Mapping[str, Any], locale: str) -> ExplanationView:
     """An explanation (or its stored JSON, ``Explanation.as_json()``) in the language ``locale``.
 
-    ``locale`` is a language of :data:`api.web.i18n.LOCALES`; any other is shown in English.
+    ``locale`` is a language of :data:`matcher.language.catalogues.LOCALES`; any other is shown in English.
     """
     explanation = source if isinstance(source, Explanation) else Explanation.from_json(source)
     code = locale if locale in i18n.LOCALES else i18n.DEFAULT_LOCALE
@@ -78,7 +78,7 @@ def explanation_view(source: Explanation | Mapping[str, Any], locale: str) -> Ex
 
 
 def render_fact(fact: Fact, locale: str) -> str:
-    """One fact as a sentence in ``locale`` (a language of :data:`api.web.i18n.LOCALES`).
+    """One fact as a sentence in ``locale`` (a language of :data:`matcher.language.catalogues.LOCALES`).
 
     Raises:
         KeyError: a code this module does not know, or a parameter the code needs is missing.
