@@ -577,8 +577,6 @@ class Subscription(Timestamped, Base):
         CheckConstraint("rule <> 'min_score' OR min_score IS NOT NULL", name="min_score_set"),
         CheckConstraint("rule <> 'top_n' OR top_n IS NOT NULL", name="top_n_set"),
         CheckConstraint(_in("min_verdict", MIN_VERDICTS), name="min_verdict"),
-        CheckConstraint("kind <> 'offers' OR min_verdict IS NOT NULL", name="offers_have_min_verdict"),
-        CheckConstraint("kind <> 'query' OR min_verdict IS NULL", name="query_has_no_min_verdict"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

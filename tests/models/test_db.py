@@ -253,9 +253,9 @@ def test_sqlite_writers_begin_immediate_readers_deferred(sqlite_db: Database) ->
 
 
 def test_the_verdict_migration_gives_offers_subscriptions_the_default_and_drops_it_back(db_url: str) -> None:
-    """0013: existing ``offers`` subscriptions get ``possible``, saved queries none; afterwards an unknown
-    verdict, an offers subscription without one and a saved query with one are refused; the downgrade drops the
-    column and keeps the rows."""
+    """0013: existing ``offers`` subscriptions get ``possible``, saved queries none, and the outbox that refers to
+    them is kept (a SQLite table rebuild would cascade-delete it); afterwards an unknown verdict is refused; the
+    downgrade drops the column and keeps the rows."""
     database = Database(db_url)
     subscription = (
         "INSERT INTO subscriptions (organisation_id, kind, query_text, filters, rule, min_score, top_n, delivery, "
@@ -273,15 +273,19 @@ def test_the_verdict_migration_gives_offers_subscriptions_the_default_and_drops_
         with database.engine.connect() as conn:
             rows = conn.execute(text("SELECT kind, min_verdict FROM subscriptions ORDER BY id")).all()
         assert [tuple(r) for r in rows] == [("offers", "possible"), ("query", None)]
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 1
+            assert conn.execute(text("SELECT count(*) FROM notifications")).scalar_one() == 1
         with_verdict = subscription.format(extra=", min_verdict", value=", :verdict")
-        for values, verdict in ((offers, "weak"), (offers, None), (query, "strong")):
+        for verdict in ("weak", "STRONG"):
             with pytest.raises(IntegrityError), database.engine.begin() as conn:
-                conn.execute(text(with_verdict), {**values, "token": f"token-{verdict}", "verdict": verdict})
+                conn.execute(text(with_verdict), {**offers, "token": f"token-{verdict}", "verdict": verdict})
         with database.engine.begin() as conn:
             conn.execute(text(with_verdict), {**offers, "token": "token-strong", "verdict": "strong"})
         command.downgrade(migrate.alembic_config(database), "0012")
         assert "min_verdict" not in {c["name"] for c in inspect(database.engine).get_columns("subscriptions")}
         with database.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM subscriptions")).scalar_one() == 3
+            assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 1
     finally:
         database.dispose()
