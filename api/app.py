@@ -43,6 +43,7 @@ from matcher.access.accounts import KeyVerifier
 from matcher.alerts.reverse import AlertMatcher
 from matcher.assist.service import AssistService, saved_models_path
 from matcher.engine.service import MatchService, create_embedder
+from matcher.engine.store import EmbeddingStore
 from matcher.settings import Settings
 from models import migrate
 from models.db import Database
@@ -85,7 +86,10 @@ class ServiceHolder:
                 service = MatchService.from_settings(self.settings, self.db, model)
                 service.start()
                 self.alerts = AlertMatcher(service)
-                self.assist = AssistService(service.store, model_path=saved_models_path(self.settings))
+                # The assistant reads every encoder (MiniLM and USE-m3 side by side), as `pollinate assist`
+                # does: its models are fitted on, and saved for, that model id (docs/assistant.md).
+                store = EmbeddingStore(self.db, model)
+                self.assist = AssistService(store, model_path=saved_models_path(self.settings))
                 self.service = service
         return self.service
 

@@ -513,6 +513,12 @@ Email = Annotated[str, Text(max_length=EMAIL_LEN, pattern=EMAIL_PATTERN, hint="m
 WebhookUrl = Annotated[str, Text(max_length=URL_LEN, pattern=URL_PATTERN, hint=URL_HINT)]
 SubscriptionQuery = Annotated[str, Text(max_length=QUERY_LEN, min_visible=3)]
 Channel = Literal["feed", "webhook", "email"]
+MinVerdict = Literal["strong", "good", "possible"]
+MIN_VERDICT_HELP = (
+    "Kind 'offers' only: the least fit verdict your offer's match must reach for the need to fire the "
+    "subscription (strong: probability >= 0.75 that a person would judge your offer relevant, good >= 0.5, "
+    "possible >= 0.25; default possible). Not allowed for kind 'query'."
+)
 
 
 class NeedConditions(Input):
@@ -536,7 +542,9 @@ class SubscriptionCreate(Input):
     ``kind``: ``offers`` (default) follows your organisation's active offers; ``query`` a saved search text.
     ``rule``: ``top_n`` (default for offers: one of your offers would be among the need's top N providers,
     N=10 by default) or ``min_score`` (default for queries: 0.45). For offers the score is the pair score
-    shown by ``GET /v1/offers/{id}/needs``; for a query, the cosine similarity of the query and the need.
+    shown in the need's ranking of providers; for a query, the cosine similarity of the query and the need.
+    ``min_verdict`` (offers only, default ``possible``): the least fit verdict the offer's match must reach,
+    whatever the rule.
     """
 
     label: Name | None = None
@@ -546,6 +554,7 @@ class SubscriptionCreate(Input):
     rule: Literal["min_score", "top_n"] | None = None
     min_score: float | None = Field(default=None, ge=-1, le=3)
     top_n: int | None = Field(default=None, ge=1, le=MAX_TOP_N)
+    min_verdict: MinVerdict | None = Field(default=None, description=MIN_VERDICT_HELP)
     delivery: Literal["instant", "daily", "weekly"] = "instant"
     channels: list[Channel] = Field(default_factory=lambda: list[Channel](["feed"]), min_length=1, max_length=3)
     webhook_url: WebhookUrl | None = Field(default=None, description="https target (Standard Webhooks signed).")
@@ -554,7 +563,7 @@ class SubscriptionCreate(Input):
 
 class SubscriptionUpdate(Update):
     nullable: ClassVar[frozenset[str]] = frozenset(
-        {"label", "query", "rule", "min_score", "top_n", "webhook_url", "email"}
+        {"label", "query", "rule", "min_score", "top_n", "min_verdict", "webhook_url", "email"}
     )
 
     label: Name | None = None
@@ -564,6 +573,7 @@ class SubscriptionUpdate(Update):
     rule: Literal["min_score", "top_n"] | None = None
     min_score: float | None = Field(default=None, ge=-1, le=3)
     top_n: int | None = Field(default=None, ge=1, le=MAX_TOP_N)
+    min_verdict: MinVerdict | None = Field(default=None, description=MIN_VERDICT_HELP)
     delivery: Literal["instant", "daily", "weekly"] | None = None
     channels: list[Channel] | None = Field(default=None, min_length=1, max_length=3)
     webhook_url: WebhookUrl | None = None
@@ -581,6 +591,7 @@ class SubscriptionOut(BaseModel):
     rule: str
     min_score: float | None
     top_n: int | None
+    min_verdict: MinVerdict | None = Field(description=MIN_VERDICT_HELP)
     delivery: str
     channels: list[str]
     webhook_url: str | None
@@ -607,6 +618,7 @@ def subscription_out(row: Subscription, *, secret: str | None = None, created: b
         "rule": row.rule,
         "min_score": row.min_score,
         "top_n": row.top_n,
+        "min_verdict": row.min_verdict,
         "delivery": row.delivery,
         "channels": list(row.channels),
         "webhook_url": row.webhook_url,

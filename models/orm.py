@@ -531,6 +531,18 @@ class IdempotencyRecord(Base):
 
 SUBSCRIPTION_KINDS = ("offers", "query")
 SUBSCRIPTION_RULES = ("min_score", "top_n")
+# The least fit verdict that fires an ``offers`` subscription (matcher/engine/verdicts.py: ``weak`` never fires).
+MIN_VERDICTS = ("strong", "good", "possible")
+# ``possible`` leaves out only ``weak`` matches, of which fewer than one in four is a provider a person would
+# judge relevant; migration 0013 gives it to the ``offers`` subscriptions that existed before.
+DEFAULT_MIN_VERDICT = "possible"
+
+
+def _default_min_verdict(context: Any) -> str | None:
+    """``offers`` subscriptions written without a least verdict get the default; saved queries have none."""
+    return DEFAULT_MIN_VERDICT if context.get_current_parameters().get("kind") == "offers" else None
+
+
 DELIVERY_PERIODS = ("instant", "daily", "weekly")
 DELIVERY_CHANNELS = ("webhook", "email")
 DELIVERY_STATUSES = ("pending", "delivered", "dead", "cancelled")
@@ -548,7 +560,8 @@ class Subscription(Timestamped, Base):
     ``kind`` ``offers`` follows the organisation's active offers ("needs my offers fit"); ``query`` follows a
     saved free-text query. ``filters`` holds conditions on the need (``targets``, ``areas`` — countries or M49
     areas the need's Party must be in —, ``assistance_types``, ``languages``). The rule is a minimum score or,
-    for ``offers``, "one of our offers would be among the top N providers for the need".
+    for ``offers``, "one of our offers would be among the top N providers for the need"; an ``offers``
+    subscription also names the least fit verdict (``min_verdict``) the offer's match must reach to fire it.
 
     ``webhook_secret`` signs webhook deliveries (it must be readable to sign, so it is stored as is; it is
     shown to the subscriber once). ``unsubscribe_token`` is the capability behind the e-mails' one-click
@@ -563,6 +576,7 @@ class Subscription(Timestamped, Base):
         CheckConstraint("kind <> 'query' OR query_text IS NOT NULL", name="query_has_text"),
         CheckConstraint("rule <> 'min_score' OR min_score IS NOT NULL", name="min_score_set"),
         CheckConstraint("rule <> 'top_n' OR top_n IS NOT NULL", name="top_n_set"),
+        CheckConstraint(_in("min_verdict", MIN_VERDICTS), name="min_verdict"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -575,6 +589,7 @@ class Subscription(Timestamped, Base):
     rule: Mapped[str] = mapped_column(String(16))
     min_score: Mapped[float | None] = mapped_column(Float)
     top_n: Mapped[int | None] = mapped_column(Integer)
+    min_verdict: Mapped[str | None] = mapped_column(String(8), default=_default_min_verdict)
     delivery: Mapped[str] = mapped_column(String(8))
     channels: Mapped[list[str]] = mapped_column(JSON)
     webhook_url: Mapped[str | None] = mapped_column(String(URL_LEN))

@@ -6,7 +6,12 @@ Two kinds of subscription, two reverse searches:
   offer index. A ``top_n`` rule asks whether one of the organisation's offers is among the need's top N
   providers: that is the forward ranking itself. A ``min_score`` rule asks whether one of its offers reaches
   the score: :meth:`MatchService.offers_scoring_at_least` searches the offer index restricted to the
-  subscribed organisations' offers, exactly, with the forward ranking's eligibility rules.
+  subscribed organisations' offers, exactly, with the forward ranking's eligibility rules and its score
+  (BM25 among all allowed offers and feedback included). Either way the offer's match must also reach the
+  subscription's least fit verdict (``min_verdict``). Both paths score a pair with the forward ranking's
+  components, so the verdict is the one the offer has in the need's ranking of providers, from the same
+  calibration (``matcher/engine/verdicts.py``); before migration 0013 the ``min_score`` path left BM25 and
+  feedback out, and its scores could not be calibrated with the rankings'.
 - ``query`` (a saved free-text search) vectors are kept in their own vector index, language-centred (and,
   with the multilingual encoder, fused) like offers; the need's vector, weighted as cross-lingual, searches it,
   and the score is their similarity. A saved search in one language so fires on needs written in another.
@@ -30,8 +35,9 @@ import numpy as np
 from matcher.engine.explain import Explanation, Fact, explain
 from matcher.engine.index import VectorIndex, make_index, search_at_least
 from matcher.engine.query import NeedQuery
-from matcher.engine.service import Match, MatchResult, MatchService
+from matcher.engine.service import Match, MatchResult, MatchService, Scored
 from matcher.engine.texts import detect_language
+from matcher.engine.verdicts import VERDICTS, Verdict, reaches
 from models import vocabularies as vocab
 from models.orm import Subscription
 from models.outbox import SubscriptionRepository
@@ -52,6 +58,7 @@ class SubscriptionView:
     rule: str
     min_score: float | None
     top_n: int | None
+    min_verdict: Verdict | None
     targets: frozenset[int]
     places: frozenset[str]
     assistance_types: frozenset[str]
@@ -68,6 +75,7 @@ class SubscriptionView:
             rule=row.rule,
             min_score=row.min_score,
             top_n=row.top_n,
+            min_verdict=_verdict(row.min_verdict),
             targets=frozenset(filters.get("targets", ())),
             places=frozenset(filters.get("areas", ())),
             assistance_types=frozenset(filters.get("assistance_types", ())),
@@ -85,13 +93,26 @@ class SubscriptionView:
         return not self.places or (need.party is not None and any(_contains(p, need.party) for p in self.places))
 
 
+def _verdict(value: str | None) -> Verdict | None:
+    """A stored least verdict (the column's CHECK constraint admits only these)."""
+    for name in VERDICTS:
+        if value == name:
+            return name
+    return None
+
+
+def _fires(verdict: Verdict, view: SubscriptionView) -> bool:
+    """Whether a match of this verdict reaches the subscription's least verdict (none: every verdict)."""
+    return view.min_verdict is None or reaches(verdict, view.min_verdict)
+
+
 def _contains(place: str, party: str) -> bool:
     return place == party or (place not in vocab.countries() and party in vocab.countries_in(place))
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A need satisfied a subscription: with the score, its components and why."""
+    """A need satisfied a subscription: with the score, its components, why, and (offers) the fit verdict."""
 
     subscription_id: int
     organisation_id: int
@@ -99,6 +120,8 @@ class Alert:
     score: float
     components: dict[str, float]
     explanation: Explanation
+    verdict: Verdict | None = None
+    probability: float | None = None
 
 
 class AlertMatcher:
@@ -171,38 +194,53 @@ class AlertMatcher:
             depth = min(MAX_TOP_N, max(v.top_n or 0 for v in top))
             if forward is None or (len(forward.matches) < depth and len(forward.matches) < forward.allowed):
                 forward = self.service.match(need, k=depth)
-            best: dict[int, tuple[int, Match]] = {}
+            ranked: dict[int, list[tuple[int, Match]]] = {}
             for rank, match in enumerate(forward.matches[:depth], start=1):
-                best.setdefault(match.organisation_id, (rank, match))
+                ranked.setdefault(match.organisation_id, []).append((rank, match))
             for view in top:
-                if view.organisation_id in best and best[view.organisation_id][0] <= (view.top_n or 0):
-                    rank, match = best[view.organisation_id]
-                    out.append(
-                        Alert(
-                            view.id,
-                            view.organisation_id,
-                            match.offer_id,
-                            match.score,
-                            match.components,
-                            _ranked(match.explanation, rank),
+                # The organisation's best-ranked offer within the top N whose verdict reaches the threshold.
+                for rank, match in ranked.get(view.organisation_id, ()):
+                    if rank <= (view.top_n or 0) and _fires(match.verdict, view):
+                        explanation = _ranked(match.explanation, rank)
+                        out.append(
+                            Alert(
+                                view.id,
+                                view.organisation_id,
+                                match.offer_id,
+                                match.score,
+                                match.components,
+                                explanation,
+                                match.verdict,
+                                match.probability,
+                            )
                         )
-                    )
+                        break
         scored = [v for v in views if v.rule == "min_score"]
         if scored:
             floor = min(v.min_score or 0.0 for v in scored)
             organisations = {v.organisation_id for v in scored}
-            best_pair: dict[int, tuple[Any, float, dict[str, float]]] = {}
-            for snapshot, score, components in self.service.offers_scoring_at_least(
-                need, organisations, floor=floor
-            ):
-                best_pair.setdefault(snapshot.organisation_id, (snapshot, score, components))
+            by_organisation: dict[int, list[Scored]] = {}
+            for found in self.service.offers_scoring_at_least(need, organisations, floor=floor):
+                by_organisation.setdefault(found.offer.organisation_id, []).append(found)
             for view in scored:
-                pair = best_pair.get(view.organisation_id)
-                if pair is None or pair[1] < (view.min_score or 0.0):
-                    continue
-                snapshot, score, components = pair
-                explanation = explain(need, snapshot, evidence=(), penalised=False, stuffing=0.0)
-                out.append(Alert(view.id, view.organisation_id, snapshot.id, score, components, explanation))
+                # The organisation's best-scoring offer reaching both the score and the least verdict.
+                for found in by_organisation.get(view.organisation_id, ()):
+                    if found.score >= (view.min_score or 0.0) and _fires(found.fit.verdict, view):
+                        snapshot = found.offer
+                        explanation = explain(need, snapshot, evidence=(), penalised=False, stuffing=0.0)
+                        out.append(
+                            Alert(
+                                view.id,
+                                view.organisation_id,
+                                snapshot.id,
+                                found.score,
+                                found.components,
+                                explanation,
+                                found.fit.verdict,
+                                found.fit.probability,
+                            )
+                        )
+                        break
         return out
 
     def _query_alerts(

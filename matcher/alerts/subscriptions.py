@@ -2,8 +2,9 @@
 
 Functions take the caller's session (they never commit) and the caller. ``values`` are validated by an input
 model; the checks here are the ones that span fields or need the settings: a saved query needs its text, a
-top-N rule applies to offers, each channel needs its address, webhook targets pass the SSRF checks, e-mail
-needs a configured mail server, and an organisation holds a bounded number of subscriptions.
+top-N rule and a least fit verdict (``min_verdict``) apply to offers, each channel needs its address, webhook
+targets pass the SSRF checks, e-mail needs a configured mail server, and an organisation holds a bounded number
+of subscriptions.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from matcher.alerts.webhooks import WebhookPolicy, check_target, new_secret
 from matcher.errors import InvalidInputError, NotFoundError
 from matcher.records.needs import check_version
 from matcher.settings import NotificationSettings
-from models.orm import Subscription
+from models.orm import DEFAULT_MIN_VERDICT, Subscription
 from models.outbox import SubscriptionRepository
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ _FIELDS = frozenset(
         "rule",
         "min_score",
         "top_n",
+        "min_verdict",
         "delivery",
         "channels",
         "webhook_url",
@@ -116,6 +118,8 @@ def update_subscription(
         merged.pop("rule", None)  # a new kind takes its own default rule
         merged.pop("min_score", None)
         merged.pop("top_n", None)
+    if "kind" in changes and "min_verdict" not in changes and changes["kind"] != current["kind"]:
+        merged.pop("min_verdict", None)  # a new kind takes its own default (none for a saved query)
     channels = set(merged.get("channels") or ["feed"])
     for channel, address in (("webhook", "webhook_url"), ("email", "email")):
         if channel not in channels and address not in changes:
@@ -180,6 +184,7 @@ def _current(subscription: Subscription) -> dict[str, Any]:
         "rule": subscription.rule,
         "min_score": subscription.min_score,
         "top_n": subscription.top_n,
+        "min_verdict": subscription.min_verdict,
         "delivery": subscription.delivery,
         "channels": list(subscription.channels),
         "webhook_url": subscription.webhook_url,
@@ -196,6 +201,8 @@ def _resolve(values: dict[str, Any]) -> dict[str, Any]:
         key = "top_n" if rule == "top_n" else "min_score"
         if values.get(key) is None:
             values[key] = threshold
+    if values["kind"] == "offers" and values.get("min_verdict") is None:
+        values["min_verdict"] = DEFAULT_MIN_VERDICT
     values["delivery"] = values.get("delivery") or "instant"
     values["channels"] = sorted(set(values.get("channels") or ["feed"]))
     values["filters"] = {k: sorted(v) for k, v in (values.get("filters") or {}).items() if v}
@@ -215,6 +222,12 @@ def _check(values: Mapping[str, Any], settings: NotificationSettings) -> None:
             "rule 'top_n' (one of your offers among the need's top N providers) needs kind 'offers'; "
             "use rule 'min_score' for a saved query",
             field="rule",
+        )
+    if kind == "query" and values.get("min_verdict") is not None:
+        raise InvalidInputError(
+            "'min_verdict' is for kind 'offers': a verdict judges how well one of your offers fits a need, and "
+            "a saved query has no offer; use 'min_score' (the need's similarity to the query)",
+            field="min_verdict",
         )
     if rule == "top_n" and values.get("top_n") is None:
         raise InvalidInputError("rule 'top_n' needs 'top_n' (1-50)", field="top_n")
@@ -250,6 +263,7 @@ def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
         "rule": rule,
         "min_score": values.get("min_score") if rule == "min_score" else None,
         "top_n": values.get("top_n") if rule == "top_n" else None,
+        "min_verdict": values.get("min_verdict"),
         "delivery": values["delivery"],
         "channels": list(values["channels"]),
         "webhook_url": values.get("webhook_url"),

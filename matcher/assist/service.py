@@ -100,7 +100,8 @@ class AssistService:
     """Suggestions, missing information and duplicates for drafts (see the module docstring).
 
     Args:
-        store: the embedding store of the process's matching service (its model and cache).
+        store: an embedding store over the configured encoders, all of them (with the default MiniLM and USE-m3,
+            the concatenation of their unit vectors: the better feature set, docs/assistant.md) and the cache.
         model_path: where fitted models are saved and read (``None``: fit in memory, save nothing).
     """
 

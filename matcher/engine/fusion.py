@@ -82,7 +82,7 @@ def total(similarity: NDArray[np.float32], rest: NDArray[np.float32], weights: W
 
     Rounding is monotone, so an offer whose similarity is at most ``s`` scores at most ``total(s, rest)``:
     the bound that certifies the ranker's top-k. That certification (``Ranker._certify``) and the search bound
-    of ``MatchService.offers_scoring_at_least`` invert this form: they change with it.
+    of ``Ranker.scoring_at_least`` invert this form: they change with it.
     """
     scores: NDArray[np.float32] = (weights.semantic * similarity + rest).astype(np.float32)
     return scores

@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 from matcher.engine.catalog import OfferCatalog
 from matcher.engine.filters import FilterOutcome, Policy, apply_filters_batch
 from matcher.engine.fusion import Weights, fuse, rest_of, total
-from matcher.engine.index import VectorIndex
+from matcher.engine.index import VectorIndex, search_at_least
 from matcher.engine.lexical import LexicalIndex
 from matcher.engine.query import MatchFilters, NeedQuery
 from matcher.engine.scoring import SIGNALS, SignalCache, pair_signals
@@ -223,22 +223,97 @@ class Ranker:
                 )
                 state.terms = None if terms is None else terms[:, row : row + 1]
                 states[i] = state
-        query_of = {i: queries[i] for i in ranked}
-        if self.feedback_depth and weights.semantic:
-            tops = self._certified_tops(query_of, states, shared, self.feedback_depth, weights)
-            for i, top in tops.items():
-                if len(top.positions):
-                    first = top.positions[: self.feedback_depth]
-                    expanded = query_of[i] + np.float32(self.feedback_weight) * self.index.vectors_at(first).mean(
-                        axis=0
-                    )
-                    query_of[i] = (expanded / np.linalg.norm(expanded)).astype(np.float32)
+        query_of = self._with_feedback({i: queries[i] for i in ranked}, states, shared, weights)
         tops = self._certified_tops(query_of, states, shared, k, weights)
         for i, top in tops.items():
             out[i] = self._ranked(
                 states[i], top.positions[:k], top.similarity[:k], top.rows[:k], top.scored, cache, weights
             )
         return [r for r in out if r is not None]
+
+    def _with_feedback(
+        self,
+        queries: dict[int, NDArray[np.float32]],
+        states: dict[int, _Need],
+        shared: NDArray[np.int64],
+        weights: Weights,
+    ) -> dict[int, NDArray[np.float32]]:
+        """The query vectors moved towards their certified top few offers (module docstring, step 5)."""
+        if not (self.feedback_depth and weights.semantic):
+            return queries
+        out = dict(queries)
+        tops = self._certified_tops(queries, states, shared, self.feedback_depth, weights)
+        for i, top in tops.items():
+            if len(top.positions):
+                first = top.positions[: self.feedback_depth]
+                expanded = queries[i] + np.float32(self.feedback_weight) * self.index.vectors_at(first).mean(
+                    axis=0
+                )
+                out[i] = (expanded / np.linalg.norm(expanded)).astype(np.float32)
+        return out
+
+    def scoring_at_least(
+        self,
+        query: NDArray[np.float32],
+        need: NeedQuery,
+        *,
+        organisations: NDArray[np.int64],
+        floor: float,
+        weights: Weights,
+        today: dt.date | None = None,
+    ) -> Ranked:
+        """Every offer of ``organisations`` that ``need``'s ranking allows and scores at least ``floor``, best
+        first, scored exactly as :meth:`rank` scores it: BM25 relative to the best among all allowed offers, the
+        feedback-moved query vector, the same components (so a calibration of ranked matches applies to them).
+
+        Exact like the top-k: the ``rest`` of every allowed offer is known before the search, which bounds the
+        similarity an offer of ``organisations`` needs to reach ``floor`` (``fusion.total``); the vector search
+        over those offers widens until the next similarity is below that bound.
+        """
+        outcomes = apply_filters_batch(
+            self.catalog,
+            self.index.live_mask(),
+            MatchFilters(),
+            organisations=[None, need.organisation_id],
+            inactive=self.inactive,
+            at_capacity=self.at_capacity,
+            today=today or dt.date.today(),
+        )
+        outcome, shared = outcomes[need.organisation_id], outcomes[None].allowed
+        empty = np.zeros(0, dtype=np.float32)
+        nothing = Ranked(np.zeros(0, np.int64), empty, dict.fromkeys(SIGNALS, empty), {}, outcome, 0)
+        if not len(outcome.allowed):
+            return nothing
+        cache = self.signals if self.signals is not None else SignalCache(self.catalog)
+        terms = self._terms([need], weights)
+        bm25 = None if terms is None else self.lexical.scores_of(terms)[0]
+        state = self._state(need, outcome, len(shared), bm25, cache, weights)
+        state.terms = terms
+        query = self._with_feedback({0: query}, {0: state}, shared, weights)[0]
+        rows = np.flatnonzero(np.isin(self.catalog.column("org_id")[outcome.allowed], organisations))
+        if not len(rows):
+            return nothing
+        if weights.semantic:
+            bound = (floor - float(state.rest[rows].max())) / weights.semantic
+            _, found = search_at_least(self.index, query, bound, allowed=outcome.allowed[rows])
+            rows = np.searchsorted(outcome.allowed, found[found >= 0])
+        if not len(rows):
+            return nothing
+        positions = outcome.allowed[rows]
+        similarity = _similarity(self.index.vectors_at(positions), query)
+        keep = total(similarity, state.rest[rows], weights) >= floor
+        positions, similarity, rows = positions[keep], similarity[keep], rows[keep]
+        scored = self._ranked(state, positions, similarity, rows, len(keep), cache, weights)
+        order = np.lexsort((self.index.ids[positions], -scored.scores))  # best total first, then lower offer id
+        order = order[scored.scores[order] >= floor]
+        return Ranked(
+            positions[order],
+            scored.scores[order],
+            {name: values[order] for name, values in scored.contributions.items()},
+            {name: values[order] for name, values in scored.signals.items()},
+            outcome,
+            scored.retrieved,
+        )
 
     def _terms(self, needs: Sequence[NeedQuery], weights: Weights) -> NDArray[np.float32] | None:
         """The needs' BM25 query terms (None when the lexical weight is 0)."""

@@ -32,15 +32,15 @@ from embeddings import Embedder, FakeEmbedder
 from matcher.engine.catalog import OfferCatalog
 from matcher.engine.encoders import EncoderSet, Mixture
 from matcher.engine.explain import Explanation, explain
-from matcher.engine.filters import FilterOutcome, apply_filters
-from matcher.engine.fusion import Weights, fuse, rest_of
-from matcher.engine.index import PlannerConfig, VectorIndex, load_index, make_index, search_at_least
+from matcher.engine.filters import FilterOutcome
+from matcher.engine.fusion import Weights, fuse
+from matcher.engine.index import PlannerConfig, VectorIndex, load_index, make_index
 from matcher.engine.lexical import LexicalIndex
 from matcher.engine.query import MatchFilters, NeedQuery
 from matcher.engine.ranking import Ranked, Ranker
 from matcher.engine.scoring import SignalCache, pair_signals
 from matcher.engine.texts import record_text, sentences
-from matcher.engine.verdicts import Calibration, Verdict, load_calibration
+from matcher.engine.verdicts import Calibration, Fit, Verdict, load_calibration
 from matcher.errors import NotFoundError
 from matcher.settings import RankingSettings, Settings
 from models.db import Database
@@ -100,6 +100,23 @@ class MatchResult:
     allowed: int
     excluded: dict[str, int] = field(default_factory=dict)
     empty_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """An offer scored for a need as in the need's ranking (``MatchService.offers_scoring_at_least``).
+
+    Attributes:
+        offer: the offer.
+        score: total score (the sum of ``components``).
+        components: weighted contribution of each signal, as in a ranked match.
+        fit: its calibrated probability and verdict (``matcher.engine.verdicts``).
+    """
+
+    offer: OfferSnapshot
+    score: float
+    components: dict[str, float]
+    fit: Fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,18 +384,7 @@ class MatchService:
         used = weights or self.weights
         results: list[MatchResult] = []
         with self._lock:
-            ranker = Ranker(
-                self.catalog,
-                self.index,
-                self.lexical,
-                candidates=self.settings.candidates,
-                inactive=self.settings.inactive,
-                at_capacity=self.settings.at_capacity,
-                feedback_depth=self.settings.feedback_depth,
-                feedback_weight=self.settings.feedback_weight,
-                signals=self._signal_cache(),
-            )
-            ranked = ranker.rank_batch(queries, needs, k=k, weights=used, filters=filters, today=today)
+            ranked = self._ranker().rank_batch(queries, needs, k=k, weights=used, filters=filters, today=today)
             snapshots = [[self.catalog.snapshots[int(p)] for p in r.positions] for r in ranked]
             stuffing = [self.catalog.column("stuffing")[r.positions] for r in ranked]
         if explain_matches:
@@ -388,6 +394,20 @@ class MatchService:
         for i, need in enumerate(needs):
             results.append(self._result(need, ranked[i], snapshots[i], stuffing[i], evidence[i]))
         return results
+
+    def _ranker(self) -> Ranker:
+        """A ranker over the current catalogue with the configured settings (call with the lock held)."""
+        return Ranker(
+            self.catalog,
+            self.index,
+            self.lexical,
+            candidates=self.settings.candidates,
+            inactive=self.settings.inactive,
+            at_capacity=self.settings.at_capacity,
+            feedback_depth=self.settings.feedback_depth,
+            feedback_weight=self.settings.feedback_weight,
+            signals=self._signal_cache(),
+        )
 
     def _signal_cache(self) -> SignalCache:
         """Per-party and per-language signal values, shared by batches while the catalogue is unchanged."""
@@ -519,54 +539,31 @@ class MatchService:
         *,
         floor: float,
         today: dt.date | None = None,
-    ) -> list[tuple[OfferSnapshot, float, dict[str, float]]]:
-        """Every eligible offer of ``organisations`` whose pair score for ``need`` is at least ``floor``.
+    ) -> list[Scored]:
+        """Every eligible offer of ``organisations`` whose score for ``need`` is at least ``floor``, best first.
 
-        The pair score is the one of :meth:`rank_needs` (the forward score without BM25 and feedback, which
-        depend on the rest of the catalogue), with the forward ranking's eligibility rules. It is exact: the
-        structured part of every allowed offer is computed first, which bounds the similarity an offer needs
-        to reach ``floor``; the vector search then widens until the next similarity is below that bound.
+        The score is the forward ranking's, component by component (``Ranker.scoring_at_least``: BM25 among
+        every offer the need's ranking allows, pseudo-relevance feedback, the same eligibility rules), so each
+        offer's score is the one it has in the need's ranking of providers, and its fit verdict is calibrated
+        like a ranked match's. Exact: no offer reaching ``floor`` is left out.
         """
         self.refresh()
         query = self.query_vectors([need])[0]
-        used = _pair_weights(self.weights)
         with self._lock:
-            outcome = apply_filters(
-                self.catalog,
-                self.index.live_mask(),
-                MatchFilters(),
-                own_organisation=need.organisation_id,
-                inactive=self.settings.inactive,
-                at_capacity=self.settings.at_capacity,
-                today=today or dt.date.today(),
-            )
-            keep = np.isin(self.catalog.column("org_id")[outcome.allowed], np.asarray(list(organisations)))
-            allowed = outcome.allowed[keep]
-            if not len(allowed):
-                return []
-            signals = pair_signals(
-                self.catalog,
-                allowed,
+            ranked = self._ranker().scoring_at_least(
+                query,
                 need,
-                penalties=outcome.penalties[keep],
-                semantic=np.zeros(len(allowed), dtype=np.float32),
+                organisations=np.asarray(sorted(organisations), dtype=np.int64),
+                floor=floor,
+                weights=self.weights,
+                today=today,
             )
-            rest = rest_of(signals, used)
-            rows = np.arange(len(allowed))
-            if used.semantic > 0:
-                # No offer below this similarity can qualify (fusion.total: w_semantic * similarity + rest).
-                bound = (floor - float(rest.max())) / used.semantic
-                similarity, positions = search_at_least(self.index, query, bound, allowed=allowed)
-                found = positions >= 0
-                rows = np.searchsorted(allowed, positions[found])
-                signals["semantic"][rows] = similarity[found]
-            totals, contributions = fuse(signals, used)
-            out = []
-            for row in rows[totals[rows] >= floor].tolist():
-                snapshot = self.catalog.snapshots[int(allowed[row])]
-                assert snapshot is not None
-                out.append((snapshot, float(totals[row]), {n: float(v[row]) for n, v in contributions.items()}))
-        out.sort(key=lambda item: (-item[1], item[0].id))
+            snapshots = [self.catalog.snapshots[int(p)] for p in ranked.positions]
+        out = []
+        for j, snapshot in enumerate(snapshots):
+            assert snapshot is not None
+            components = {name: float(values[j]) for name, values in ranked.contributions.items()}
+            out.append(Scored(snapshot, float(ranked.scores[j]), components, self.calibration.assess(components)))
         return out
 
     # ---------------------------------------------------------------------------------------- loading

@@ -89,6 +89,11 @@ def verdict_of(probability: float, *, weak_topical_fit: bool = False) -> Verdict
     return "weak"
 
 
+def reaches(verdict: Verdict, least: Verdict) -> bool:
+    """Whether ``verdict`` is ``least`` or better (an alert's threshold: ``possible`` lets ``good`` through)."""
+    return VERDICTS.index(verdict) <= VERDICTS.index(least)
+
+
 @dataclass(frozen=True, slots=True)
 class Calibration:
     """A fitted calibration, as shipped in JSON (see the module docstring).

@@ -410,3 +410,28 @@ def test_a_retry_whose_need_turned_confidential_is_cancelled_and_its_other_needs
         assert {d["status"] for d in deliveries if d["uid"] == resent.headers["webhook-id"]} == {"delivered"}
     finally:
         failing.stop()
+
+
+def test_the_least_verdict_round_trips_and_unknown_values_are_refused(api: Api) -> None:
+    made = subscribe(api, min_verdict="strong")
+    assert made["min_verdict"] == "strong"
+    path = f"/v1/subscriptions/{made['id']}"
+    assert api.get("provider_a", path).json()["min_verdict"] == "strong"
+    changed = api.call(
+        "provider_a", "PATCH", path, json={"min_verdict": "good"}, headers={"If-Match": api.etag(path)}
+    )
+    assert changed.status_code == 200, changed.text
+    assert api.get("provider_a", path).json()["min_verdict"] == "good"
+    assert subscribe(api)["min_verdict"] == "possible"  # the documented default for offers
+    for bad in ("weak", "STRONG", "excellent", 3):
+        refused = api.post("provider_a", "/v1/subscriptions", json={"min_verdict": bad})
+        assert refused.status_code == 422, (bad, refused.text)
+    refused = api.call(
+        "provider_a", "PATCH", path, json={"min_verdict": "weak"}, headers={"If-Match": api.etag(path)}
+    )
+    assert refused.status_code == 422, refused.text
+    query = api.post(
+        "provider_a", "/v1/subscriptions", json={"kind": "query", "query": "wetlands", "min_verdict": "good"}
+    )
+    assert query.status_code == 422 and "min_verdict" in query.text, query.text
+    assert subscribe(api, kind="query", query="wetland mapping")["min_verdict"] is None

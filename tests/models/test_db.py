@@ -250,3 +250,42 @@ def test_sqlite_writers_begin_immediate_readers_deferred(sqlite_db: Database) ->
     with sqlite_db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_the_verdict_migration_gives_offers_subscriptions_the_default_and_drops_it_back(db_url: str) -> None:
+    """0013: existing ``offers`` subscriptions get ``possible``, saved queries none, and the outbox that refers to
+    them is kept (a SQLite table rebuild would cascade-delete it); afterwards an unknown verdict is refused; the
+    downgrade drops the column and keeps the rows."""
+    database = Database(db_url)
+    subscription = (
+        "INSERT INTO subscriptions (organisation_id, kind, query_text, filters, rule, min_score, top_n, delivery, "
+        "channels, unsubscribe_token{extra}) VALUES (1, :kind, :query, '{{}}', :rule, :min_score, :top_n, "
+        "'instant', '[\"feed\"]', :token{value})"
+    )
+    offers = {"kind": "offers", "query": None, "rule": "top_n", "min_score": None, "top_n": 10}
+    query = {"kind": "query", "query": "seed banks", "rule": "min_score", "min_score": 0.45, "top_n": None}
+    try:
+        _at_0006(database)
+        migrate.upgrade(database, "0012")
+        with database.engine.begin() as conn:
+            conn.execute(text(subscription.format(extra="", value="")), {**query, "token": "token-query"})
+        migrate.upgrade(database)
+        with database.engine.connect() as conn:
+            rows = conn.execute(text("SELECT kind, min_verdict FROM subscriptions ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [("offers", "possible"), ("query", None)]
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 1
+            assert conn.execute(text("SELECT count(*) FROM notifications")).scalar_one() == 1
+        with_verdict = subscription.format(extra=", min_verdict", value=", :verdict")
+        for verdict in ("weak", "STRONG"):
+            with pytest.raises(IntegrityError), database.engine.begin() as conn:
+                conn.execute(text(with_verdict), {**offers, "token": f"token-{verdict}", "verdict": verdict})
+        with database.engine.begin() as conn:
+            conn.execute(text(with_verdict), {**offers, "token": "token-strong", "verdict": "strong"})
+        command.downgrade(migrate.alembic_config(database), "0012")
+        assert "min_verdict" not in {c["name"] for c in inspect(database.engine).get_columns("subscriptions")}
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM subscriptions")).scalar_one() == 3
+            assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 1
+    finally:
+        database.dispose()

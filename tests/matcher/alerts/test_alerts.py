@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,12 +19,9 @@ from matcher.alerts import subscriptions
 from matcher.alerts.mail import Digest
 from matcher.alerts.outbox import Cancelled, backoff, claim, next_digest, prepare, record_alerts, settle
 from matcher.alerts.reverse import Alert, AlertMatcher
-from matcher.engine.catalog import STATUS_CODES, UNLIMITED
 from matcher.engine.explain import Explanation, Fact
-from matcher.engine.fusion import fuse
 from matcher.engine.index import threshold
 from matcher.engine.query import NeedQuery
-from matcher.engine.scoring import structured_signals
 from matcher.errors import DeliveryError, InvalidInputError, PermissionDeniedError, WebhookTargetError
 from matcher.language.catalogues import translations
 from matcher.records import needs
@@ -176,27 +172,21 @@ def test_offers_scoring_at_least_a_floor_equal_a_brute_force_scan(
 
 
 def _check_against_brute_force(svc: Any, floor: float, share: float) -> None:
+    """The offers found are those of the chosen organisations that the need's full forward ranking scores at
+    least ``floor``, with the ranking's scores, components and verdicts (one scoring path: BM25 among all
+    allowed offers and feedback included, so the calibration of rankings applies to alerts)."""
     organisations = sorted({int(o) for o in svc.catalog.column("org_id")[: len(svc.index)]})
     chosen = set(random.Random(int(floor * 1000)).sample(organisations, max(1, int(len(organisations) * share))))
-    found = {s.id: score for s, score, _ in svc.offers_scoring_at_least(NEED, chosen, floor=floor)}
+    found = {s.offer.id: s for s in svc.offers_scoring_at_least(NEED, chosen, floor=floor)}
 
-    query = svc.query_vectors([NEED])[0]
-    weights = svc.weights.without("lexical")
-    positions = np.flatnonzero(svc.index.live_mask())
-    positions = positions[np.isin(svc.catalog.column("org_id")[positions], list(chosen))]
-    status, capacity = svc.catalog.column("status")[positions], svc.catalog.column("capacity")[positions]
-    eligible = (status == STATUS_CODES["active"]) & ~svc.catalog.expired(dt.date.today())[positions]
-    eligible &= (capacity == UNLIMITED) | (capacity > 0)
-    positions = positions[eligible]  # paused, expired and full offers are excluded, as in forward matching
-    signals = structured_signals(svc.catalog, positions, NEED)
-    signals["semantic"] = (svc.index.vectors_at(positions) @ query).astype(np.float32)
-    signals["lexical"] = np.zeros(len(positions), np.float32)
-    signals["penalty"] = svc.catalog.column("stuffing")[positions]
-    totals, _ = fuse(signals, weights)
-    expected = {int(svc.index.ids[p]): float(t) for p, t in zip(positions, totals, strict=True) if t >= floor}
+    ranking = svc.match_batch([NEED], k=len(svc.index), explain_matches=False)[0]
+    expected = {m.offer_id: m for m in ranking.matches if m.organisation_id in chosen and m.score >= floor}
     assert found.keys() == expected.keys()
-    for offer_id, score in found.items():
-        assert score == pytest.approx(expected[offer_id], abs=1e-5)
+    for offer_id, scored in found.items():
+        match = expected[offer_id]
+        assert scored.score == pytest.approx(match.score, abs=1e-5)
+        assert scored.components == pytest.approx(match.components, abs=1e-5)
+        assert (scored.fit.verdict, scored.fit.probability) == (match.verdict, match.probability)
 
 
 def test_top_n_alerts_follow_the_forward_ranking(demo: tuple[Database, Any]) -> None:

@@ -1,6 +1,8 @@
-"""Measured quality, as regression tests with the packaged model: the suggestions' recall@3 on the committed
-fixture (the dev gold set's needs: tests/fixtures/assist/dev_needs.jsonl) against the nearest-neighbour
-baseline, and the duplicate threshold on the hand-made pairs (tests/fixtures/assist/duplicate_pairs.json).
+"""Measured quality, as regression tests with the packaged encoders (MiniLM and USE-m3, the default): the
+suggestions' recall@3 on the committed fixtures (the dev gold set's needs, tests/fixtures/assist/dev_needs.jsonl,
+and their Arabic, Russian and Chinese versions from the dev-parallel set, parallel_needs.jsonl) against the
+nearest-neighbour baseline, and the duplicate threshold on the hand-made pairs
+(tests/fixtures/assist/duplicate_pairs.json).
 
 The models are fitted on the bundled examples only, so the figures are what a new installation serves."""
 
@@ -20,27 +22,41 @@ from matcher.assist.examples import Example, bundled_examples, draft_text
 from matcher.assist.suggest import TARGET_LABELS, Suggester, fingerprint
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "assist"
-# recall@3 of the true targets measured on the fixture (docs/assistant.md); a test fails 0.03 below.
-MEASURED_RECALL = {"all": 0.830, "en": 0.814, "fr": 0.875, "es": 0.857}
+# recall@3 of the true targets measured on the fixtures with MiniLM + USE-m3 (docs/assistant.md: `pollinate
+# assist evaluate`); a test fails 0.03 below. `all` is the 200 needs of both fixtures.
+MEASURED_RECALL = {
+    "all": 0.739,
+    "en": 0.857,
+    "fr": 0.875,
+    "es": 0.929,
+    "ar": 0.600,
+    "ru": 0.710,
+    "zh": 0.777,
+}
 TOLERANCE = 0.03
 
 
 @pytest.fixture(scope="module")
-def fitted(real_embedder) -> tuple[list[Example], NDArray[np.float32]]:  # type: ignore[no-untyped-def]
+def fitted(multilingual_embedder) -> tuple[list[Example], NDArray[np.float32]]:  # type: ignore[no-untyped-def]
     examples = bundled_examples()
-    return examples, l2_normalise(real_embedder.embed([e.text for e in examples]))
+    return examples, l2_normalise(multilingual_embedder.embed([e.text for e in examples]))
 
 
 @pytest.fixture(scope="module")
-def fixture_needs(real_embedder) -> tuple[list[measure.Labelled], NDArray[np.float32]]:  # type: ignore[no-untyped-def]
-    rows = [json.loads(line) for line in (FIXTURES / "dev_needs.jsonl").read_text(encoding="utf-8").splitlines()]
+def fixture_needs(multilingual_embedder) -> tuple[list[measure.Labelled], NDArray[np.float32]]:  # type: ignore[no-untyped-def]
+    rows = [
+        json.loads(line)
+        for name in ("dev_needs.jsonl", "parallel_needs.jsonl")
+        for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     items = [
         measure.Labelled(
             draft_text(r["title"], r["description"]), tuple(str(t) for t in r["targets"]), r["language"]
         )
         for r in rows
     ]
-    return items, l2_normalise(real_embedder.embed([i.text for i in items]))
+    return items, l2_normalise(multilingual_embedder.embed([i.text for i in items]))
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +99,17 @@ def test_saved_models_predict_the_same(suggester: Suggester, fixture_needs: Any,
     assert loaded.suggest_batch(texts, held[:5]) == suggester.suggest_batch(texts, held[:5])
 
 
-def test_duplicate_threshold_on_the_hand_made_pairs(real_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_threshold_on_the_hand_made_pairs(multilingual_embedder) -> None:  # type: ignore[no-untyped-def]
     pairs = json.loads((FIXTURES / "duplicate_pairs.json").read_text(encoding="utf-8"))["pairs"]
-    a = l2_normalise(real_embedder.embed([draft_text(**p["a"]) for p in pairs]))
-    b = l2_normalise(real_embedder.embed([draft_text(**p["b"]) for p in pairs]))
+    a = l2_normalise(multilingual_embedder.embed([draft_text(**p["a"]) for p in pairs]))
+    b = l2_normalise(multilingual_embedder.embed([draft_text(**p["b"]) for p in pairs]))
     flagged = [bool(s >= duplicates.THRESHOLD) for s in (a * b).sum(axis=1)]
     kinds = [p["kind"] for p in pairs]
     true_dups = sum(f for f, k in zip(flagged, kinds, strict=True) if k == "duplicate")
     false_dups = sum(f for f, k in zip(flagged, kinds, strict=True) if k == "same_topic")
     translations = sum(f for f, k in zip(flagged, kinds, strict=True) if k == "translation")
-    # Measured (docs/assistant.md): every same-language duplicate found, one same-topic pair flagged, no
-    # translation found by the English-only model.
+    # Measured (docs/assistant.md): every same-language duplicate found, no same-topic pair flagged, one of the
+    # six translations found (MiniLM alone flagged a same-topic pair and found none).
     assert true_dups == kinds.count("duplicate") == 12
-    assert false_dups <= 1
-    assert translations == 0
+    assert false_dups == 0
+    assert translations >= 1
