@@ -17,7 +17,7 @@ install: $(VENV)/.installed ## Create .venv and install Pollinate with its dev t
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[dev,distributed]'
+	$(BIN)/pip install -e '.[dev,distributed,use-onnx]'
 	touch $@
 
 # axe-core for the browser tests (tests/web/), pinned by its lock file.

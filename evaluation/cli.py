@@ -23,11 +23,13 @@ from evaluation.bench.api import api_cmd
 from evaluation.bench.assist import assist_cmd
 from evaluation.bench.corpus import pool_sentences
 from evaluation.bench.embed import run_backend_comparison, run_embed_benchmark
+from evaluation.bench.encoders import encoder_names, run_encoder_benchmark
 from evaluation.bench.index import check_arguments, index_kinds, run_index_benchmark
 from evaluation.bench.jobs import jobs_cmd
 from evaluation.bench.web import web_cmd
 from evaluation.onnx_gate import export_cmd, gate_cmd
 from evaluation.options import command_settings, emit_report, number_list, progress
+from evaluation.use_gate import use_gate_cmd
 from matcher.engine.service import create_embedder
 from matcher.settings import Settings
 
@@ -39,6 +41,7 @@ embed_app = typer.Typer(
 )
 embed_app.command("export")(export_cmd)
 embed_app.command("gate")(gate_cmd)
+embed_app.command("use-gate")(use_gate_cmd)
 
 
 @bench_app.callback()
@@ -184,6 +187,17 @@ def embed_cmd(
     latency_queries: Annotated[
         int, typer.Option(min=1, help="Timed single-text calls per backend in the comparison.")
     ] = 200,
+    encoders: Annotated[
+        str,
+        typer.Option(
+            help="Encoders whose one-thread cost is measured against issue 16's budget, each in its own process, "
+            "comma-separated (minilm, use-m3, use-m3-onnx, fused, fused-onnx); `auto`: all when the configured "
+            "embedder is a real model (the ONNX ones when pollinate[use-onnx] is installed); `none`: skip."
+        ),
+    ] = "auto",
+    need_queries: Annotated[
+        int, typer.Option(min=1, help="Timed single-need calls per encoder in the cost table.")
+    ] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON report to this file.")
@@ -194,13 +208,17 @@ def embed_cmd(
     The embedder is called directly (no embedding cache), after one warm-up call; each corpus and batch size
     is timed --repeats times. Then, unless --backends none, the backends run side by side at batch 32 on short
     texts (the demo titles) and on the demo needs and offers, and single-text calls are timed (p50, p99); the
-    ONNX models are exported first if missing. The default run takes 6 to 9 minutes on 2 shared cores (at one
-    thread, half of it in the comparison, mostly on the long texts).
+    ONNX models are exported first if missing. Last, unless --encoders none, each encoder and the fused setups
+    run side by side, each in its own one-thread process: offers/s when indexing, one need's latency (p50,
+    p99), memory added by loading and peak while encoding, and whether issue 16's budget is met (one need <= 60
+    ms median, >= 40 offers/s). The default run takes 6 to 9 minutes on 2 shared cores, plus about 3 for the
+    encoders.
     """
     batch_size_list = number_list(batch_sizes, "--batch-sizes", int)
     if min(batch_size_list) < 1:
         raise typer.BadParameter("batch sizes must be at least 1", param_hint="--batch-sizes")
     requested = _backend_list(backends)
+    cost_encoders = _encoder_list(encoders)
     settings = command_settings(ctx)
     progress(f"loading the embedder {settings.embedding.model}")
     embedder = create_embedder(settings)
@@ -227,9 +245,24 @@ def embed_cmd(
         report["comparison"] = run_backend_comparison(
             embedders, n_texts=compare_texts, repeats=repeats, latency_queries=latency_queries, progress=progress
         )
+    report["encoders"] = None
+    # As for the backends, `auto` measures the encoders only when the configured embedder is a real model.
+    if encoders.strip() in ("", "auto") and _backend_of(english) is None:
+        cost_encoders = []
+    if cost_encoders:
+        report["encoders"] = run_encoder_benchmark(
+            settings,
+            cost_encoders,
+            batch_size=32,
+            repeats=repeats,
+            latency_queries=need_queries,
+            progress=progress,
+        )
     tables: list[RenderableType] = [_embed_table(report)]
     if report["comparison"] is not None:
         tables.append(_comparison_table(report["comparison"]))
+    if report["encoders"] is not None:
+        tables.append(_encoders_table(report["encoders"]))
     emit_report(report, Group(*tables), as_json=as_json, out_file=out_file)
 
 
@@ -248,6 +281,55 @@ def _backend_list(text: str) -> list[Backend] | None:
             param_hint="--backends",
         )
     return [backend for backend in _COMPARED if backend in names]
+
+
+def _encoder_list(text: str) -> list[str]:
+    """``--encoders`` as encoder names (empty for `none`), checked before any model is loaded."""
+    if text.strip() == "none":
+        return []
+    from embeddings.universal_onnx import available
+
+    try:
+        return encoder_names(text, onnx_available=available())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--encoders") from exc
+
+
+def _encoders_table(report: dict[str, Any]) -> Table:
+    budget = report["budget"]
+    load = report["load_average"]
+    table = Table(
+        title="Encoders side by side, one thread each, against the budget",
+        caption=f"offers/s: {report['offers']['texts']} demo offers at batch {report['batch_size']}, median of "
+        f"{report['repeats']} runs; one need: {report['latency_queries']} single-text calls on the demo needs "
+        f"({report['needs']['mean_chars']:.0f} characters on average)\nload MB: resident memory added by loading "
+        "(libraries included, a fresh process each); peak MB: the process's peak while encoding"
+        f"\nbudget (issue 16): one need <= {budget['need_p50_ms']:.0f} ms median, >= "
+        f"{budget['offers_per_s']:.0f} offers/s\n{report['threads_how']}"
+        f"\n{report['cpu_count']} CPUs" + ("" if load is None else f", load average {load[0]:.2f} at the start"),
+    )
+    table.add_column("encoder")
+    for numeric in ("dim", "offers/s", "need p50 ms", "need p99 ms", "load MB", "peak MB", "load s"):
+        table.add_column(numeric, justify="right")
+    table.add_column("budget")
+    for row in report["encoders"]:
+        misses = [
+            label
+            for label, met in (("offers/s", row["meets_offers"]), ("latency", row["meets_latency"]))
+            if not met
+        ]
+        table.add_row(
+            row["encoder"],
+            str(row["dim"]),
+            f"{row['offers_per_s']:,.1f}",
+            f"{row['need_p50_ms']:.1f}",
+            f"{row['need_p99_ms']:.1f}",
+            "" if row["load_mb"] is None else f"{row['load_mb']:,.0f}",
+            "" if row["peak_mb"] is None else f"{row['peak_mb']:,.0f}",
+            f"{row['load_s']:.1f}",
+            "meets" if row["meets_budget"] else f"misses {' and '.join(misses)}",
+        )
+    return table
 
 
 def _backend_of(embedder: Embedder) -> str | None:

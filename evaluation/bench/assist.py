@@ -10,7 +10,12 @@ the suggestion models on the bundled examples) and the first call (which reads t
 into memory) are reported apart; then ``--calls`` calls with different drafts (the demo needs' texts, each
 sent as a Party of a random country), each of which embeds the draft with the model, runs the two
 regressions, the gazetteer and the rules, lists the needs of the Party's sub-region it may see and scans them.
-Reported: median, 90th percentile and maximum per call, the candidate needs per call, and the load average.
+Reported: the median (p50), 90th and 95th percentiles and maximum per call, the candidate needs per call, and
+the load average; the fit and the first call are never among the timed calls.
+
+The assistant is given the store of the service's first encoder, as ``api.app`` does (``service.store``, MiniLM),
+also when the multilingual encoder is configured beside it: with the fused default the bench used to time the
+concatenation of both encoders (and fit the models on it), which ``POST /v1/assist/need`` never runs.
 
 The figures are measurements of one machine at one moment; tests only ever assert the shape of the report.
 """
@@ -31,6 +36,7 @@ import typer
 from rich.table import Table
 
 from embeddings import l2_normalise
+from embeddings.composite import parts_of
 from evaluation.bench.corpus import synthetic_offers
 from evaluation.options import command_settings, emit_report, progress
 from matcher.access.rules import Principal
@@ -91,7 +97,9 @@ def _write_needs(db: Database, n: int, *, model_id: str, dim: int, seed: int) ->
 
 def run_assist_benchmark(settings: Settings, *, n_needs: int, calls: int, seed: int) -> dict[str, Any]:
     """The report of ``pollinate bench assist`` (see the module docstring)."""
-    embedder = create_embedder(settings)
+    # The service gives the assistant the store of its first encoder (MiniLM, ``EncoderSet.primary``), also
+    # when the multilingual encoder is fused beside it: time that, not the concatenation of both encoders.
+    embedder = parts_of(create_embedder(settings))[0]
     with tempfile.TemporaryDirectory(prefix="pollinate-bench-assist-") as tmp:
         db = Database(sqlite_url(Path(tmp) / "bench.db"))
         try:
@@ -135,7 +143,7 @@ def run_assist_benchmark(settings: Settings, *, n_needs: int, calls: int, seed: 
                 candidates.append(count)
         finally:
             db.dispose()
-    ordered = sorted(timings)
+    p50, p90, p95 = (round(float(v), 1) for v in np.percentile(timings, [50, 90, 95]))
     return {
         "needs": n_needs,
         "calls": calls,
@@ -143,9 +151,10 @@ def run_assist_benchmark(settings: Settings, *, n_needs: int, calls: int, seed: 
         "write_needs_s": round(write_s, 2),
         "fit_s": round(fit_s, 2),
         "first_call_ms": round(first_s * 1000, 1),
-        "median_ms": round(statistics.median(timings), 1),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 1),
-        "max_ms": round(ordered[-1], 1),
+        "p50_ms": p50,
+        "p90_ms": p90,
+        "p95_ms": p95,
+        "max_ms": round(max(timings), 1),
         "median_candidates": int(statistics.median(candidates)),
         "max_candidates": max(candidates),
         "load_average": [round(x, 2) for x in os.getloadavg()],
