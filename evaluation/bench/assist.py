@@ -13,9 +13,8 @@ regressions, the gazetteer and the rules, lists the needs of the Party's sub-reg
 Reported: the median (p50), 90th and 95th percentiles and maximum per call, the candidate needs per call, and
 the load average; the fit and the first call are never among the timed calls.
 
-The assistant is given the store of the service's first encoder, as ``api.app`` does (``service.store``, MiniLM),
-also when the multilingual encoder is configured beside it: with the fused default the bench used to time the
-concatenation of both encoders (and fit the models on it), which ``POST /v1/assist/need`` never runs.
+The assistant is given a store over the configured embedder, every encoder side by side (MiniLM and USE-m3 by
+default), as ``api.app`` gives it: its models are fitted on, and saved for, that combined model id.
 
 The figures are measurements of one machine at one moment; tests only ever assert the shape of the report.
 """
@@ -36,7 +35,6 @@ import typer
 from rich.table import Table
 
 from embeddings import l2_normalise
-from embeddings.composite import parts_of
 from evaluation.bench.corpus import synthetic_offers
 from evaluation.options import command_settings, emit_report, progress
 from matcher.access.rules import Principal
@@ -97,9 +95,8 @@ def _write_needs(db: Database, n: int, *, model_id: str, dim: int, seed: int) ->
 
 def run_assist_benchmark(settings: Settings, *, n_needs: int, calls: int, seed: int) -> dict[str, Any]:
     """The report of ``pollinate bench assist`` (see the module docstring)."""
-    # The service gives the assistant the store of its first encoder (MiniLM, ``EncoderSet.primary``), also
-    # when the multilingual encoder is fused beside it: time that, not the concatenation of both encoders.
-    embedder = parts_of(create_embedder(settings))[0]
+    # The service gives the assistant a store over every encoder (``api.app``): time that.
+    embedder = create_embedder(settings)
     with tempfile.TemporaryDirectory(prefix="pollinate-bench-assist-") as tmp:
         db = Database(sqlite_url(Path(tmp) / "bench.db"))
         try:
