@@ -157,14 +157,7 @@ class OrganisationOut(BaseModel):
 
 
 def organisation_out(org: Organisation) -> OrganisationOut:
-    return OrganisationOut(
-        id=org.id,
-        name=org.name,
-        org_type=org.org_type,
-        country=org.country,
-        website=org.website,
-        version=org.version,
-    )
+    return OrganisationOut.model_validate(org, from_attributes=True)
 
 
 class OrganisationRef(BaseModel):
@@ -175,7 +168,7 @@ class OrganisationRef(BaseModel):
 
 
 def _ref(org: Organisation) -> OrganisationRef:
-    return OrganisationRef(id=org.id, name=org.name, org_type=org.org_type, country=org.country)
+    return OrganisationRef.model_validate(org, from_attributes=True)
 
 
 # --------------------------------------------------------------------------------------------- needs
@@ -229,22 +222,8 @@ class NeedOut(BaseModel):
 
 
 def need_out(need: Need) -> NeedOut:
-    return NeedOut(
-        id=need.id,
-        external_id=need.external_id,
-        party=need.party,
-        organisation=_ref(need.organisation),
-        title=need.title,
-        description=need.description,
-        targets=need.targets,
-        assistance_types=need.assistance_types,
-        language=need.language,
-        status=need.status,
-        visibility=need.visibility,
-        version=need.version,
-        created_at=need.created_at,
-        updated_at=need.updated_at,
-    )
+    """A stored need as the API shows it: its columns by name, its requesting organisation as a reference."""
+    return NeedOut.model_validate(need, from_attributes=True)
 
 
 # -------------------------------------------------------------------------------------------- offers
@@ -319,25 +298,8 @@ class OfferOut(BaseModel):
 
 
 def offer_out(offer: Offer) -> OfferOut:
-    return OfferOut(
-        id=offer.id,
-        external_id=offer.external_id,
-        organisation=_ref(offer.organisation),
-        title=offer.title,
-        description=offer.description,
-        targets=offer.targets,
-        assistance_types=offer.assistance_types,
-        languages=offer.languages,
-        regions_served=offer.regions_served,
-        countries_served=offer.countries_served,
-        cost=offer.cost,
-        capacity=offer.capacity,
-        status=offer.status,
-        expires_on=offer.expires_on,
-        version=offer.version,
-        created_at=offer.created_at,
-        updated_at=offer.updated_at,
-    )
+    """A stored offer as the API shows it: its columns by name, its organisation as a reference."""
+    return OfferOut.model_validate(offer, from_attributes=True)
 
 
 # ------------------------------------------------------------------------------------------ matching

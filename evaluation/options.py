@@ -1,8 +1,11 @@
-"""Command-line plumbing shared by the evaluation commands: their settings and comma-separated number lists."""
+"""Command-line plumbing shared by the evaluation commands: their settings, comma-separated number lists, how
+benchmarks answer errors and print their reports."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,20 @@ def number_list(
     if positive and min(values) <= 0:
         raise typer.BadParameter(f"expected positive numbers; got {text!r}", param_hint=option)
     return values
+
+
+@contextmanager
+def benchmark_errors() -> Iterator[None]:
+    """How a benchmark command answers its run's refusals: a ``ValueError`` (options that cannot run, e.g. more
+    workers than the machine allows) is a usage error; a ``RuntimeError`` (the run itself failed) is printed,
+    unformatted since it may quote the server's output, and exits 1."""
+    try:
+        yield
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except RuntimeError as exc:
+        _err.print(f"[red]{exc}[/red]", markup=False)
+        raise typer.Exit(1) from exc
 
 
 def emit_report(report: dict[str, Any], table: RenderableType, *, as_json: bool, out_file: Path | None) -> None:

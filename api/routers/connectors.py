@@ -4,11 +4,14 @@ look like one across sources (the secretariat and admins)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.types import DecoratedCallable
 
 from api.deps import DatabaseDep, SettingsDep
 from api.routers.common import ERRORS, LIMIT, MAX_ID, OFFSET, RecordId, Timestamp
@@ -24,9 +27,11 @@ from api.schemas import (
     PageOut,
     connector_run_out,
 )
-from api.security import PrincipalDep, SignedInDep, rate_limited
+from api.security import SignedInDep, rate_limited
 from matcher.connectors import duplicates, feeds, service
+from matcher.settings import Settings
 from models.connectors import ConnectorRepository
+from models.db import Database
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
@@ -41,41 +46,57 @@ Since = Annotated[Timestamp | None, Query(description="Only records changed at o
 ConnectorName = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
-def _feed(
-    request: Request,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    kind: feeds.FeedKind,
-    fmt: feeds.FeedFormat,
-    since: Timestamp | None,
-    cursor: int,
-    limit: int | None,
-    if_none_match: str | None,
-) -> Response:
-    size = min(limit or settings.connectors.feed_page_size, settings.connectors.feed_page_size)
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    """What a harvester asks of a feed page: its format, changes since when, where it starts, its size (capped
+    by the settings) and the ETag it holds."""
+
+    format: feeds.FeedFormat
+    since: Timestamp | None
+    cursor: int
+    limit: int | None
+    if_none_match: str | None
+
+
+def feed_query(
+    format: FeedFormatQuery = "pollinate",
+    since: Since = None,
+    cursor: Cursor = 0,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size (capped by the settings).")] = None,
+    if_none_match: Annotated[str | None, Header(max_length=2000)] = None,
+) -> FeedQuery:
+    """The query of both feeds (a dependency, so that the two routes declare it once)."""
+    return FeedQuery(format, since, cursor, limit, if_none_match)
+
+
+FeedQueryDep = Annotated[FeedQuery, Depends(feed_query)]
+
+
+def _feed(request: Request, db: Database, settings: Settings, kind: feeds.FeedKind, query: FeedQuery) -> Response:
+    size = min(query.limit or settings.connectors.feed_page_size, settings.connectors.feed_page_size)
     with db.transaction(read_only=True) as session:
-        tag = feeds.feed_etag(session, kind, fmt, since=since, cursor=cursor, limit=size)
-        if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
+        tag = feeds.feed_etag(session, kind, query.format, since=query.since, cursor=query.cursor, limit=size)
+        if query.if_none_match is not None and tag in [t.strip() for t in query.if_none_match.split(",")]:
             return Response(status_code=304, headers={"ETag": tag})
         page = feeds.feed_page(
             session,
             kind,
-            fmt,
-            since=since,
-            cursor=cursor,
+            query.format,
+            since=query.since,
+            cursor=query.cursor,
             limit=size,
             public_url=settings.notifications.public_url,
         )
     headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
     following = None
     if page.next_cursor is not None:
-        params = {"format": fmt, "cursor": str(page.next_cursor), "limit": str(size)}
-        if since is not None:
-            params["since"] = since.isoformat()
+        params = {"format": query.format, "cursor": str(page.next_cursor), "limit": str(size)}
+        if query.since is not None:
+            params["since"] = query.since.isoformat()
         # Relative: the Host header is the client's to choose, so it never goes into a link.
         following = f"{request.url.path}?{urlencode(params)}"
         headers["Link"] = f'<{following}>; rel="next"'
-    body = FeedOut(kind=kind, format=fmt, items=page.items, next=following)
+    body = FeedOut(kind=kind, format=query.format, items=page.items, next=following)
     return JSONResponse(body.model_dump(mode="json"), headers=headers)
 
 
@@ -85,50 +106,25 @@ _FEED_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.get(
-    "/feeds/needs",
-    response_model=FeedOut,
-    responses=_FEED_RESPONSES,
-    tags=["feeds"],
-    summary="Public needs as a paged feed",
-)
-def needs_feed(
-    request: Request,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    _principal: PrincipalDep,
-    format: FeedFormatQuery = "pollinate",
-    since: Since = None,
-    cursor: Cursor = 0,
-    limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size (capped by the settings).")] = None,
-    if_none_match: Annotated[str | None, Header(max_length=2000)] = None,
-) -> Response:
+def _feed_route(kind: feeds.FeedKind, *, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``GET /v1/feeds/{kind}``: open to anyone (a key, when sent, is checked as on every ``/v1`` route)."""
+    return router.get(
+        f"/feeds/{kind}", response_model=FeedOut, responses=_FEED_RESPONSES, tags=["feeds"], summary=summary
+    )
+
+
+@_feed_route("needs", summary="Public needs as a paged feed")
+def needs_feed(request: Request, db: DatabaseDep, settings: SettingsDep, query: FeedQueryDep) -> Response:
     """Every public need (every status, so that a harvester follows closed and withdrawn ones), in id order;
     harvest it with a connector of mapping `pollinate` or, with `format=biobridge`, `biobridge-request`."""
-    return _feed(request, db, settings, "needs", format, since, cursor, limit, if_none_match)
+    return _feed(request, db, settings, "needs", query)
 
 
-@router.get(
-    "/feeds/offers",
-    response_model=FeedOut,
-    responses=_FEED_RESPONSES,
-    tags=["feeds"],
-    summary="Active offers as a paged feed",
-)
-def offers_feed(
-    request: Request,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    _principal: PrincipalDep,
-    format: FeedFormatQuery = "pollinate",
-    since: Since = None,
-    cursor: Cursor = 0,
-    limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size (capped by the settings).")] = None,
-    if_none_match: Annotated[str | None, Header(max_length=2000)] = None,
-) -> Response:
+@_feed_route("offers", summary="Active offers as a paged feed")
+def offers_feed(request: Request, db: DatabaseDep, settings: SettingsDep, query: FeedQueryDep) -> Response:
     """Every active offer, in id order; harvest it with a connector of mapping `pollinate` or, with
     `format=biobridge`, `biobridge-profile`."""
-    return _feed(request, db, settings, "offers", format, since, cursor, limit, if_none_match)
+    return _feed(request, db, settings, "offers", query)
 
 
 @router.get("/connectors", response_model=list[ConnectorOut], tags=["connectors"], summary="The connectors")

@@ -7,8 +7,14 @@ does not exist (404). Both writes are idempotent: the first call answers 201, a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from api.deps import DatabaseDep
 from api.routers.common import ERRORS, RecordId
@@ -22,8 +28,40 @@ from api.schemas import (
 )
 from api.security import SignedInDep, rate_limited
 from matcher.usecases import contacts
+from models.db import Database
+from models.orm import ContactRequest, ShortlistEntry
 
 router = APIRouter(prefix="/v1/needs", tags=["needs"], responses=ERRORS)
+
+RowT = TypeVar("RowT", ShortlistEntry, ContactRequest)
+
+
+def _post_once(
+    path: str, model: type[BaseModel], *, again: str, summary: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route of a write that records once: 201 with the new row, 200 with the stored one (``again`` says
+    what a repeat answers), rate-limited as every write."""
+    return router.post(
+        path,
+        status_code=201,
+        response_model=model,
+        responses={200: {"description": again, "model": model}},
+        dependencies=[Depends(rate_limited("write"))],
+        summary=summary,
+    )
+
+
+def _recorded(
+    db: Database, record: Callable[[Session], contacts.Recorded[RowT]], out: Callable[[RowT], BaseModel]
+) -> JSONResponse:
+    """Run ``record`` in a write transaction and answer its row: 201 when this call created it, else 200.
+
+    The row is mapped inside the transaction, because the response names its offer (a lazy relationship).
+    """
+    with db.transaction() as session:
+        recorded = record(session)
+        body = out(recorded.row).model_dump(mode="json")
+    return JSONResponse(body, status_code=201 if recorded.created else 200)
 
 
 @router.get("/{need_id}/shortlist", response_model=list[ShortlistEntryOut], summary="A need's shortlist")
@@ -33,21 +71,18 @@ def get_shortlist(need_id: RecordId, principal: SignedInDep, db: DatabaseDep) ->
         return [shortlist_entry_out(e) for e in contacts.shortlist_of(session, principal, need_id)]
 
 
-@router.post(
+@_post_once(
     "/{need_id}/shortlist",
-    status_code=201,
-    response_model=ShortlistEntryOut,
-    responses={200: {"description": "Already on the shortlist: the stored entry.", "model": ShortlistEntryOut}},
-    dependencies=[Depends(rate_limited("write"))],
+    ShortlistEntryOut,
+    again="Already on the shortlist: the stored entry.",
     summary="Shortlist a provider for a need",
 )
 def add_to_shortlist(
     need_id: RecordId, body: ShortlistAdd, principal: SignedInDep, db: DatabaseDep
 ) -> JSONResponse:
-    with db.transaction() as session:
-        recorded = contacts.shortlist(session, principal, need_id, body.offer_id)
-        out = shortlist_entry_out(recorded.row).model_dump(mode="json")
-    return JSONResponse(out, status_code=201 if recorded.created else 200)
+    return _recorded(
+        db, lambda session: contacts.shortlist(session, principal, need_id, body.offer_id), shortlist_entry_out
+    )
 
 
 @router.delete(
@@ -73,12 +108,10 @@ def get_contact_requests(need_id: RecordId, principal: SignedInDep, db: Database
         return [contact_request_out(c) for c in contacts.contact_requests_of(session, principal, need_id)]
 
 
-@router.post(
+@_post_once(
     "/{need_id}/contact-requests",
-    status_code=201,
-    response_model=ContactRequestOut,
-    responses={200: {"description": "Asked before: the first request, unchanged.", "model": ContactRequestOut}},
-    dependencies=[Depends(rate_limited("write"))],
+    ContactRequestOut,
+    again="Asked before: the first request, unchanged.",
     summary="Ask to be put in contact with a provider about a need",
 )
 def request_contact(
@@ -86,7 +119,8 @@ def request_contact(
 ) -> JSONResponse:
     """Recorded with status ``sent`` (the provider's answers are not part of the API yet); the provider is
     shortlisted too."""
-    with db.transaction() as session:
-        recorded = contacts.request_contact(session, principal, need_id, body.offer_id, body.message)
-        out = contact_request_out(recorded.row).model_dump(mode="json")
-    return JSONResponse(out, status_code=201 if recorded.created else 200)
+    return _recorded(
+        db,
+        lambda session: contacts.request_contact(session, principal, need_id, body.offer_id, body.message),
+        contact_request_out,
+    )

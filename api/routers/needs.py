@@ -45,6 +45,7 @@ from api.security import (
 from matcher.engine.query import MatchFilters
 from matcher.records import needs
 from matcher.records.interchange import Area, AssistanceType, CountryCode, LanguageCode, TargetNumber
+from matcher.records.listing import ListingFilters
 from matcher.review.suggestions import stored_suggestions
 
 router = APIRouter(prefix="/v1/needs", tags=["needs"], responses=ERRORS)
@@ -100,9 +101,7 @@ def list_needs(
 ) -> PageOut[NeedOut]:
     """Needs the caller may see: public ones, plus its own confidential ones (every need for the secretariat)."""
     with db.transaction(read_only=True) as session:
-        page = needs.search_needs(
-            session,
-            principal,
+        filters = ListingFilters(
             targets=tuple(target),
             region=region,
             country=country,
@@ -110,9 +109,8 @@ def list_needs(
             statuses=tuple(status),
             languages=tuple(language),
             q=q,
-            limit=limit,
-            offset=offset,
         )
+        page = needs.search_needs(session, principal, filters, limit=limit, offset=offset)
         return PageOut[NeedOut](
             items=[need_out(n) for n in page.items], total=page.total, limit=limit, offset=offset
         )

@@ -40,6 +40,7 @@ from matcher.records.interchange import (
     OrganisationType,
     TargetNumber,
 )
+from matcher.records.listing import ListingFilters
 from models.db import Database
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"], responses=ERRORS)
@@ -85,18 +86,21 @@ def list_offers(
     """Active offers (anyone, no key needed), plus the caller's own in any status (every offer for the
     secretariat)."""
     with db.transaction(read_only=True) as session:
-        page = offers.search_offers(
-            session,
-            principal,
+        filters = ListingFilters(
             targets=tuple(target),
             region=region,
             country=country,
             assistance_types=tuple(type),
             statuses=tuple(status),
             languages=tuple(language),
+            q=q,
+        )
+        page = offers.search_offers(
+            session,
+            principal,
+            filters,
             org_types=tuple(org_type),
             organisation_id=organisation_id,
-            q=q,
             limit=limit,
             offset=offset,
         )

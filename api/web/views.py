@@ -327,58 +327,37 @@ def facet_groups(kind: str, facets: Facets, filters: BrowseFilters, locale: str)
         key=lambda o: o.label.casefold(),
     )
     groups.append(FacetGroup("country", _("Country"), "select", countries, any_label=_("Any country")))
-    groups.append(
-        FacetGroup(
-            "type",
-            _("Kind of help"),
-            "checkbox",
-            [
-                _option(
-                    "type",
-                    t,
-                    vocab.label("assistance_type", t, locale),
-                    facets.assistance_types,
-                    filters.assistance_types,
-                )
-                for t in vocab.ASSISTANCE_TYPES
-            ],
-            expanded=True,
-        )
+    types = _labelled(
+        "type",
+        "assistance_type",
+        vocab.ASSISTANCE_TYPES,
+        facets.assistance_types,
+        filters.assistance_types,
+        locale,
     )
-    languages = sorted(set(facets.languages) | set(filters.languages))
-    groups.append(
-        FacetGroup(
-            "language",
-            _("Language"),
-            "checkbox",
-            sorted(
-                (
-                    _option("language", c, vocab.label("language", c, locale), facets.languages, filters.languages)
-                    for c in languages
-                ),
-                key=lambda o: o.label.casefold(),
-            ),
-        )
-    )
+    groups.append(FacetGroup("type", _("Kind of help"), "checkbox", types, expanded=True))
+    spoken = sorted(set(facets.languages) | set(filters.languages))
+    languages = _labelled("language", "language", spoken, facets.languages, filters.languages, locale)
+    languages.sort(key=lambda o: o.label.casefold())
+    groups.append(FacetGroup("language", _("Language"), "checkbox", languages))
     if kind == "offers":
-        groups.append(
-            FacetGroup(
-                "org_type",
-                _("Type of organisation"),
-                "checkbox",
-                [
-                    _option(
-                        "org_type",
-                        t,
-                        vocab.label("organisation_type", t, locale),
-                        facets.org_types,
-                        filters.org_types,
-                    )
-                    for t in vocab.ORGANISATION_TYPES
-                ],
-            )
+        org_types = _labelled(
+            "org_type", "organisation_type", vocab.ORGANISATION_TYPES, facets.org_types, filters.org_types, locale
         )
+        groups.append(FacetGroup("org_type", _("Type of organisation"), "checkbox", org_types))
     return groups
+
+
+def _labelled(
+    name: str,
+    kind: vocab.LabelKind,
+    codes: Iterable[str],
+    counts: Mapping[str, int],
+    chosen: Sequence[str],
+    locale: str,
+) -> list[FacetOption]:
+    """The options of the filter ``name``: one per code, in order, labelled in ``locale``."""
+    return [_option(name, code, vocab.label(kind, code, locale), counts, chosen) for code in codes]
 
 
 def chips(base: str, filters: BrowseFilters, locale: str) -> list[Chip]:

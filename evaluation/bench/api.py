@@ -52,7 +52,7 @@ from rich.table import Table
 from embeddings import Embedder
 from evaluation.bench.corpus import ProgressFn, prepare, reference_vectors
 from evaluation.bench.server import ServerLog, read_server_log, server_env, serving, wait_ready
-from evaluation.options import command_settings, emit_report, number_list, progress
+from evaluation.options import benchmark_errors, command_settings, emit_report, number_list, progress
 from matcher.data import DEMO_NEEDS
 from matcher.engine.service import create_embedder
 from matcher.records.bulk import iter_rows, validate_row
@@ -424,7 +424,7 @@ def api_cmd(
     settings = command_settings(ctx)
     progress(f"loading the embedder {settings.embedding.model}")
     embedder = create_embedder(settings)
-    try:
+    with benchmark_errors():
         report = run_api_benchmark(
             settings,
             embedder,
@@ -438,11 +438,6 @@ def api_cmd(
             micro_batching=[mode == "on" for mode in modes],
             progress=progress,
         )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    except RuntimeError as exc:
-        _err.print(f"[red]{exc}[/red]", markup=False)
-        raise typer.Exit(1) from exc
     emit_report(report, _table(report), as_json=as_json, out_file=out_file)
     if any(row["errors"] for row in report["results"]):
         _print_failures(report)

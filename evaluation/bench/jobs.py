@@ -78,14 +78,13 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from numpy.typing import NDArray
-from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from embeddings import Embedder, l2_normalise
 from evaluation.bench.corpus import OFFER_NOISE, SyntheticOffer, prepare, reference_vectors, synthetic_offers
 from evaluation.bench.measure import high_water_mb, rss_bytes
-from evaluation.options import command_settings, emit_report, progress
+from evaluation.options import benchmark_errors, command_settings, emit_report, progress
 from matcher.access.rules import Principal
 from matcher.engine.query import NeedQuery
 from matcher.engine.service import MatchResult, MatchService, create_embedder, need_from_stored, need_text
@@ -630,8 +629,6 @@ def _work_directory(keep: Path | None) -> Iterator[Path]:
 
 # ------------------------------------------------------------------------------------------ the command
 
-_err = Console(stderr=True)
-
 
 def jobs_cmd(
     ctx: typer.Context,
@@ -657,7 +654,7 @@ def jobs_cmd(
     Exits with 1 when a job failed.
     """
     settings = command_settings(ctx)
-    try:
+    with benchmark_errors():
         report = run_jobs_benchmark(
             settings,
             n_needs=needs,
@@ -668,11 +665,6 @@ def jobs_cmd(
             keep=keep,
             progress=progress,
         )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    except RuntimeError as exc:
-        _err.print(f"[red]{exc}[/red]", markup=False)
-        raise typer.Exit(1) from exc
     emit_report(report, _table(report), as_json=as_json, out_file=out_file)
 
 

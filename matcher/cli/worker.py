@@ -77,6 +77,16 @@ def _expected_overlap(record: logging.LogRecord) -> bool:
     return not (isinstance(record.msg, str) and "maximum number of running instances reached" in record.msg)
 
 
+def _poll(
+    scheduler: BlockingScheduler, func: Callable[[], object], *, name: str, seconds: float, start: dt.datetime
+) -> None:
+    """Schedule the polling job ``name``: every ``seconds`` from ``start``, never two runs of it at once, and
+    the runs it missed while one was busy folded into one (a queue of missed polls would find nothing to do)."""
+    scheduler.add_job(
+        func, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True, next_run_time=start
+    )
+
+
 class DeliveryWorker:
     """Claims, sends and settles deliveries; runs batch jobs.
 
@@ -269,35 +279,11 @@ class DeliveryWorker:
         """Run until SIGTERM/SIGINT (or :meth:`stop`): deliver every ``poll_s``, housekeeping hourly."""
         scheduler = BlockingScheduler(timezone=dt.UTC)
         now = dt.datetime.now(dt.UTC)
-        scheduler.add_job(
-            self.drain,
-            "interval",
-            seconds=self.notifications.poll_s,
-            id="deliver",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=now,
-        )
+        _poll(scheduler, self.drain, name="deliver", seconds=self.notifications.poll_s, start=now)
         scheduler.add_job(self.housekeeping, "interval", hours=1, id="housekeeping", next_run_time=now)
-        scheduler.add_job(
-            self.harvest,
-            "interval",
-            seconds=self.settings.connectors.poll_s,
-            id="connectors",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=now,
-        )
+        _poll(scheduler, self.harvest, name="connectors", seconds=self.settings.connectors.poll_s, start=now)
         if self.run_batch_jobs:
-            scheduler.add_job(
-                self.run_jobs,
-                "interval",
-                seconds=self.settings.jobs.poll_s,
-                id="jobs",
-                max_instances=1,
-                coalesce=True,
-                next_run_time=now,
-            )
+            _poll(scheduler, self.run_jobs, name="jobs", seconds=self.settings.jobs.poll_s, start=now)
             if self.settings.jobs.nightly_hour is not None:
                 scheduler.add_job(self.queue_nightly, "cron", hour=self.settings.jobs.nightly_hour, id="nightly")
 

@@ -113,37 +113,34 @@ REQUEST_FIELDS = FieldTable(
         "url": "url",
     }
 )
-PROFILE_FIELDS = FieldTable(
-    {
-        "title": "title",
-        "description": ("suggestedExpertise", "collaborationAreas", "recentExperiance"),
-        "organisation": "organization.name",
-        "org_type": "organization.organizationType",
-        "country": "organization.country",
-        "website": "organization.websites.0.url",
-        "coverage": "coverageArea",
-        "targets": ("aichiTargets", "gbfTargets"),
-        "assistance_types": "assistanceTypes",
-        "languages": "header.languages",
-        "url": "url",
-    }
-)
-OPPORTUNITY_FIELDS = FieldTable(
-    {
-        "title": "title",
-        "description": ("description", "eligibility", "potentialOutcomes"),
-        "organisation": "organization.name",
-        "org_type": "organization.organizationType",
-        "country": "organization.country",
-        "website": "organization.websites.0.url",
-        "coverage": "areasBenifited",
-        "targets": ("aichiTargets", "gbfTargets"),
-        "assistance_types": "assistanceTypes",
-        "languages": "header.languages",
-        "url": "url",
-    }
-)
 
+
+def _provider_fields(*, description: tuple[str, ...], coverage: str) -> FieldTable:
+    """A provider document's fields: profiles and opportunities differ only in where their description and
+    their coverage are; the organisation, targets, assistance types and languages are read alike."""
+    return FieldTable(
+        {
+            "title": "title",
+            "description": description,
+            "organisation": "organization.name",
+            "org_type": "organization.organizationType",
+            "country": "organization.country",
+            "website": "organization.websites.0.url",
+            "coverage": coverage,
+            "targets": ("aichiTargets", "gbfTargets"),
+            "assistance_types": "assistanceTypes",
+            "languages": "header.languages",
+            "url": "url",
+        }
+    )
+
+
+PROFILE_FIELDS = _provider_fields(
+    description=("suggestedExpertise", "collaborationAreas", "recentExperiance"), coverage="coverageArea"
+)
+OPPORTUNITY_FIELDS = _provider_fields(
+    description=("description", "eligibility", "potentialOutcomes"), coverage="areasBenifited"
+)
 
 # ------------------------------------------------------------------------------------------ writing
 

@@ -74,31 +74,24 @@ POLLINATE = BuiltinMapping(
     url_path="url",
 )
 
+
+def _biobridge(kind: str, table: FieldTable, finish: Finish) -> BuiltinMapping:
+    """A Bio-Bridge document's mapping: every schema has its identifier, its language and its page in the same
+    places; what differs is the kind of record, its field table and how it is finished."""
+    return BuiltinMapping(
+        tables={kind: table},
+        id_path="header.identifier",
+        url_path="url",
+        url_template=biobridge.RECORD_PAGE,
+        finish=finish,
+        language_path="header.languages.0",
+    )
+
+
 # The CBD Bio-Bridge records (see matcher/connectors/biobridge.py for the field names and their sources).
-BIOBRIDGE_REQUEST = BuiltinMapping(
-    tables={"needs": biobridge.REQUEST_FIELDS},
-    id_path="header.identifier",
-    url_path="url",
-    url_template=biobridge.RECORD_PAGE,
-    finish=biobridge.finish_request,
-    language_path="header.languages.0",
-)
-BIOBRIDGE_PROFILE = BuiltinMapping(
-    tables={"offers": biobridge.PROFILE_FIELDS},
-    id_path="header.identifier",
-    url_path="url",
-    url_template=biobridge.RECORD_PAGE,
-    finish=biobridge.finish_profile,
-    language_path="header.languages.0",
-)
-BIOBRIDGE_OPPORTUNITY = BuiltinMapping(
-    tables={"offers": biobridge.OPPORTUNITY_FIELDS},
-    id_path="header.identifier",
-    url_path="url",
-    url_template=biobridge.RECORD_PAGE,
-    finish=biobridge.finish_profile,
-    language_path="header.languages.0",
-)
+BIOBRIDGE_REQUEST = _biobridge("needs", biobridge.REQUEST_FIELDS, biobridge.finish_request)
+BIOBRIDGE_PROFILE = _biobridge("offers", biobridge.PROFILE_FIELDS, biobridge.finish_profile)
+BIOBRIDGE_OPPORTUNITY = _biobridge("offers", biobridge.OPPORTUNITY_FIELDS, biobridge.finish_profile)
 
 BUILTIN: dict[str, BuiltinMapping] = {
     "pollinate": POLLINATE,

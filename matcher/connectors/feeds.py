@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from matcher.connectors import biobridge
 from matcher.records.bulk import need_to_record, offer_to_record
 from models.connectors import ConnectorRepository
+from models.orm import Need, Offer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -61,27 +63,24 @@ def feed_page(
     """One page of a feed; ``public_url`` is the base of the records' page links."""
     repo = ConnectorRepository(session)
     etag = feed_etag(session, kind, fmt, since=since, cursor=cursor, limit=limit)
-    base = public_url.rstrip("/")
-    items: list[dict[str, Any]] = []
-    last = cursor
+    # One record more than the page is read: whether it exists says whether a next page does.
+    rows: Sequence[Need | Offer]
     if kind == "needs":
-        needs = repo.feed_needs(since=since, after=cursor, limit=limit + 1)
-        for need in needs[:limit]:
-            url = f"{base}/needs/{need.id}"
-            if fmt == "biobridge":
-                items.append(biobridge.need_document(need, url=url))
-            else:
-                items.append({**need_to_record(need).model_dump(mode="json", exclude_none=True), "url": url})
-            last = need.id
-        more = len(needs) > limit
+        rows = repo.feed_needs(since=since, after=cursor, limit=limit + 1)
     else:
-        offers = repo.feed_offers(since=since, after=cursor, limit=limit + 1)
-        for offer in offers[:limit]:
-            url = f"{base}/offers/{offer.id}"
-            if fmt == "biobridge":
-                items.append(biobridge.offer_document(offer, url=url))
-            else:
-                items.append({**offer_to_record(offer).model_dump(mode="json", exclude_none=True), "url": url})
-            last = offer.id
-        more = len(offers) > limit
-    return FeedPage(items=items, next_cursor=last if more else None, etag=etag)
+        rows = repo.feed_offers(since=since, after=cursor, limit=limit + 1)
+    listed = rows[:limit]
+    pages = f"{public_url.rstrip('/')}/{kind}"
+    items = [_item(row, fmt, url=f"{pages}/{row.id}") for row in listed]
+    more = len(rows) > limit
+    return FeedPage(items=items, next_cursor=listed[-1].id if more else None, etag=etag)
+
+
+def _item(row: Need | Offer, fmt: FeedFormat, *, url: str) -> dict[str, Any]:
+    """A record as a feed lists it: a Bio-Bridge document, or its interchange record plus its page's ``url``."""
+    if fmt == "biobridge":
+        if isinstance(row, Need):
+            return biobridge.need_document(row, url=url)
+        return biobridge.offer_document(row, url=url)
+    record = need_to_record(row) if isinstance(row, Need) else offer_to_record(row)
+    return {**record.model_dump(mode="json", exclude_none=True), "url": url}

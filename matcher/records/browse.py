@@ -28,13 +28,16 @@ from matcher.engine.query import MatchFilters, NeedQuery
 from matcher.engine.service import MatchService, need_from_stored
 from matcher.engine.texts import detect_language
 from matcher.errors import NotReadyError
+from matcher.records.listing import ListingFilters
 from matcher.records.needs import need_listing
 from matcher.records.offers import offer_listing, place_condition
 from models import vocabularies as vocab
 from models.orm import Need, Offer, Organisation
 from models.repositories import (
     CatalogueCounts,
+    NeedListing,
     NeedRepository,
+    OfferListing,
     OfferRepository,
     OrganisationRepository,
     ProviderListing,
@@ -86,6 +89,17 @@ class BrowseFilters:
         """These filters with the named ones cleared."""
         cleared: dict[str, Any] = {name: None if name in ("region", "country", "q") else () for name in names}
         return dataclasses.replace(self, **cleared)
+
+    def listed(self) -> ListingFilters:
+        """The conditions a listing applies: all but the query, which only ranks, and the organisation types,
+        which only offers have."""
+        return ListingFilters(
+            targets=self.targets,
+            region=self.region,
+            country=self.country,
+            assistance_types=self.assistance_types,
+            languages=self.languages,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,16 +154,8 @@ def _facet_areas(filters: BrowseFilters) -> list[str]:
 # ------------------------------------------------------------------------------------------- offers
 
 
-def _offer_listing(principal: Principal, filters: BrowseFilters) -> Any:
-    return offer_listing(
-        principal,
-        targets=filters.targets,
-        region=filters.region,
-        country=filters.country,
-        assistance_types=filters.assistance_types,
-        languages=filters.languages,
-        org_types=filters.org_types,
-    )
+def _offer_listing(principal: Principal, filters: BrowseFilters) -> OfferListing:
+    return offer_listing(principal, filters.listed(), org_types=filters.org_types)
 
 
 def browse_offers(
@@ -222,16 +228,8 @@ def get_offer(session: Session, principal: Principal, offer_id: int) -> Offer:
 # -------------------------------------------------------------------------------------------- needs
 
 
-def _need_listing(principal: Principal, filters: BrowseFilters) -> Any:
-    return need_listing(
-        principal,
-        targets=filters.targets,
-        region=filters.region,
-        country=filters.country,
-        assistance_types=filters.assistance_types,
-        languages=filters.languages,
-        public_pages=True,
-    )
+def _need_listing(principal: Principal, filters: BrowseFilters) -> NeedListing | None:
+    return need_listing(principal, filters.listed(), public_pages=True)
 
 
 def browse_needs(
@@ -338,7 +336,7 @@ def browse_providers(
 
 def provider_offers(session: Session, principal: Principal, organisation_id: int, *, limit: int) -> Results[Offer]:
     """The offers of one organisation the caller may see (active ones for visitors), newest first."""
-    listing = offer_listing(principal, organisation_id=organisation_id)
+    listing = offer_listing(principal, ListingFilters(), organisation_id=organisation_id)
     page = list_offers(session, listing, limit=limit, offset=0, newest_first=True)
     return Results(page.items, page.total)
 

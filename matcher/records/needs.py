@@ -29,6 +29,7 @@ from matcher.errors import (
     PermissionDeniedError,
     StaleVersionError,
 )
+from matcher.records.listing import ListingFilters
 from models import vocabularies as vocab
 from models.orm import Need, Organisation
 from models.repositories import NeedListing, NeedRepository, OrganisationRepository, Page, list_needs, open_needs
@@ -156,68 +157,43 @@ def owned_need(session: Session, principal: Principal, need_id: int) -> Need:
 def search_needs(
     session: Session,
     principal: Principal,
+    filters: ListingFilters,
     *,
-    targets: tuple[int, ...] = (),
-    region: str | None = None,
-    country: str | None = None,
-    assistance_types: tuple[str, ...] = (),
-    statuses: tuple[str, ...] = (),
-    languages: tuple[str, ...] = (),
-    q: str | None = None,
     limit: int = 50,
     offset: int = 0,
     public_pages: bool = False,
 ) -> Page[Need]:
-    """Needs the caller may see that match every given condition (``region``: the party is inside it).
+    """Needs the caller may see that match every condition of ``filters`` (``region``: the party is inside it).
 
     ``public_pages``: for the public web pages (anonymous visitors see the public needs there).
     """
-    listing = need_listing(
-        principal,
-        targets=targets,
-        region=region,
-        country=country,
-        assistance_types=assistance_types,
-        statuses=statuses,
-        languages=languages,
-        q=q,
-        public_pages=public_pages,
-    )
+    listing = need_listing(principal, filters, public_pages=public_pages)
     if listing is None:
         return Page([], 0)
     return list_needs(session, listing, limit=limit, offset=offset)
 
 
 def need_listing(
-    principal: Principal,
-    *,
-    targets: tuple[int, ...] = (),
-    region: str | None = None,
-    country: str | None = None,
-    assistance_types: tuple[str, ...] = (),
-    statuses: tuple[str, ...] = (),
-    languages: tuple[str, ...] = (),
-    q: str | None = None,
-    public_pages: bool = False,
+    principal: Principal, filters: ListingFilters, *, public_pages: bool = False
 ) -> NeedListing | None:
     """The conditions of :func:`search_needs` (``None``: the region and country exclude each other)."""
     visible_all, visible_country = access.visible_need_scope(principal, public_pages=public_pages)
     parties: set[str] | None = None
-    if region:
-        parties = set(vocab.countries_in(region))
-    if country:
-        parties = {country} if parties is None else parties & {country}
+    if filters.region:
+        parties = set(vocab.countries_in(filters.region))
+    if filters.country:
+        parties = {filters.country} if parties is None else parties & {filters.country}
     if parties is not None and not parties:
         return None
     return NeedListing(
         visible_all=visible_all,
         visible_country=visible_country,
-        targets=targets,
+        targets=filters.targets,
         parties=tuple(sorted(parties or ())),
-        assistance_types=assistance_types,
-        statuses=statuses,
-        languages=languages,
-        q=q,
+        assistance_types=filters.assistance_types,
+        statuses=filters.statuses,
+        languages=filters.languages,
+        q=filters.q,
     )
 
 

@@ -15,6 +15,7 @@ from matcher.access import rules as access
 from matcher.access.rules import Principal
 from matcher.engine.filters import serving_places
 from matcher.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from matcher.records.listing import ListingFilters
 from matcher.records.needs import check_version
 from models.orm import Offer
 from models.repositories import OfferListing, OfferRepository, OrganisationRepository, Page, list_offers
@@ -77,65 +78,43 @@ def owned_offer(session: Session, principal: Principal, offer_id: int) -> Offer:
 def search_offers(
     session: Session,
     principal: Principal,
+    filters: ListingFilters,
     *,
-    targets: tuple[int, ...] = (),
-    region: str | None = None,
-    country: str | None = None,
-    assistance_types: tuple[str, ...] = (),
-    statuses: tuple[str, ...] = (),
-    languages: tuple[str, ...] = (),
     org_types: tuple[str, ...] = (),
     organisation_id: int | None = None,
-    q: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Page[Offer]:
-    """Offers the caller may see that match every condition.
+    """Offers the caller may see that match every condition of ``filters``, of these organisation types and
+    of this organisation.
 
     Geography as in matching: an offer serves a region when it lists Global, that region, the region containing
     it or a sub-region or country inside it; it serves a country when it lists the country or an area holding it.
     """
-    listing = offer_listing(
-        principal,
-        targets=targets,
-        region=region,
-        country=country,
-        assistance_types=assistance_types,
-        statuses=statuses,
-        languages=languages,
-        org_types=org_types,
-        organisation_id=organisation_id,
-        q=q,
-    )
+    listing = offer_listing(principal, filters, org_types=org_types, organisation_id=organisation_id)
     return list_offers(session, listing, limit=limit, offset=offset)
 
 
 def offer_listing(
     principal: Principal,
+    filters: ListingFilters,
     *,
-    targets: tuple[int, ...] = (),
-    region: str | None = None,
-    country: str | None = None,
-    assistance_types: tuple[str, ...] = (),
-    statuses: tuple[str, ...] = (),
-    languages: tuple[str, ...] = (),
     org_types: tuple[str, ...] = (),
     organisation_id: int | None = None,
-    q: str | None = None,
 ) -> OfferListing:
     """The conditions of :func:`search_offers`, with the caller's visibility."""
     visible_all, visible_org = access.visible_offer_scope(principal)
     return OfferListing(
         visible_all=visible_all,
         visible_organisation=visible_org,
-        targets=targets,
-        places=tuple(place_condition(place) for place in (region, country) if place),
-        assistance_types=assistance_types,
-        statuses=statuses,
-        languages=languages,
+        targets=filters.targets,
+        places=tuple(place_condition(place) for place in (filters.region, filters.country) if place),
+        assistance_types=filters.assistance_types,
+        statuses=filters.statuses,
+        languages=filters.languages,
         org_types=org_types,
         organisation_id=organisation_id,
-        q=q,
+        q=filters.q,
     )
 
 
