@@ -133,8 +133,8 @@ def test_outputs_are_written_in_the_documented_shape(evaluated: Evaluation, gold
     assert set(metrics) == {"dataset", "n_needs", "n_offers", "model", "configs", "default"}
     assert (metrics["dataset"], metrics["n_needs"], metrics["n_offers"], metrics["model"]) == (
         "demo",
-        36,
-        160,
+        42,
+        172,
         "fake",
     )
     assert metrics["default"] == "hybrid" and list(metrics["configs"]) == list(evaluated.runs)
