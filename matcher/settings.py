@@ -147,7 +147,12 @@ class RankingSettings(BaseModel):
     lexical: float = Field(default=0.03, ge=0, description="Weight of BM25 (normalised to the best offer).")
     targets: float = Field(default=0.3, ge=0, description="Weight of KMGBF target overlap.")
     geography: float = Field(default=0.2, ge=0, description="Weight of geographic fit.")
-    language: float = Field(default=0.05, ge=0, description="Weight of language fit.")
+    language: float = Field(
+        default=0.0,
+        ge=0,
+        description="Weight of language fit (the provider works in the need's language; 0: the language is a "
+        "preference set with the `languages` filter, see docs/evaluation.md).",
+    )
     assistance: float = Field(default=0.03, ge=0, description="Weight of assistance-type fit.")
     penalty: float = Field(
         default=0.3,

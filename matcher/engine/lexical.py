@@ -1,7 +1,8 @@
 """The lexical signal: BM25 (bm25s) over offer texts, aligned with index positions.
 
-Stop words of English, French and Spanish are removed and tokens are stemmed with Snowball's English stemmer
-(PyStemmer). BM25 saturates repeated terms (k1) and normalises by document length (b), which is the first
+Each text is analysed in its own language (:mod:`matcher.engine.analysis`: that language's stop words and
+Snowball stemmer, Arabic normalisation, Chinese character bigrams); the language is detected once per text.
+BM25 saturates repeated terms (k1) and normalises by document length (b), which is the first
 guard against keyword stuffing; the ranker also gives lexical evidence a small weight, because naive fusion of
 BM25 with dense similarity hurts on needs that paraphrase the offers that answer them.
 
@@ -24,14 +25,10 @@ from collections.abc import Sequence
 import bm25s
 import numpy as np
 import scipy.sparse as sp
-import Stemmer
 from numpy.typing import NDArray
 
-_STOPWORDS = sorted(
-    set(bm25s.stopwords.STOPWORDS_EN)
-    | set(bm25s.stopwords.STOPWORDS_FRENCH)
-    | set(bm25s.stopwords.STOPWORDS_SPANISH)
-)
+from matcher.engine.analysis import analyse_all
+from matcher.engine.texts import detect_language
 
 
 class LexicalIndex:
@@ -42,7 +39,6 @@ class LexicalIndex:
         self._model: bm25s.BM25 | None = None
         self._by_document: sp.csr_array | None = None  # (documents, terms) term scores of _model
         self._term_ids: dict[str, int] = {}  # term -> column of _by_document (terms in string order)
-        self._stemmer = Stemmer.Stemmer("english")
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -61,11 +57,8 @@ class LexicalIndex:
             self._model = self._by_document = None
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        """Lower-cased, stop-word-free, stemmed tokens."""
-        out = bm25s.tokenize(
-            list(texts), stopwords=_STOPWORDS, stemmer=self._stemmer, return_ids=False, show_progress=False
-        )
-        return [list(doc) for doc in out]
+        """Each text's index terms, analysed in the language it is written in (detected)."""
+        return analyse_all(texts, [detect_language(text) if text.strip() else "en" for text in texts])
 
     def _ensure(self) -> bm25s.BM25 | None:
         return self._built()[0]

@@ -22,16 +22,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-import bm25s.stopwords
 import py3langid
 
+from matcher.engine.analysis import FUNCTION_WORDS as STOPWORDS
+from matcher.engine.analysis import normalise_arabic
 from models import vocabularies as vocab
 
-STOPWORDS = frozenset(
-    set(bm25s.stopwords.STOPWORDS_EN)
-    | set(bm25s.stopwords.STOPWORDS_FRENCH)
-    | set(bm25s.stopwords.STOPWORDS_SPANISH)
-)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[A-ZÀ-ÖØ-Þ0-9¿¡])")
 
@@ -76,7 +72,7 @@ def keyword_stuffing(text: str) -> float:
     exceeds 15 % or whose function words fall under 10 % scores above 0, reaching 1 at 30 % and 0 %
     respectively. Texts under 20 words are not judged.
     """
-    words = _WORD.findall(text.lower())
+    words = _WORD.findall(normalise_arabic(text.lower()))
     if len(words) < 20:
         return 0.0
     content = [w for w in words if w not in STOPWORDS and len(w) > 2]

@@ -1,6 +1,6 @@
 """Fixtures of the API tests: an app over the demo corpus, one API key per role, and a few known records.
 
-The app is module-scoped: starting it seeds 160 offers and 36 needs and issues six argon2-hashed keys, which is
+The app is module-scoped: starting it seeds 172 offers and 42 needs and issues six argon2-hashed keys, which is
 worth doing once per test module. Tests that change records create their own (``Api.new_need`` and friends), so
 that they can run in any order and on their own.
 

@@ -34,7 +34,7 @@ def test_the_demo_corpus_is_a_valid_gold_set(gold_dir: Path) -> None:
     gold = load_gold_set(gold_dir)
     qrels_rows = len((gold_dir / "qrels.tsv").read_text(encoding="utf-8").splitlines()) - 1
     assert gold.name == "gold"
-    assert (len(gold.needs), len(gold.offers), len(gold.judgements)) == (36, 160, qrels_rows)
+    assert (len(gold.needs), len(gold.offers), len(gold.judgements)) == (42, 172, qrels_rows)
     assert set(gold.grades) <= {n.id for n in gold.needs}
     assert all(gold.grades[n] for n in gold.judged_needs)
 

@@ -51,9 +51,11 @@ def test_the_default_configurations_cover_baselines_the_filter_and_each_part() -
     names = [c.name for c in default_configs(RankingSettings())]
     assert names[:5] == ["bm25", "dense", "dense+targets", "hybrid", "hybrid+region"]
     ablated = {n.removeprefix("hybrid-") for n in names[5:]}
+    # Only weighted signals are ablated: the language weight is 0 by default (docs/evaluation.md).
     assert ablated == {
-        "semantic", "lexical", "targets", "geography", "language", "assistance", "penalty", "feedback", "centering"
+        "semantic", "lexical", "targets", "geography", "assistance", "penalty", "feedback", "centering"
     }  # fmt: skip
+    assert "hybrid-language" in [c.name for c in default_configs(RankingSettings(language=0.05))]
     # A part switched off in the settings has no ablation (removing it would change nothing).
     assert "hybrid-lexical" not in [c.name for c in default_configs(RankingSettings(lexical=0))]
 
@@ -133,8 +135,8 @@ def test_outputs_are_written_in_the_documented_shape(evaluated: Evaluation, gold
     assert set(metrics) == {"dataset", "n_needs", "n_offers", "model", "configs", "default"}
     assert (metrics["dataset"], metrics["n_needs"], metrics["n_offers"], metrics["model"]) == (
         "demo",
-        36,
-        160,
+        42,
+        172,
         "fake",
     )
     assert metrics["default"] == "hybrid" and list(metrics["configs"]) == list(evaluated.runs)

@@ -1,10 +1,11 @@
 """``pollinate evaluate --parallel``: per-language quality and the overlap of each version with English.
 
 Measured on ../shared/eval/dev-parallel (50 dev needs in six languages) with the default ranker, MiniLM fused
-with USE-m3 (nDCG@10 / top-5 overlap with English): en 0.901 / 1.00, fr 0.882 / 0.83, es 0.883 / 0.79,
-ar 0.885 / 0.80, zh 0.888 / 0.81, ru 0.887 / 0.80. MiniLM alone, before: en 0.901, fr 0.826 / 0.73,
-es 0.826 / 0.72, ar 0.682 / 0.57, zh 0.754 / 0.62, ru 0.628 / 0.49. The quality test fails if any language
-loses more than 0.02 nDCG@10.
+with USE-m3, the language weight at 0 and BM25 analysed per language (nDCG@10 / top-5 overlap with English):
+en 0.902 / 1.00, fr 0.892 / 0.82, es 0.886 / 0.81, ar 0.884 / 0.81, zh 0.887 / 0.82, ru 0.887 / 0.81. With the
+language weight at 0.05, before: en 0.901, fr 0.882 / 0.83, es 0.883 / 0.79, ar 0.885 / 0.80, zh 0.888 / 0.81,
+ru 0.887 / 0.80. MiniLM alone: en 0.901, fr 0.826 / 0.73, es 0.826 / 0.72, ar 0.682 / 0.57, zh 0.754 / 0.62,
+ru 0.628 / 0.49. The quality test fails if any language loses more than 0.02 nDCG@10 or top-5 overlap.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from matcher.cli.main import app
 from matcher.data import DEMO_NEEDS
 from tests.conftest import QUALITY_REPORT, SHARED_DEV
 
-MEASURED_NDCG10 = {"en": 0.901, "fr": 0.882, "es": 0.883, "ar": 0.885, "zh": 0.888, "ru": 0.887}
+MEASURED_NDCG10 = {"en": 0.902, "fr": 0.892, "es": 0.886, "ar": 0.884, "zh": 0.887, "ru": 0.887}
+MEASURED_OVERLAP5 = {"fr": 0.82, "es": 0.81, "ar": 0.81, "zh": 0.82, "ru": 0.81}
 SHARED_PARALLEL = SHARED_DEV.parent / "dev-parallel"
 
 
@@ -69,7 +71,7 @@ def test_a_parallel_file_with_other_ids_is_rejected(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # 300 needs and 200 offers through two models: minutes on a shared machine
-def test_no_language_loses_more_than_0_02_on_the_dev_parallel_set(
+def test_no_language_loses_more_than_0_02_nor_drifts_from_english_on_the_dev_parallel_set(
     multilingual_embedder: CompositeEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not (SHARED_PARALLEL / "needs_en.jsonl").is_file():
@@ -85,3 +87,5 @@ def test_no_language_loses_more_than_0_02_on_the_dev_parallel_set(
     )
     for language, measured in MEASURED_NDCG10.items():
         assert languages[language]["nDCG@10"] >= measured - 0.02, (language, languages)
+    for language, measured in MEASURED_OVERLAP5.items():
+        assert languages[language]["overlap@5"] >= measured - 0.02, (language, languages)

@@ -1,7 +1,7 @@
 """Fixtures of the web page tests: one real uvicorn server on loopback over a seeded SQLite database, and one
 headless Chromium, both shared by the whole test session.
 
-The server serves the demo corpus (160 offers, 36 public needs) plus a confidential need and a paused offer
+The server serves the demo corpus (172 offers, 42 public needs) plus a confidential need and a paused offer
 whose titles are unique markers, with the hashing embedder (word hashing: searches rank by shared words, and
 the server starts in seconds). Tests only read, so they can share it in any order.
 

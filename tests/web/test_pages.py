@@ -38,9 +38,9 @@ def total_of(html: str) -> int:
 def test_home_counts_the_public_catalogue(site: Site) -> None:
     html = site.get("/").text
     figures = [int(f) for f in re.findall(r'<span class="stat__figure">(\d+)</span>', html)]
-    # 36 demo needs + the fixture's public one (the confidential one is not counted); 160 demo offers, one
+    # 42 demo needs + the fixture's public one (the confidential one is not counted); 172 demo offers, one
     # organisation each (the paused offer adds neither an offer nor a provider).
-    assert figures[:3] == [37, 160, 160]
+    assert figures[:3] == [43, 172, 172]
     assert figures[3] > 10
 
 
@@ -86,7 +86,7 @@ def test_filters_narrow_the_listing(site: Site) -> None:
 def test_listing_is_newest_first_and_paginated(site: Site) -> None:
     first = card_links(site.get("/needs").text, "needs")
     second = card_links(site.get("/needs?page=2").text, "needs")
-    assert len(first) == 20 and len(second) == 17
+    assert len(first) == 20 and len(second) == 20  # 43 public needs: 20, 20 and 3
     assert first == sorted(first, reverse=True) and first[-1] > second[0]
 
 
@@ -108,7 +108,7 @@ def test_search_keeps_the_filters_as_hard_filters(site: Site) -> None:
 
 def test_provider_directory_lists_organisations_with_active_offers_and_public_fields(site: Site) -> None:
     html = site.get("/providers").text
-    assert total_of(html) == 160
+    assert total_of(html) == 172
     page = site.get(f"/providers/{site.provider}")
     assert page.status_code == 200
     assert f"/offers/{site.active_offer}" in page.text
@@ -150,9 +150,9 @@ def test_the_language_switch_never_redirects_off_site(site: Site, target: str) -
 
 
 def test_numbers_are_formatted_for_the_language(site: Site) -> None:
-    # 160 has no group separator; the pager's page numbers and counts go through the same filter.
+    # 172 has no group separator; the pager's page numbers and counts go through the same filter.
     html = site.get("/offers", headers={"Accept-Language": "es"}).text
-    assert "160 ofertas, de la más reciente a la más antigua" in html
+    assert "172 ofertas, de la más reciente a la más antigua" in html
 
 
 # ---------------------------------------------------------------------------------- errors and headers

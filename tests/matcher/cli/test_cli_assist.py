@@ -53,7 +53,7 @@ def test_suggest_refuses_unknown_fields(seeded: Settings) -> None:
 def test_train_saves_models_the_next_call_reads(seeded: Settings) -> None:
     result = runner.invoke(app, ["assist", "train"])
     assert result.exit_code == 0, result.output
-    assert "36 demo-need" in result.stdout
+    assert "42 demo-need" in result.stdout
     path = saved_models_path(seeded)
     assert path.exists()
     assert path.with_suffix(".json").exists()

@@ -35,7 +35,7 @@ def settings_for(path: Path) -> Settings:
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo database (160 offers, 36 open needs), copied by each test."""
+    """A demo database (172 offers, 42 open needs), copied by each test."""
     path = tmp_path_factory.mktemp("jobs") / "seeded.db"
     db = Database(sqlite_url(path))
     migrate.upgrade(db)

@@ -28,10 +28,31 @@ def test_corpus_size_and_coverage() -> None:
     assert {t for r in (*offers, *needs) for t in r.targets} == set(range(1, 24))
     need_regions = {vocab.countries()[n.party].region for n in needs}
     assert need_regions == {"Africa", "Americas", "Asia", "Europe", "Oceania"}
-    assert {n.language for n in needs} == {"en", "fr", "es"}
+    assert {n.language for n in needs} == {"en", "fr", "es", "ar", "zh", "ru"}
     served = {vocab.sub_regions().get(a, a) for o in offers for a in o.regions_served}
     assert {"Global", "Africa", "Americas", "Asia", "Europe", "Oceania"} <= served
     assert len({o.id for o in offers}) == len(offers)
+
+
+UN_LANGUAGES = {"ar", "zh", "en", "fr", "ru", "es"}
+
+
+def test_every_un_language_has_needs_and_offers_written_in_it_and_detected_as_such() -> None:
+    """The six UN languages are in the corpus, and detection reads each text as the language it is written in."""
+    from matcher.engine.texts import detect_language
+
+    offers, needs = load()
+    for need in needs:
+        assert detect_language(f"{need.title} {need.description}") == need.language, need.id
+    offer_languages = {o.id: detect_language(f"{o.title} {o.description}") for o in offers}
+    for language in UN_LANGUAGES:
+        written = [i for i, lang in offer_languages.items() if lang == language]
+        assert len(written) >= 3, (language, written)
+        assert sum(n.language == language for n in needs) >= 2, language
+    # An offer written in a language is offered in it.
+    assert all(
+        offer_languages[o.id] in o.languages for o in offers if offer_languages[o.id] in UN_LANGUAGES - {"en"}
+    )
 
 
 def test_demo_judgements_point_at_existing_records() -> None:
