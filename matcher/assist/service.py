@@ -41,6 +41,10 @@ from models.repositories import NeedListing, OfferListing, RecordText, need_text
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+# Fits on the bundled examples, by fingerprint of (examples, embedding model id): see AssistService._fit_bundled.
+_BUNDLED_FITS: dict[str, Suggester] = {}
+_BUNDLED_FITS_LOCK = threading.Lock()
+
 log = logging.getLogger(__name__)
 
 
@@ -128,8 +132,20 @@ class AssistService:
                     if saved is not None and saved.model_id == self.store.model_id:
                         self._suggester = saved
                     else:
-                        self._suggester = self._fit(bundled_examples())
+                        self._suggester = self._fit_bundled()
         return self._suggester
+
+    def _fit_bundled(self) -> Suggester:
+        """The fit on the bundled examples for this embedding model, made once per process: the examples and
+        the model fix it, and a process that builds several services (one per app in the tests, schemathesis
+        running an app's lifespan for every request) would otherwise refit for each."""
+        examples = bundled_examples()
+        key = fingerprint(examples, self.store.model_id)
+        with _BUNDLED_FITS_LOCK:
+            fitted = _BUNDLED_FITS.get(key)
+            if fitted is None:
+                fitted = _BUNDLED_FITS[key] = self._fit(examples)
+        return fitted
 
     def _fit(self, examples: Sequence[Example]) -> Suggester:
         vectors, _ = self.store.get([e.text for e in examples])
