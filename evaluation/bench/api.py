@@ -316,9 +316,7 @@ def run_api_benchmark(
             data_dir = Path(tmp)
             say(f"{size:,} offers: writing the offers and filling the embedding cache")
             began = time.perf_counter()
-            key = prepare(
-                data_dir, size, model_id=embedder.model_id, dim=embedder.dim, reference=reference, seed=seed
-            )
+            key = prepare(data_dir, size, embedder=embedder, reference=reference, seed=seed)
             write_s = time.perf_counter() - began
             for batching in dict.fromkeys(micro_batching):
                 env = server_env(settings, data_dir)

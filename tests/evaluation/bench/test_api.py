@@ -8,21 +8,35 @@ import os
 import random
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import typer
+from numpy.typing import NDArray
 from typer.testing import CliRunner
 
 from embeddings import FakeEmbedder
+from embeddings.composite import CompositeEmbedder
 from evaluation.bench.api import _Outcome, _print_failures, _summary, api_cmd, run_api_benchmark
-from evaluation.bench.corpus import _TitleOrder, pool_sentences, prepare, reference_vectors, synthetic_offers
+from evaluation.bench.corpus import (
+    _TitleOrder,
+    cache_layout,
+    pool_sentences,
+    prepare,
+    put_cached,
+    reference_vectors,
+    synthetic_offers,
+)
 from evaluation.bench.server import read_server_log, server_env
-from matcher.engine.service import create_embedder, offer_text
+from matcher.engine.query import NeedQuery
+from matcher.engine.service import MatchService, create_embedder, offer_text
 from matcher.engine.store import text_hash
 from matcher.engine.texts import sentences
 from matcher.settings import IndexSettings, Settings
+from models import migrate
 from models.db import Database, sqlite_url
 from models.repositories import CatalogRepository, EmbeddingRepository
 
@@ -136,8 +150,7 @@ def test_the_cache_holds_every_text_the_service_looks_up(hashing: Settings, tmp_
     key = prepare(
         data_dir,
         150,
-        model_id=embedder.model_id,
-        dim=embedder.dim,
+        embedder=embedder,
         reference=reference_vectors(embedder, print),
         seed=0,
     )
@@ -154,6 +167,71 @@ def test_the_cache_holds_every_text_the_service_looks_up(hashing: Settings, tmp_
     assert len(snapshots) == 150
     assert {text_hash(t) for t in texts} <= set(cached)
     assert list(models) == ["fake-hashing-384"]  # the configured embedder's model id
+
+
+class CountingEmbedder(FakeEmbedder):
+    """A fake encoder that counts the texts it is asked to embed."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        self.texts += len(texts)
+        return super().embed(texts)
+
+
+def test_a_fused_service_started_on_a_prepared_database_embeds_nothing(tmp_path: Path) -> None:
+    """The fused service reads each encoder's own cache entries: the bench caches every text under each part.
+
+    Cached under the composite's model id only, the service embedded all 150 offers with both encoders at start.
+    """
+    parts = [CountingEmbedder(384), CountingEmbedder(96)]
+    fused = CompositeEmbedder(parts)
+    prepare(tmp_path, 150, embedder=fused, reference=reference_vectors(fused, print), seed=0)
+    for part in parts:
+        part.texts = 0
+    db = Database(sqlite_url(tmp_path / "pollinate.db"))
+    try:
+        service = MatchService(db, fused, index_kind="exact")
+        service.start()
+        assert [part.texts for part in parts] == [0, 0]
+        assert int(service.index.live_mask().sum()) == 150
+        # A match embeds the need's text and nothing else: the evidence sentences it quotes are cached too.
+        result = service.match(NeedQuery(title="Mangroves", description="We need help to restore mangroves."))
+        assert len(result.matches) == 10
+        assert [part.texts for part in parts] == [1, 1]
+        with db.transaction(read_only=True) as session:
+            models = EmbeddingRepository(session).models()
+    finally:
+        db.dispose()
+    assert set(models) == {"fake-hashing-384", "fake-hashing-96"}  # each part's own entries, no composite's
+
+
+def test_each_part_caches_its_own_embedding(tmp_path: Path) -> None:
+    """A composite vector's slices, normalised, are the parts' own embeddings of the text."""
+    parts = [FakeEmbedder(64), FakeEmbedder(32)]
+    fused = CompositeEmbedder(parts)
+    texts = ["Mangrove restoration in Senegal.", "Restauration des mangroves au Sénégal."]
+    db = Database(sqlite_url(tmp_path / "cache.db"))
+    try:
+        migrate.upgrade(db)
+        with db.transaction() as session:
+            put_cached(
+                EmbeddingRepository(session), cache_layout(fused), (["a", "b"], fused.embed(texts), ["en", "fr"])
+            )
+        with db.transaction(read_only=True) as session:
+            for part in parts:
+                cached = EmbeddingRepository(session).get_many(part.model_id, ["a", "b"])
+                stored = np.stack([np.frombuffer(cached[h][0], dtype="<f4") for h in ("a", "b")])
+                np.testing.assert_allclose(stored, part.embed(texts), atol=1e-6)
+                assert (cached["a"][1], cached["b"][1]) == ("en", "fr")
+        with pytest.raises(ValueError, match="do not fit"), db.transaction() as session:
+            put_cached(
+                EmbeddingRepository(session), cache_layout(parts[0]), (["c"], fused.embed(texts[:1]), ["en"])
+            )
+    finally:
+        db.dispose()
 
 
 def test_server_environment_carries_the_engine_settings_only(
