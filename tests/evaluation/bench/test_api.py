@@ -20,7 +20,16 @@ from typer.testing import CliRunner
 
 from embeddings import FakeEmbedder
 from embeddings.composite import CompositeEmbedder
-from evaluation.bench.api import _Outcome, _print_failures, _summary, api_cmd, run_api_benchmark
+from evaluation.bench.api import (
+    _Needs,
+    _Outcome,
+    _print_failures,
+    _summary,
+    api_cmd,
+    api_encoder_names,
+    run_api_benchmark,
+    setup_settings,
+)
 from evaluation.bench.corpus import (
     _TitleOrder,
     cache_layout,
@@ -42,6 +51,7 @@ from models.repositories import CatalogRepository, EmbeddingRepository
 
 RESULT_FIELDS = {
     "size",
+    "encoder",
     "micro_batching",
     "concurrency",
     "requests",
@@ -82,15 +92,21 @@ def assert_complete(
     concurrency: list[int],
     n_requests: int,
     modes: tuple[bool, ...] = (True,),
+    encoders: tuple[str, ...] = ("minilm",),
 ) -> None:
-    """One row per (size, micro-batching, concurrency), every request answered with k providers, ordered
-    latencies."""
-    assert [(r["size"], r["micro_batching"], r["concurrency"]) for r in report["results"]] == [
-        (size, mode, clients) for size in sizes for mode in modes for clients in concurrency
+    """One row per (size, encoder, micro-batching, concurrency), every request answered with k providers,
+    ordered latencies."""
+    assert [(r["size"], r["encoder"], r["micro_batching"], r["concurrency"]) for r in report["results"]] == [
+        (size, name, mode, clients)
+        for size in sizes
+        for name in encoders
+        for mode in modes
+        for clients in concurrency
     ]
-    assert [(s["size"], s["micro_batching"], s["offers_indexed"]) for s in report["setups"]] == [
-        (size, mode, size) for size in sizes for mode in modes
+    assert [(s["size"], s["encoder"], s["micro_batching"], s["offers_indexed"]) for s in report["setups"]] == [
+        (size, name, mode, size) for size in sizes for name in encoders for mode in modes
     ]
+    assert [e["encoder"] for e in report["encoders"]] == list(encoders)
     for setup in report["setups"]:
         assert setup["write_s"] >= 0 and setup["server_start_s"] > 0
     for row in report["results"]:
@@ -300,9 +316,9 @@ def test_server_log_is_read_by_request_and_keeps_tracebacks(
         }
     ]
     assert row["server_tracebacks"] == read.tracebacks
-    _print_failures({"results": [row]})
+    _print_failures({"results": [{"encoder": "fused", **row}]})
     printed = capsys.readouterr().err
-    assert "100 offers, 2 clients: 1 requests failed" in printed
+    assert "100 offers, fused, 2 clients: 1 requests failed" in printed
     assert "bench-3: status 500" in printed and "server: KeyError: 7" in printed
 
 
@@ -327,6 +343,53 @@ def test_benchmark_serves_each_size_and_answers_every_request(hashing: Settings,
     assert list((tmp_path / "scratch").iterdir()) == []  # the throwaway data directories are gone
 
 
+def test_benchmark_serves_each_encoder_setup_on_the_same_corpus(hashing: Settings, tmp_path: Path) -> None:
+    """One server per setup; with the hashing stand-in both run the same fake encoder, so only shape is checked."""
+    messages: list[str] = []
+    report = run_api_benchmark(
+        hashing,
+        create_embedder(hashing),
+        sizes=(120,),
+        concurrency=(1,),
+        n_requests=4,
+        warmup=1,
+        encoders=("minilm", "fused"),
+        progress=messages.append,
+    )
+    assert_complete(report, [120], [1], 4, encoders=("minilm", "fused"))
+    assert report["encoders"] == [
+        {"encoder": "minilm", "model_id": "fake-hashing-384", "dim": 384},
+        {"encoder": "fused", "model_id": "fake-hashing-384", "dim": 384},
+    ]
+    assert sum("writing the offers" in message for message in messages) == 1  # the corpus is written once
+    assert any("120 offers, fused, micro-batching on: starting the server" in message for message in messages)
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_encoder_names_default_to_both_setups_for_the_fused_embedder() -> None:
+    fused = CompositeEmbedder([FakeEmbedder(32), FakeEmbedder(16)])
+    assert api_encoder_names("auto", fused) == ["minilm", "fused"]
+    assert api_encoder_names("auto", FakeEmbedder(32)) == ["minilm"]
+    assert api_encoder_names("fused, minilm,fused", FakeEmbedder(32)) == ["fused", "minilm"]
+    with pytest.raises(ValueError, match="use-m3"):  # bench embed's other names are not served setups
+        api_encoder_names("minilm,use-m3", fused)
+
+
+def test_setups_select_the_multilingual_encoder(settings: Settings) -> None:
+    assert setup_settings(settings, "minilm").embedding.multilingual == "none"
+    assert setup_settings(settings, "fused").embedding.multilingual == "use-m3"
+    assert setup_settings(settings, "minilm").embedding.model == settings.embedding.model
+
+
+def test_every_setup_gets_the_same_needs_with_texts_of_its_own() -> None:
+    """The servers share the cache: a text one embedded would be free for the next one."""
+    first, second = _Needs(k=5, tag=" (a)").take(30), _Needs(k=5, tag=" (b)").take(30)
+    bodies = [(json.loads(a.body), json.loads(b.body)) for a, b in zip(first, second, strict=True)]
+    assert all(a["text"] != b["text"] for a, b in bodies)
+    assert all({**a, "text": ""} == {**b, "text": ""} for a, b in bodies)
+    assert all(a["text"].removesuffix(" (a).") == b["text"].removesuffix(" (b).") for a, b in bodies)
+
+
 def test_a_server_that_cannot_start_is_reported_with_its_log(hashing: Settings, tmp_path: Path) -> None:
     # An index kind the server's settings refuse: it exits at start-up.
     invalid = IndexSettings.model_construct(kind="nope", compact_ratio=0.2)  # type: ignore[arg-type]
@@ -347,6 +410,8 @@ def test_a_server_that_cannot_start_is_reported_with_its_log(hashing: Settings, 
         ({"workers": 0}, "workers"),
         ({"k": 101}, "k"),
         ({"micro_batching": ()}, "micro_batching"),
+        ({"encoders": ()}, "encoders"),
+        ({"encoders": ("minilm", "e5")}, "encoders"),
     ],
 )
 def test_benchmark_refuses_bad_arguments(hashing: Settings, arguments: dict[str, Any], message: str) -> None:
@@ -382,6 +447,27 @@ def test_cli_prints_the_report_as_json(app: typer.Typer, hashing: Settings, tmp_
     assert "starting the server" in result.stderr
 
 
+def test_fused_setup_needs_the_fused_embedder(settings: Settings) -> None:
+    """Given MiniLM alone, a fused server would find no USE-m3 entry in the cache and embed every offer."""
+    real = settings.model_copy(
+        update={"embedding": settings.embedding.model_copy(update={"model": "all-MiniLM-L6-v2"})}
+    )
+    with pytest.raises(ValueError, match="fused embedder"):
+        run_api_benchmark(real, FakeEmbedder(dim=384), sizes=(10,), encoders=("minilm", "fused"))
+
+
+def test_cli_prints_the_setups_side_by_side(app: typer.Typer, hashing: Settings) -> None:
+    args = ["api", "--sizes", "100", "--concurrency", "1", "--requests", "3", "--warmup", "0"]
+    result = CliRunner().invoke(
+        app, [*args, "--micro-batching", "on", "--encoders", "minilm,fused"], env={"COLUMNS": "220"}
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.lstrip("│ ").startswith("100 ")]
+    assert len(rows) == 2
+    assert "minilm" in rows[0] and "fused" in rows[1]
+    assert "100 fused (batching on): 100 indexed" in result.stdout
+
+
 def test_cli_prints_a_table(app: typer.Typer, hashing: Settings) -> None:
     args = ["api", "--sizes", "100", "--concurrency", "1", "--requests", "3", "--warmup", "0"]
     result = CliRunner().invoke(app, [*args, "--micro-batching", "off"], env={"COLUMNS": "200"})
@@ -392,7 +478,13 @@ def test_cli_prints_a_table(app: typer.Typer, hashing: Settings) -> None:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--sizes", "0"), ("--sizes", "1e4"), ("--concurrency", ""), ("--micro-batching", "maybe")],
+    [
+        ("--sizes", "0"),
+        ("--sizes", "1e4"),
+        ("--concurrency", ""),
+        ("--micro-batching", "maybe"),
+        ("--encoders", "minilm,e5"),
+    ],
 )
 def test_cli_refuses_bad_lists(app: typer.Typer, hashing: Settings, option: str, value: str) -> None:
     result = CliRunner().invoke(app, ["api", option, value])
