@@ -26,6 +26,14 @@ Cost
     this 2-core machine, half of it writing 100,000 offers through the ORM (about 140 s); the server was ready
     14 s after it started at 100k.
 
+Encoders side by side
+    ``encoders`` names the setups to serve, as ``pollinate bench embed`` names them: ``minilm`` (the English
+    model alone, ``embedding.multilingual=none``) and ``fused`` (MiniLM + USE-m3, the default service). The
+    corpus of a size is written once, with the cache entries of every encoder of the fused setup, and one
+    server per setup (and micro-batching mode) serves it in turn: the same requests, the same corpus, and each
+    server finds every offer in its own encoders' cache. The setups run one after the other, so each setup's
+    entry records the machine's load average when its server started.
+
 The figures are measurements of one machine at one moment; tests only ever assert the shape of the report.
 """
 
@@ -50,22 +58,48 @@ from rich.console import Console
 from rich.table import Table
 
 from embeddings import Embedder
+from embeddings.composite import parts_of
 from evaluation.bench.corpus import ProgressFn, prepare, reference_vectors
 from evaluation.bench.server import ServerLog, read_server_log, server_env, serving, wait_ready
 from evaluation.options import benchmark_errors, command_settings, emit_report, number_list, progress
 from matcher.data import DEMO_NEEDS
-from matcher.engine.service import create_embedder
+from matcher.engine.service import HASHING_MODEL, create_embedder
 from matcher.records.bulk import iter_rows, validate_row
 from matcher.records.interchange import NeedRecord
 from matcher.settings import Settings
 
-__all__ = ["api_cmd", "run_api_benchmark"]
+__all__ = ["API_ENCODERS", "api_cmd", "api_encoder_names", "run_api_benchmark", "setup_settings"]
 
 MATCH_PATH = "/v1/match"
 # How long a request may take before it counts as failed.
 _REQUEST_TIMEOUT_S = 120.0
 # Failed requests kept in the report (all are counted).
 _ERROR_SAMPLES = 5
+# The setups a server can run, named as `bench embed` names them (evaluation.bench.encoders.ENCODERS), with the
+# `embedding.multilingual` setting of each.
+API_ENCODERS = {"minilm": "none", "fused": "use-m3"}
+
+
+def api_encoder_names(text: str, embedder: Embedder) -> list[str]:
+    """``--encoders`` as setup names; ``auto``: ``minilm`` and ``fused`` when ``embedder`` (the configured one) is
+    the fused setup, else ``minilm`` alone.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if text.strip() in ("", "auto"):
+        return ["minilm", "fused"] if len(parts_of(embedder)) > 1 else ["minilm"]
+    names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in API_ENCODERS]
+    if unknown:
+        raise ValueError(f"unknown encoder(s) {', '.join(unknown)}; known: {', '.join(API_ENCODERS)}, or auto")
+    return names
+
+
+def setup_settings(settings: Settings, encoder: str) -> Settings:
+    """``settings`` with the embedding section of the setup ``encoder`` (one of :data:`API_ENCODERS`)."""
+    embedding = settings.embedding.model_copy(update={"multilingual": API_ENCODERS[encoder]})
+    return settings.model_copy(update={"embedding": embedding})
 
 
 # ------------------------------------------------------------------------------------------ the clients
@@ -91,10 +125,15 @@ class _Outcome:
 
 
 class _Needs:
-    """Matching requests built from the demo needs, each with a text no earlier request had."""
+    """Matching requests built from the demo needs, each with a text no earlier request had.
 
-    def __init__(self, *, k: int) -> None:
+    Every server gets its own sequence, marked with ``tag`` (its setup): the same needs in the same order, with
+    texts that no other server embedded into the shared cache.
+    """
+
+    def __init__(self, *, k: int, tag: str = "") -> None:
         self.k = k
+        self.tag = tag
         self.count = 0
         self.needs: list[NeedRecord] = []
         for number, row in iter_rows(DEMO_NEEDS, "jsonl"):
@@ -111,7 +150,7 @@ class _Needs:
             need = self.needs[number % len(self.needs)]
             body = {
                 # A unique text: the service embeds it with the model, as it would a new need.
-                "text": f"{need.title}. {need.description} Request {number + 1}.",
+                "text": f"{need.title}. {need.description} Request {number + 1}{self.tag}.",
                 "k": self.k,
                 "targets": list(need.targets),
                 "country": need.party,
@@ -253,6 +292,7 @@ def run_api_benchmark(
     k: int = 10,
     seed: int = 0,
     micro_batching: Sequence[bool] = (True,),
+    encoders: Sequence[str] | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Measure ``POST /v1/match`` on a served corpus of each size, at each number of concurrent clients.
@@ -260,8 +300,9 @@ def run_api_benchmark(
     Args:
         settings: the engine configuration to serve (embedding, index and ranking sections; the database, data
             directory and rate limits are the bench's own).
-        embedder: the configured embedder (``create_embedder(settings)``): its model id keys the cache entries
-            the bench writes, and it embeds the pool sentences and demo texts.
+        embedder: the embedder of the largest setup (``create_embedder(setup_settings(settings, "fused"))`` when
+            ``fused`` is served): it embeds the pool sentences and demo texts, and the cache entries are written
+            under each of its encoders' model ids.
         sizes: corpus sizes (offers).
         concurrency: numbers of concurrent clients; each level sends ``n_requests`` requests.
         n_requests: timed requests per (size, concurrency).
@@ -271,23 +312,28 @@ def run_api_benchmark(
         seed: seed of the corpus and of the offer vectors.
         micro_batching: serve each size once per value: True with the configured micro-batching wait, False
             with it off (``micro_batch_wait_ms=0``), so that both are measured side by side.
+        encoders: the setups to serve, among :data:`API_ENCODERS`, one server each on the same corpus; None
+            for the embedder's own (``fused`` when it is a composite, else ``minilm``).
         progress: called with a short message as each step starts (the CLI prints them).
 
     Returns:
         A JSON-serialisable report: ``model_id``, ``dim``, ``embedder``, ``k``, ``n_requests``, ``warmup``,
         ``concurrency``, ``workers``, ``seed``, ``cpu_count``, ``load_average`` (1-minute, at the start; None
         where unknown), ``omp_num_threads`` (the server's), ``client``, ``note`` (what the corpus is),
-        ``reference_s`` (embedding the pool and demo texts); ``setups``, one entry per (size, micro-batching)
-        with ``size``, ``micro_batching``, ``offers_indexed``, ``write_s`` (offers and cache) and
-        ``server_start_s`` (until ready); ``results``, one entry per (size, micro-batching, concurrency) with
-        ``micro_batching``, ``requests``, ``ok``, ``errors``, ``error_samples`` (request id,
+        ``reference_s`` (embedding the pool and demo texts); ``encoders``, one entry per setup with
+        ``encoder``, ``model_id`` and ``dim``; ``setups``, one entry per (size, encoder, micro-batching) with
+        ``size``, ``encoder``, ``micro_batching``, ``offers_indexed``, ``write_s`` (offers and cache, once per
+        size), ``server_start_s`` (until ready) and ``load_average`` (when the server started); ``results``, one
+        entry per (size, encoder, micro-batching, concurrency) with ``encoder``, ``micro_batching``,
+        ``requests``, ``ok``, ``errors``, ``error_samples`` (request id,
         status, what the client saw, the server's log entries), ``median_ms``, ``p90_ms``, ``p99_ms``,
         ``mean_ms``, ``max_ms`` (client side, over the answered requests; None when none was),
         ``requests_per_s``, ``wall_s``, ``matches_min``, the server's own ``server_median_ms`` and
         ``server_p99_ms``, and ``server_tracebacks``; ``wall_s``.
 
     Raises:
-        ValueError: a size, concurrency, request count, worker count or k out of range.
+        ValueError: a size, concurrency, request count, worker count or k out of range; an unknown encoder, or
+            ``fused`` asked of an embedder that is not a composite (its server would embed every offer).
         RuntimeError: a server did not start.
     """
     if not sizes or min(sizes) < 1:
@@ -301,13 +347,23 @@ def run_api_benchmark(
             f"need requests >= 1, warmup >= 0, workers >= 1 and 1 <= k <= 100; "
             f"got {n_requests}, {warmup}, {workers}, {k}"
         )
+    names = list(dict.fromkeys(encoders)) if encoders is not None else api_encoder_names("auto", embedder)[-1:]
+    if not names or any(name not in API_ENCODERS for name in names):
+        raise ValueError(f"encoders must be among {', '.join(API_ENCODERS)}; got {list(names)}")
+    parts = parts_of(embedder)
+    # The hashing stand-in has no multilingual encoder: its `fused` server runs it alone, as the cache has it.
+    if "fused" in names and len(parts) < 2 and settings.embedding.model != HASHING_MODEL:
+        raise ValueError(f"the fused setup needs the fused embedder; got {embedder.model_id}")
+    served = {
+        "minilm": parts[0],
+        "fused": embedder,
+    }
     say = progress or (lambda _message: None)
     # Other processes competing for the cores change every figure: say how busy the machine was.
-    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    load = _load_average()
     started = time.perf_counter()
     reference = reference_vectors(embedder, say)
     reference_s = time.perf_counter() - started
-    needs = _Needs(k=k)
     setups: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
     omp = "1"
@@ -316,30 +372,33 @@ def run_api_benchmark(
             data_dir = Path(tmp)
             say(f"{size:,} offers: writing the offers and filling the embedding cache")
             began = time.perf_counter()
-            key = prepare(
-                data_dir, size, model_id=embedder.model_id, dim=embedder.dim, reference=reference, seed=seed
-            )
+            key = prepare(data_dir, size, embedder=embedder, reference=reference, seed=seed)
             write_s = time.perf_counter() - began
-            for batching in dict.fromkeys(micro_batching):
-                env = server_env(settings, data_dir)
+            for name, batching in ((name, b) for name in names for b in dict.fromkeys(micro_batching)):
+                env = server_env(setup_settings(settings, name), data_dir)
                 if not batching:
                     env["POLLINATE_EMBEDDING__MICRO_BATCH_WAIT_MS"] = "0"
                 omp = env["OMP_NUM_THREADS"]
-                mode = f"micro-batching {'on' if batching else 'off'}"
+                mode = f"{name}, micro-batching {'on' if batching else 'off'}"
                 say(f"{size:,} offers, {mode}: starting the server ({workers} worker{'s' if workers > 1 else ''})")
+                needs = _Needs(k=k, tag=f" ({size}, {mode})")
+                setup_load = _load_average()
                 began = time.perf_counter()
+                # The index file records its encoders: each setup rebuilds it from the cache, as a fresh start.
                 with serving(
-                    env, workers=workers, log_path=data_dir / f"server-{mode[-3:].strip()}.log"
+                    env, workers=workers, log_path=data_dir / f"server-{name}-{mode[-3:].strip()}.log"
                 ) as server:
                     indexed = wait_ready(server, workers=workers)
                     start_s = time.perf_counter() - began
                     setups.append(
                         {
                             "size": size,
+                            "encoder": name,
                             "micro_batching": batching,
                             "offers_indexed": indexed,
                             "write_s": round(write_s, 2),
                             "server_start_s": round(start_s, 2),
+                            "load_average": setup_load,
                         }
                     )
                     if warmup:
@@ -354,7 +413,7 @@ def run_api_benchmark(
                         outcomes, wall = _post_all(server.port, key, needs.take(n_requests), concurrency=clients)
                         log = read_server_log(server.log_path, offset=offset)
                         row = _summary(outcomes, wall, log, size=size, concurrency=clients)
-                        results.append({"micro_batching": batching, **row})
+                        results.append({"encoder": name, "micro_batching": batching, **row})
     return {
         "model_id": embedder.model_id,
         "dim": embedder.dim,
@@ -374,6 +433,9 @@ def run_api_benchmark(
             "of every request is embedded by the model: speed figures, not ranking quality"
         ),
         "reference_s": round(reference_s, 2),
+        "encoders": [
+            {"encoder": name, "model_id": served[name].model_id, "dim": served[name].dim} for name in names
+        ],
         "setups": setups,
         "results": results,
         "wall_s": round(time.perf_counter() - started, 2),
@@ -383,6 +445,11 @@ def run_api_benchmark(
 # ------------------------------------------------------------------------------------------ the command
 
 _err = Console(stderr=True)
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (None where unknown)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def api_cmd(
@@ -403,6 +470,14 @@ def api_cmd(
             "server per size)."
         ),
     ] = "on,off",
+    encoders: Annotated[
+        str,
+        typer.Option(
+            help="Setups to serve side by side, one server each, named as in `bench embed`: `minilm` (MiniLM "
+            "alone), `fused` (MiniLM + USE-m3); `auto`: both when the configured embedder is the fused one, "
+            "else minilm."
+        ),
+    ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON report to this file.")
@@ -413,8 +488,9 @@ def api_cmd(
     For each size: a throwaway SQLite database of synthetic offers, the service in its own uvicorn process on
     127.0.0.1 (OMP_NUM_THREADS=1), then concurrent clients posting needs whose text is new at every request,
     so the model embeds each one. Offer embeddings are synthesised from real embeddings of their sentences
-    (embedding 100,000 offers would take 40 minutes): speed figures, not ranking quality. The default run
-    takes about 5 minutes on 2 cores. Exits with 1 when a request failed (the JSON report says why).
+    (embedding 100,000 offers would take 40 minutes): speed figures, not ranking quality. With the fused
+    default, MiniLM alone and the fused setup are served side by side on the same corpus (--encoders).
+    Exits with 1 when a request failed (the JSON report says why).
     """
     size_list = number_list(sizes, "--sizes", positive=True)
     level_list = number_list(concurrency, "--concurrency", positive=True)
@@ -424,6 +500,16 @@ def api_cmd(
     settings = command_settings(ctx)
     progress(f"loading the embedder {settings.embedding.model}")
     embedder = create_embedder(settings)
+    try:
+        names = api_encoder_names(encoders, embedder)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--encoders") from None
+    # The corpus is cached for the largest setup served; MiniLM alone needs no multilingual encoder.
+    if "fused" in names and len(parts_of(embedder)) < 2:
+        progress("loading the fused embedder (MiniLM + USE-m3)")
+        embedder = create_embedder(setup_settings(settings, "fused"))
+    elif "fused" not in names:
+        embedder = parts_of(embedder)[0]
     with benchmark_errors():
         report = run_api_benchmark(
             settings,
@@ -436,6 +522,7 @@ def api_cmd(
             k=k,
             seed=seed,
             micro_batching=[mode == "on" for mode in modes],
+            encoders=names,
             progress=progress,
         )
     emit_report(report, _table(report), as_json=as_json, out_file=out_file)
@@ -450,7 +537,8 @@ def _print_failures(report: dict[str, Any]) -> None:
         if not row["errors"]:
             continue
         _err.print(
-            f"[red]{row['size']:,} offers, {row['concurrency']} clients: {row['errors']} requests failed[/red]"
+            f"[red]{row['size']:,} offers, {row['encoder']}, {row['concurrency']} clients: "
+            f"{row['errors']} requests failed[/red]"
         )
         for sample in row["error_samples"]:
             _err.print(f"  {sample['request_id']}: status {sample['status']}: {sample['error']}", markup=False)
@@ -460,30 +548,39 @@ def _print_failures(report: dict[str, Any]) -> None:
 
 
 def _table(report: dict[str, Any]) -> Table:
+    """The results side by side: each (size, batching, clients) row of every setup next to the others."""
     starts = ", ".join(
-        f"{s['size']:,} (batching {'on' if s['micro_batching'] else 'off'}): {s['offers_indexed']:,} indexed, "
-        f"ready in {s['server_start_s']:.1f} s"
+        f"{s['size']:,} {s['encoder']} (batching {'on' if s['micro_batching'] else 'off'}): "
+        f"{s['offers_indexed']:,} indexed, ready in {s['server_start_s']:.1f} s"
         for s in report["setups"]
     )
+    models = ", ".join(f"{e['encoder']} = {e['model_id']} ({e['dim']}-d)" for e in report["encoders"])
     load = "" if report["load_average"] is None else f", load average {report['load_average']:.2f} at the start"
     table = Table(
-        title=f"POST /v1/match over loopback, k={report['k']}, {report['model_id']}, {report['workers']} "
+        title=f"POST /v1/match over loopback, k={report['k']}, {report['workers']} "
         f"worker{'s' if report['workers'] > 1 else ''}, OMP_NUM_THREADS={report['omp_num_threads']}",
         caption=f"latencies in ms, client side (server: from its access log); {report['n_requests']} timed "
-        f"requests per row after {report['warmup']} warm-up\nserver start: {starts}\n{report['note']}"
-        f"\nwall {report['wall_s']:.0f} s on {report['cpu_count']} cores{load}"
+        f"requests per row after {report['warmup']} warm-up\nencoders: {models}\nserver start: {starts}"
+        f"\n{report['note']}\nwall {report['wall_s']:.0f} s on {report['cpu_count']} cores{load}"
         "\ntarget (2 cores, <= 2 clients, 100k offers): median <= 15 ms, p99 <= 50 ms, >= 300 req/s",
     )
     table.add_column("offers", justify="right")
     table.add_column("batching")
     table.add_column("clients", justify="right")
+    table.add_column("encoders")
     for numeric in ("median", "p90", "p99", "mean", "max", "req/s", "server median", "server p99", "errors"):
         table.add_column(numeric, justify="right")
-    for row in report["results"]:
+    order = {e["encoder"]: i for i, e in enumerate(report["encoders"])}
+    rows = sorted(
+        report["results"],
+        key=lambda r: (r["size"], not r["micro_batching"], r["concurrency"], order.get(r["encoder"], 0)),
+    )
+    for row in rows:
         table.add_row(
             f"{row['size']:,}",
             "on" if row["micro_batching"] else "off",
             str(row["concurrency"]),
+            row["encoder"],
             *(_ms(row[name]) for name in ("median_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms")),
             f"{row['requests_per_s']:.1f}",
             _ms(row["server_median_ms"]),

@@ -9,7 +9,11 @@ Synthetic corpus
 
 Embeddings
     Embedding 100,000 offers with the packaged model would take about 40 minutes on 2 cores, so the embedding
-    cache is filled before the server starts, under the configured embedder's model id. The pool sentences —
+    cache is filled before the server starts, under each of the configured embedder's encoders' model ids: the
+    service caches and reads each encoder of a fused setup on its own (``matcher.engine.encoders``), so a
+    composite's vector (its parts' unit vectors side by side, scaled alike) is split into the parts' slices,
+    each normalised again and cached under that part's model id. Under the composite's id alone, a fused server
+    found none of its entries and embedded every offer at start. The pool sentences —
     the evidence the explanations quote — and the demo texts the service fits its language centring on are
     embedded for real; each offer's vector is the mean of its sentences' vectors plus seeded Gaussian noise of
     half the mean's norm, normalised. That noise was calibrated on the 160 demo offers embedded by the model:
@@ -33,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings import Embedder, l2_normalise
+from embeddings.composite import parts_of
 from matcher.access import accounts
 from matcher.data import DEMO_NEEDS, DEMO_OFFERS
 from matcher.engine.store import text_hash
@@ -46,13 +51,17 @@ from models.repositories import EmbeddingRepository
 
 __all__ = [
     "OFFER_NOISE",
+    "Cached",
+    "Layout",
     "ProgressFn",
     "SyntheticOffer",
+    "cache_layout",
     "database_url",
     "demo_texts",
     "offer_like_vectors",
     "pool_sentences",
     "prepare",
+    "put_cached",
     "reference_vectors",
     "short_texts",
     "synthetic_offers",
@@ -64,8 +73,10 @@ _WRITE_CHUNK = 2_000
 OFFER_NOISE = 0.5
 
 ProgressFn = Callable[[str], None]
-# A cache entry: (text hash, little-endian float32 vector bytes, language).
-_Cached = tuple[str, bytes, str]
+# Texts to cache: their hashes, their vectors (one row each, in the embedder's layout) and their languages.
+Cached = tuple[list[str], NDArray[np.float32], list[str]]
+# The encoders a vector is made of, in order: (model id, dimension) of each.
+Layout = tuple[tuple[str, int], ...]
 
 
 # ------------------------------------------------------------------------------------ the demo texts
@@ -490,20 +501,51 @@ class _TitleOrder:
 # ---------------------------------------------------------------------------------------- the database
 
 
-def reference_vectors(embedder: Embedder, say: ProgressFn) -> tuple[dict[str, NDArray[np.float32]], list[_Cached]]:
+def cache_layout(embedder: Embedder) -> Layout:
+    """The encoders whose cache entries the service reads for ``embedder``: (model id, dimension) of each part
+    of a composite (the slices of its vectors, in order), or of the embedder itself."""
+    return tuple((part.model_id, part.dim) for part in parts_of(embedder))
+
+
+def put_cached(repository: EmbeddingRepository, layout: Layout, cached: Cached) -> None:
+    """Cache texts' vectors under each encoder of ``layout``: its slice of every vector, normalised again.
+
+    ``cached`` is the texts' hashes, their vectors in the layout of :func:`cache_layout` and their languages.
+
+    A composite's vector is its parts' unit vectors each scaled by ``1/sqrt(parts)``, so a part's normalised
+    slice is that part's own embedding; a synthesised offer vector's slices are offer-like vectors of each part.
+    """
+    hashes, vectors, languages = cached
+    if sum(dim for _, dim in layout) != vectors.shape[1]:
+        raise ValueError(f"vectors of dimension {vectors.shape[1]} do not fit the encoders {list(layout)}")
+    start = 0
+    for model_id, dim in layout:
+        block = vectors[:, start : start + dim]
+        start += dim
+        if len(layout) > 1:
+            block = l2_normalise(np.ascontiguousarray(block, dtype=np.float32))
+        repository.put_many(
+            model_id,
+            dim,
+            [
+                (h, block[i].astype("<f4").tobytes(), lang)
+                for i, (h, lang) in enumerate(zip(hashes, languages, strict=True))
+            ],
+        )
+
+
+def reference_vectors(embedder: Embedder, say: ProgressFn) -> tuple[dict[str, NDArray[np.float32]], Cached]:
     """Embed, for real, the pool sentences and the texts the service fits its language centring on.
 
-    Returns the pool sentence vectors and the cache entries of both (each with the language the service's
-    embedding store would detect).
+    Returns the pool sentence vectors and the texts to cache for both (hashes, vectors, and the language the
+    service's embedding store would detect).
     """
     pool = list(pool_sentences())
     demo = [text for texts in demo_texts().values() for text in texts]
     say(f"embedding {len(pool)} pool sentences and {len(demo)} demo texts with {embedder.model_id}")
-    vectors = embedder.embed([*pool, *demo])
-    cached = [
-        (text_hash(text), vectors[i].astype("<f4").tobytes(), detect_language(text))
-        for i, text in enumerate([*pool, *demo])
-    ]
+    texts = [*pool, *demo]
+    vectors = embedder.embed(texts)
+    cached = ([text_hash(text) for text in texts], vectors, [detect_language(text) for text in texts])
     return dict(zip(pool, vectors[: len(pool)], strict=True)), cached
 
 
@@ -512,10 +554,11 @@ def _write_corpus(
     offers: Iterable[SyntheticOffer],
     *,
     sentence_vectors: Mapping[str, NDArray[np.float32]],
-    model_id: str,
+    layout: Layout,
     seed: int,
 ) -> int:
-    """Write the offers and cache a synthesised embedding of each offer text; returns the offers written.
+    """Write the offers and cache a synthesised embedding of each offer text under each encoder of ``layout``;
+    returns the offers written.
 
     An offer's vector is the mean of its sentences' vectors plus Gaussian noise (norm about ``OFFER_NOISE``
     times the mean's), normalised. Its cached language is the one it was written in: measured on 3,000 offers,
@@ -530,7 +573,7 @@ def _write_corpus(
         means = np.stack([np.mean([sentence_vectors[s] for s in o.sentences], axis=0) for o in chunk])
         norms = np.linalg.norm(means, axis=1, keepdims=True)
         vectors = l2_normalise(means + rng.standard_normal(means.shape) * (OFFER_NOISE * norms / np.sqrt(dim)))
-        items = [(text_hash(o.text), vectors[i].astype("<f4").tobytes(), o.language) for i, o in enumerate(chunk)]
+        cached = ([text_hash(o.text) for o in chunk], vectors, [o.language for o in chunk])
         with db.transaction() as session:
             writer = RecordWriter(session)
             # Organisations first: each one looked up while offers are pending would flush them (autoflush),
@@ -538,7 +581,7 @@ def _write_corpus(
             for record in {(o.record.organisation, o.record.country): o.record for o in chunk}.values():
                 writer.organisation_id(record.organisation, record.org_type, record.country)
             writer.upsert("offers", [o.record for o in chunk], ImportReport(kind="offers"))
-            EmbeddingRepository(session).put_many(model_id, dim, items)
+            put_cached(EmbeddingRepository(session), layout, cached)
         chunk.clear()
 
     for offer in offers:
@@ -555,23 +598,27 @@ def prepare(
     data_dir: Path,
     size: int,
     *,
-    model_id: str,
-    dim: int,
-    reference: tuple[dict[str, NDArray[np.float32]], list[_Cached]],
+    embedder: Embedder,
+    reference: tuple[dict[str, NDArray[np.float32]], Cached],
     seed: int,
 ) -> str:
     """Create the database of one size in ``data_dir``: schema, offers, embedding cache and a secretariat key.
 
+    The cache holds every text's vector under each of ``embedder``'s encoders (:func:`cache_layout`), so a
+    server configured with it — or with any of its parts alone — embeds none of them at start.
+    ``reference`` is :func:`reference_vectors` of the same embedder.
+
     Returns the API key.
     """
+    layout = cache_layout(embedder)
     sentence_vectors, cached = reference
     db = Database(database_url(data_dir))
     try:
         migrate.upgrade(db)
         with db.transaction() as session:
-            EmbeddingRepository(session).put_many(model_id, dim, cached)
+            put_cached(EmbeddingRepository(session), layout, cached)
         _write_corpus(
-            db, synthetic_offers(size, seed=seed), sentence_vectors=sentence_vectors, model_id=model_id, seed=seed
+            db, synthetic_offers(size, seed=seed), sentence_vectors=sentence_vectors, layout=layout, seed=seed
         )
         with db.transaction() as session:
             user = accounts.create_user(session, name="bench", role="secretariat")

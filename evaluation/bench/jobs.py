@@ -82,7 +82,16 @@ from rich.table import Table
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from embeddings import Embedder, l2_normalise
-from evaluation.bench.corpus import OFFER_NOISE, SyntheticOffer, prepare, reference_vectors, synthetic_offers
+from evaluation.bench.corpus import (
+    OFFER_NOISE,
+    Layout,
+    SyntheticOffer,
+    cache_layout,
+    prepare,
+    put_cached,
+    reference_vectors,
+    synthetic_offers,
+)
 from evaluation.bench.measure import high_water_mb, rss_bytes
 from evaluation.options import benchmark_errors, command_settings, emit_report, progress
 from matcher.access.rules import Principal
@@ -140,10 +149,11 @@ def _write_needs(
     offers: Iterable[SyntheticOffer],
     *,
     sentence_vectors: Mapping[str, NDArray[np.float32]],
-    model_id: str,
+    layout: Layout,
     seed: int,
 ) -> int:
-    """Write the needs and cache a synthesised embedding of each need's text; returns the needs written.
+    """Write the needs and cache a synthesised embedding of each need's text under each encoder of ``layout``
+    (:func:`~evaluation.bench.corpus.cache_layout`); returns the needs written.
 
     A need's vector is made like an offer's in :mod:`evaluation.bench.api` (mean of its sentences' vectors plus
     noise, normalised). It is cached under the text the job embeds, ``need_text`` of the stored need.
@@ -160,15 +170,8 @@ def _write_needs(
         with db.transaction() as session:
             RecordWriter(session).upsert("needs", records, ImportReport(kind="needs"))
             stored = NeedRepository(session).by_external_ids(r.id for r in records)
-            items = [
-                (
-                    text_hash(need_text(need_from_stored(stored[record.id]))),
-                    vectors[i].astype("<f4").tobytes(),
-                    batch[i].language,
-                )
-                for i, record in enumerate(records)
-            ]
-            EmbeddingRepository(session).put_many(model_id, dim, items)
+            hashes = [text_hash(need_text(need_from_stored(stored[record.id]))) for record in records]
+            put_cached(EmbeddingRepository(session), layout, (hashes, vectors, [o.language for o in batch]))
         written += len(batch)
     return written
 
@@ -544,7 +547,7 @@ def run_jobs_benchmark(
         started = time.perf_counter()
         base = work / "base"
         base.mkdir()
-        prepare(base, n_offers, model_id=embedder.model_id, dim=embedder.dim, reference=reference, seed=seed)
+        prepare(base, n_offers, embedder=embedder, reference=reference, seed=seed)
         offers_s = time.perf_counter() - started
         say(f"writing {n_needs:,} needs and filling the embedding cache")
         started = time.perf_counter()
@@ -554,7 +557,7 @@ def run_jobs_benchmark(
                 db,
                 synthetic_offers(n_needs, seed=seed + 1),
                 sentence_vectors=reference[0],
-                model_id=embedder.model_id,
+                layout=cache_layout(embedder),
                 seed=seed + 1,
             )
         finally:

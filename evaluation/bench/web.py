@@ -161,7 +161,7 @@ def run_web_benchmark(
         reference = reference_vectors(embedder, say)
         say(f"{size:,} offers: writing the offers and filling the embedding cache")
         began = time.perf_counter()
-        prepare(data_dir, size, model_id=embedder.model_id, dim=embedder.dim, reference=reference, seed=seed)
+        prepare(data_dir, size, embedder=embedder, reference=reference, seed=seed)
         write_s = time.perf_counter() - began
         say(f"{size:,} offers: starting the server")
         began = time.perf_counter()

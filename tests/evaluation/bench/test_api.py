@@ -8,26 +8,50 @@ import os
 import random
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import typer
+from numpy.typing import NDArray
 from typer.testing import CliRunner
 
 from embeddings import FakeEmbedder
-from evaluation.bench.api import _Outcome, _print_failures, _summary, api_cmd, run_api_benchmark
-from evaluation.bench.corpus import _TitleOrder, pool_sentences, prepare, reference_vectors, synthetic_offers
+from embeddings.composite import CompositeEmbedder
+from evaluation.bench.api import (
+    _Needs,
+    _Outcome,
+    _print_failures,
+    _summary,
+    api_cmd,
+    api_encoder_names,
+    run_api_benchmark,
+    setup_settings,
+)
+from evaluation.bench.corpus import (
+    _TitleOrder,
+    cache_layout,
+    pool_sentences,
+    prepare,
+    put_cached,
+    reference_vectors,
+    synthetic_offers,
+)
 from evaluation.bench.server import read_server_log, server_env
-from matcher.engine.service import create_embedder, offer_text
+from matcher.engine.query import NeedQuery
+from matcher.engine.service import MatchService, create_embedder, offer_text
 from matcher.engine.store import text_hash
 from matcher.engine.texts import sentences
 from matcher.settings import IndexSettings, Settings
+from models import migrate
 from models.db import Database, sqlite_url
 from models.repositories import CatalogRepository, EmbeddingRepository
 
 RESULT_FIELDS = {
     "size",
+    "encoder",
     "micro_batching",
     "concurrency",
     "requests",
@@ -68,15 +92,21 @@ def assert_complete(
     concurrency: list[int],
     n_requests: int,
     modes: tuple[bool, ...] = (True,),
+    encoders: tuple[str, ...] = ("minilm",),
 ) -> None:
-    """One row per (size, micro-batching, concurrency), every request answered with k providers, ordered
-    latencies."""
-    assert [(r["size"], r["micro_batching"], r["concurrency"]) for r in report["results"]] == [
-        (size, mode, clients) for size in sizes for mode in modes for clients in concurrency
+    """One row per (size, encoder, micro-batching, concurrency), every request answered with k providers,
+    ordered latencies."""
+    assert [(r["size"], r["encoder"], r["micro_batching"], r["concurrency"]) for r in report["results"]] == [
+        (size, name, mode, clients)
+        for size in sizes
+        for name in encoders
+        for mode in modes
+        for clients in concurrency
     ]
-    assert [(s["size"], s["micro_batching"], s["offers_indexed"]) for s in report["setups"]] == [
-        (size, mode, size) for size in sizes for mode in modes
+    assert [(s["size"], s["encoder"], s["micro_batching"], s["offers_indexed"]) for s in report["setups"]] == [
+        (size, name, mode, size) for size in sizes for name in encoders for mode in modes
     ]
+    assert [e["encoder"] for e in report["encoders"]] == list(encoders)
     for setup in report["setups"]:
         assert setup["write_s"] >= 0 and setup["server_start_s"] > 0
     for row in report["results"]:
@@ -136,8 +166,7 @@ def test_the_cache_holds_every_text_the_service_looks_up(hashing: Settings, tmp_
     key = prepare(
         data_dir,
         150,
-        model_id=embedder.model_id,
-        dim=embedder.dim,
+        embedder=embedder,
         reference=reference_vectors(embedder, print),
         seed=0,
     )
@@ -154,6 +183,71 @@ def test_the_cache_holds_every_text_the_service_looks_up(hashing: Settings, tmp_
     assert len(snapshots) == 150
     assert {text_hash(t) for t in texts} <= set(cached)
     assert list(models) == ["fake-hashing-384"]  # the configured embedder's model id
+
+
+class CountingEmbedder(FakeEmbedder):
+    """A fake encoder that counts the texts it is asked to embed."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        self.texts += len(texts)
+        return super().embed(texts)
+
+
+def test_a_fused_service_started_on_a_prepared_database_embeds_nothing(tmp_path: Path) -> None:
+    """The fused service reads each encoder's own cache entries: the bench caches every text under each part.
+
+    Cached under the composite's model id only, the service embedded all 150 offers with both encoders at start.
+    """
+    parts = [CountingEmbedder(384), CountingEmbedder(96)]
+    fused = CompositeEmbedder(parts)
+    prepare(tmp_path, 150, embedder=fused, reference=reference_vectors(fused, print), seed=0)
+    for part in parts:
+        part.texts = 0
+    db = Database(sqlite_url(tmp_path / "pollinate.db"))
+    try:
+        service = MatchService(db, fused, index_kind="exact")
+        service.start()
+        assert [part.texts for part in parts] == [0, 0]
+        assert int(service.index.live_mask().sum()) == 150
+        # A match embeds the need's text and nothing else: the evidence sentences it quotes are cached too.
+        result = service.match(NeedQuery(title="Mangroves", description="We need help to restore mangroves."))
+        assert len(result.matches) == 10
+        assert [part.texts for part in parts] == [1, 1]
+        with db.transaction(read_only=True) as session:
+            models = EmbeddingRepository(session).models()
+    finally:
+        db.dispose()
+    assert set(models) == {"fake-hashing-384", "fake-hashing-96"}  # each part's own entries, no composite's
+
+
+def test_each_part_caches_its_own_embedding(tmp_path: Path) -> None:
+    """A composite vector's slices, normalised, are the parts' own embeddings of the text."""
+    parts = [FakeEmbedder(64), FakeEmbedder(32)]
+    fused = CompositeEmbedder(parts)
+    texts = ["Mangrove restoration in Senegal.", "Restauration des mangroves au Sénégal."]
+    db = Database(sqlite_url(tmp_path / "cache.db"))
+    try:
+        migrate.upgrade(db)
+        with db.transaction() as session:
+            put_cached(
+                EmbeddingRepository(session), cache_layout(fused), (["a", "b"], fused.embed(texts), ["en", "fr"])
+            )
+        with db.transaction(read_only=True) as session:
+            for part in parts:
+                cached = EmbeddingRepository(session).get_many(part.model_id, ["a", "b"])
+                stored = np.stack([np.frombuffer(cached[h][0], dtype="<f4") for h in ("a", "b")])
+                np.testing.assert_allclose(stored, part.embed(texts), atol=1e-6)
+                assert (cached["a"][1], cached["b"][1]) == ("en", "fr")
+        with pytest.raises(ValueError, match="do not fit"), db.transaction() as session:
+            put_cached(
+                EmbeddingRepository(session), cache_layout(parts[0]), (["c"], fused.embed(texts[:1]), ["en"])
+            )
+    finally:
+        db.dispose()
 
 
 def test_server_environment_carries_the_engine_settings_only(
@@ -222,9 +316,9 @@ def test_server_log_is_read_by_request_and_keeps_tracebacks(
         }
     ]
     assert row["server_tracebacks"] == read.tracebacks
-    _print_failures({"results": [row]})
+    _print_failures({"results": [{"encoder": "fused", **row}]})
     printed = capsys.readouterr().err
-    assert "100 offers, 2 clients: 1 requests failed" in printed
+    assert "100 offers, fused, 2 clients: 1 requests failed" in printed
     assert "bench-3: status 500" in printed and "server: KeyError: 7" in printed
 
 
@@ -249,6 +343,53 @@ def test_benchmark_serves_each_size_and_answers_every_request(hashing: Settings,
     assert list((tmp_path / "scratch").iterdir()) == []  # the throwaway data directories are gone
 
 
+def test_benchmark_serves_each_encoder_setup_on_the_same_corpus(hashing: Settings, tmp_path: Path) -> None:
+    """One server per setup; with the hashing stand-in both run the same fake encoder, so only shape is checked."""
+    messages: list[str] = []
+    report = run_api_benchmark(
+        hashing,
+        create_embedder(hashing),
+        sizes=(120,),
+        concurrency=(1,),
+        n_requests=4,
+        warmup=1,
+        encoders=("minilm", "fused"),
+        progress=messages.append,
+    )
+    assert_complete(report, [120], [1], 4, encoders=("minilm", "fused"))
+    assert report["encoders"] == [
+        {"encoder": "minilm", "model_id": "fake-hashing-384", "dim": 384},
+        {"encoder": "fused", "model_id": "fake-hashing-384", "dim": 384},
+    ]
+    assert sum("writing the offers" in message for message in messages) == 1  # the corpus is written once
+    assert any("120 offers, fused, micro-batching on: starting the server" in message for message in messages)
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_encoder_names_default_to_both_setups_for_the_fused_embedder() -> None:
+    fused = CompositeEmbedder([FakeEmbedder(32), FakeEmbedder(16)])
+    assert api_encoder_names("auto", fused) == ["minilm", "fused"]
+    assert api_encoder_names("auto", FakeEmbedder(32)) == ["minilm"]
+    assert api_encoder_names("fused, minilm,fused", FakeEmbedder(32)) == ["fused", "minilm"]
+    with pytest.raises(ValueError, match="use-m3"):  # bench embed's other names are not served setups
+        api_encoder_names("minilm,use-m3", fused)
+
+
+def test_setups_select_the_multilingual_encoder(settings: Settings) -> None:
+    assert setup_settings(settings, "minilm").embedding.multilingual == "none"
+    assert setup_settings(settings, "fused").embedding.multilingual == "use-m3"
+    assert setup_settings(settings, "minilm").embedding.model == settings.embedding.model
+
+
+def test_every_setup_gets_the_same_needs_with_texts_of_its_own() -> None:
+    """The servers share the cache: a text one embedded would be free for the next one."""
+    first, second = _Needs(k=5, tag=" (a)").take(30), _Needs(k=5, tag=" (b)").take(30)
+    bodies = [(json.loads(a.body), json.loads(b.body)) for a, b in zip(first, second, strict=True)]
+    assert all(a["text"] != b["text"] for a, b in bodies)
+    assert all({**a, "text": ""} == {**b, "text": ""} for a, b in bodies)
+    assert all(a["text"].removesuffix(" (a).") == b["text"].removesuffix(" (b).") for a, b in bodies)
+
+
 def test_a_server_that_cannot_start_is_reported_with_its_log(hashing: Settings, tmp_path: Path) -> None:
     # An index kind the server's settings refuse: it exits at start-up.
     invalid = IndexSettings.model_construct(kind="nope", compact_ratio=0.2)  # type: ignore[arg-type]
@@ -269,6 +410,8 @@ def test_a_server_that_cannot_start_is_reported_with_its_log(hashing: Settings, 
         ({"workers": 0}, "workers"),
         ({"k": 101}, "k"),
         ({"micro_batching": ()}, "micro_batching"),
+        ({"encoders": ()}, "encoders"),
+        ({"encoders": ("minilm", "e5")}, "encoders"),
     ],
 )
 def test_benchmark_refuses_bad_arguments(hashing: Settings, arguments: dict[str, Any], message: str) -> None:
@@ -304,6 +447,27 @@ def test_cli_prints_the_report_as_json(app: typer.Typer, hashing: Settings, tmp_
     assert "starting the server" in result.stderr
 
 
+def test_fused_setup_needs_the_fused_embedder(settings: Settings) -> None:
+    """Given MiniLM alone, a fused server would find no USE-m3 entry in the cache and embed every offer."""
+    real = settings.model_copy(
+        update={"embedding": settings.embedding.model_copy(update={"model": "all-MiniLM-L6-v2"})}
+    )
+    with pytest.raises(ValueError, match="fused embedder"):
+        run_api_benchmark(real, FakeEmbedder(dim=384), sizes=(10,), encoders=("minilm", "fused"))
+
+
+def test_cli_prints_the_setups_side_by_side(app: typer.Typer, hashing: Settings) -> None:
+    args = ["api", "--sizes", "100", "--concurrency", "1", "--requests", "3", "--warmup", "0"]
+    result = CliRunner().invoke(
+        app, [*args, "--micro-batching", "on", "--encoders", "minilm,fused"], env={"COLUMNS": "220"}
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.lstrip("│ ").startswith("100 ")]
+    assert len(rows) == 2
+    assert "minilm" in rows[0] and "fused" in rows[1]
+    assert "100 fused (batching on): 100 indexed" in result.stdout
+
+
 def test_cli_prints_a_table(app: typer.Typer, hashing: Settings) -> None:
     args = ["api", "--sizes", "100", "--concurrency", "1", "--requests", "3", "--warmup", "0"]
     result = CliRunner().invoke(app, [*args, "--micro-batching", "off"], env={"COLUMNS": "200"})
@@ -314,7 +478,13 @@ def test_cli_prints_a_table(app: typer.Typer, hashing: Settings) -> None:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--sizes", "0"), ("--sizes", "1e4"), ("--concurrency", ""), ("--micro-batching", "maybe")],
+    [
+        ("--sizes", "0"),
+        ("--sizes", "1e4"),
+        ("--concurrency", ""),
+        ("--micro-batching", "maybe"),
+        ("--encoders", "minilm,e5"),
+    ],
 )
 def test_cli_refuses_bad_lists(app: typer.Typer, hashing: Settings, option: str, value: str) -> None:
     result = CliRunner().invoke(app, ["api", option, value])
