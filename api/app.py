@@ -39,6 +39,7 @@ from api.security import BodySizeLimit, RateLimits, every_request
 from api.web import install_web
 from embeddings import Embedder
 from embeddings.batching import MicroBatcher
+from embeddings.composite import CompositeEmbedder
 from matcher.access.accounts import KeyVerifier
 from matcher.alerts.reverse import AlertMatcher
 from matcher.assist.service import AssistService, saved_models_path
@@ -53,12 +54,22 @@ log = logging.getLogger("pollinate.api")
 
 def serving_embedder(settings: Settings) -> Embedder:
     """The configured embedder, micro-batched: concurrent requests share model calls, and a full queue
-    answers 503 with Retry-After instead of growing (``embeddings/batching.py``)."""
+    answers 503 with Retry-After instead of growing (``embeddings/batching.py``).
+
+    Each encoder of a composite is micro-batched on its own and the composite rebuilt around them: the engine
+    reads a composite's ``parts`` (its own cache entries, centring and fusion per encoder), and one batcher
+    around the whole composite hid them, so the service ranked with one 896-d encoder it had no cache for."""
     model = create_embedder(settings)
     wait = settings.embedding.micro_batch_wait_ms
     if wait <= 0:
         return model
-    return MicroBatcher(model, max_batch=32, max_wait_ms=wait, max_queue=settings.embedding.max_queue)
+
+    def batched(inner: Embedder) -> Embedder:
+        return MicroBatcher(inner, max_batch=32, max_wait_ms=wait, max_queue=settings.embedding.max_queue)
+
+    if isinstance(model, CompositeEmbedder):
+        return CompositeEmbedder([batched(part) for part in model.parts])
+    return batched(model)
 
 
 class ServiceHolder:
