@@ -377,7 +377,16 @@ def test_a_patch_body_documents_null_only_where_it_means_none(api: Api) -> None:
         "NeedUpdate": set(),
         "OfferUpdate": {"capacity", "expires_on"},
         "OrganisationUpdate": {"website"},
-        "SubscriptionUpdate": {"label", "query", "rule", "min_score", "top_n", "min_verdict", "webhook_url", "email"},
+        "SubscriptionUpdate": {
+            "label",
+            "query",
+            "rule",
+            "min_score",
+            "top_n",
+            "min_verdict",
+            "webhook_url",
+            "email",
+        },
     }
     for model, expected in nullable.items():
         properties = schemas[model]["properties"]
