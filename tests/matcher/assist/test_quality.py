@@ -25,13 +25,13 @@ FIXTURES = Path(__file__).parents[2] / "fixtures" / "assist"
 # recall@3 of the true targets measured on the fixtures with MiniLM + USE-m3 (docs/assistant.md: `pollinate
 # assist evaluate`); a test fails 0.03 below. `all` is the 200 needs of both fixtures.
 MEASURED_RECALL = {
-    "all": 0.739,
+    "all": 0.738,
     "en": 0.857,
     "fr": 0.875,
     "es": 0.929,
     "ar": 0.600,
-    "ru": 0.710,
-    "zh": 0.777,
+    "ru": 0.717,
+    "zh": 0.767,
 }
 TOLERANCE = 0.03
 
@@ -113,3 +113,8 @@ def test_duplicate_threshold_on_the_hand_made_pairs(multilingual_embedder) -> No
     assert true_dups == kinds.count("duplicate") == 12
     assert false_dups == 0
     assert translations >= 1
+
+
+def test_languages_with_a_handful_of_examples_are_not_learnt(suggester: Suggester) -> None:
+    # Six Arabic, Chinese and Russian records are bundled: too few to learn from (MIN_LEXICAL_EXAMPLES).
+    assert suggester.lexical_languages == {"en", "fr", "es"}
