@@ -12,9 +12,10 @@ features (MiniLM and USE-m3 side by side; docs/assistant.md has the whole table)
 | served (see below)         | 0.870 | 0.857 | 0.875 | 0.929 | 0.600 | 0.717 | 0.767 |
 
 The mean of the two regressions serves (the embedding regression alone for a language with fewer than
-MIN_LEXICAL_EXAMPLES examples: ar/ru/zh here): the embeddings carry meaning in every language, the n-grams
-carry French and Spanish words to the targets' own French and Spanish texts, and each covers the other's misses. With MiniLM
-alone the served mean read 0.830 on the dev needs and 0.15-0.29 in Arabic, Russian and Chinese.
+MIN_LEXICAL_EXAMPLES examples: ar/ru/zh here): the embeddings carry meaning in every language,
+the n-grams carry French and Spanish words to the targets' own French and Spanish texts, and each covers
+the other's misses. With MiniLM alone the served mean read 0.830 on the dev needs and 0.15-0.29 in Arabic,
+Russian and Chinese.
 """
 
 from __future__ import annotations
