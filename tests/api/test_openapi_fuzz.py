@@ -46,8 +46,10 @@ EXPLAINED_REFUSALS: dict[str, str] = {
     r"^only the secretariat may change an organisation's": "role: a provider edits its organisation's name and "
     "website, not its country or type",
     r"^'query' is for kind 'query'|^a saved-query subscription needs the query text|^rule '\w+'.* needs|"
-    r"^the (webhook|email) channel needs|^'(webhook_url|email)' is set but": "between fields of a subscription: "
-    "which of query, top_n, min_score, webhook_url and email go with its kind, rule and channels",
+    r"^the (webhook|email) channel needs|^'(webhook_url|email)' is set but|^'min_verdict' is for kind 'offers'": (
+        "between fields of a subscription: which of query, top_n, min_score, min_verdict, webhook_url and email "
+        "go with its kind, rule and channels"
+    ),
     r"^webhook (URLs?|targets?) ": "settings and network: a webhook target must be https and resolve to public "
     "addresses (POLLINATE_NOTIFICATIONS__WEBHOOK_ALLOW_HTTP / _PRIVATE)",
     r"^this server has no mail server configured": "settings: the email channel needs an SMTP server",

@@ -108,7 +108,5 @@ def test_every_encoder_is_centred_for_the_six_un_languages(sqlite_db: Database) 
     assert all(n >= 6 for n in counts.values()), counts
     for centering in fused.centerings:
         assert set(centering.centroids) == {lang for lang, n in counts.items() if n >= MIN_TEXTS_PER_LANGUAGE}
-        assert {"en", "fr", "es"} <= set(centering.centroids)
-        vectors = np.eye(centering.fallback.shape[0], dtype=np.float32)[:6]
-        for lang in ("ar", "zh", "ru"):  # centred, on the fallback: the same shift for each
-            assert np.allclose(centering.apply(vectors, [lang] * 6), centering.apply(vectors, ["xx"] * 6))
+        # Every UN language of the demo corpus has a centroid of its own, not another language's offset.
+        assert set(centering.centroids) == {"en", "fr", "es", "ar", "zh", "ru"}
