@@ -19,17 +19,14 @@ a name (French "au Kenya" but "en Côte d'Ivoire").
 from __future__ import annotations
 
 import gettext as gettext_module
-import io
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from importlib import resources
 from typing import Any, Final
 
 from babel import lists, numbers
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 from matcher.assist.missing import Gap
+from matcher.language.catalogues import compiled_catalogue
 from models import vocabularies as vocab
 
 SOURCE_LANGUAGE: Final = "en"
@@ -48,13 +45,7 @@ def translations(language: str) -> gettext_module.NullTranslations:
     """The compiled catalogue of ``language`` (English, or a language without a catalogue: the msgids)."""
     if language == SOURCE_LANGUAGE or language not in LANGUAGES:
         return gettext_module.NullTranslations()
-    po = resources.files("matcher.assist").joinpath("locales", language, "LC_MESSAGES", f"{DOMAIN}.po")
-    with po.open("rb") as source:
-        catalog = read_po(source, locale=language, domain=DOMAIN)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog, use_fuzzy=False)
-    compiled.seek(0)
-    return gettext_module.GNUTranslations(compiled)
+    return compiled_catalogue("matcher.assist", language, DOMAIN)
 
 
 # ------------------------------------------------------------------------------------------ pieces

@@ -70,9 +70,15 @@ def translations(code: str) -> gettext_module.NullTranslations:
     """The compiled catalogue of a language (English: the messages themselves)."""
     if code == DEFAULT_LOCALE:
         return gettext_module.NullTranslations()
-    po = resources.files("matcher.language").joinpath("locales", code, "LC_MESSAGES", f"{DOMAIN}.po")
+    return compiled_catalogue("matcher.language", code, DOMAIN)
+
+
+def compiled_catalogue(package: str, code: str, domain: str) -> gettext_module.GNUTranslations:
+    """``package``'s ``locales/<code>/LC_MESSAGES/<domain>.po``, compiled in memory (the installed package
+    ships the .po files only)."""
+    po = resources.files(package).joinpath("locales", code, "LC_MESSAGES", f"{domain}.po")
     with po.open("rb") as source:
-        catalog = read_po(source, locale=code, domain=DOMAIN)
+        catalog = read_po(source, locale=code, domain=domain)
     compiled = io.BytesIO()
     write_mo(compiled, catalog, use_fuzzy=False)
     compiled.seek(0)
