@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from matcher.data import DEMO_DIR, DEMO_NEEDS, DEMO_OFFERS
+from matcher.data import CENTRING_TEXTS, DEMO_DIR, DEMO_NEEDS, DEMO_OFFERS
 from matcher.records.interchange import NeedRecord, OfferRecord
 from matcher.records.seed import seed_demo
 from models import vocabularies as vocab
@@ -84,6 +84,36 @@ def test_corpus_is_not_copied_from_the_dev_gold_set(shared_dev: Path) -> None:
     # Only terms of art may coincide ("free prior and informed consent", "case by case risk assessment"...):
     # a copied paragraph would share dozens of 5-grams at once.
     assert len(shared) / len(ours) < 0.002, sorted(shared)
+
+
+def test_centring_texts_are_one_set_of_records_in_each_un_language() -> None:
+    """The centroids' reference texts are parallel: the same ids and targets in every UN language, each text
+    detected as the language it is labelled with, and drawn from the demo corpus's own English records (so
+    it is ours, not the gold sets')."""
+    from matcher.engine.texts import detect_language
+
+    rows = [json.loads(line) for line in CENTRING_TEXTS.read_text("utf-8").splitlines()]
+    by_language: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        assert set(row) == {"id", "language", "title", "description", "targets"}, row
+        detected = detect_language(f"{row['title']} {row['description']}")
+        assert detected == row["language"], (row["id"], row["language"], detected)
+        by_language.setdefault(str(row["language"]), []).append(row)
+    assert set(by_language) == UN_LANGUAGES
+    english = [(r["id"], r["targets"]) for r in by_language["en"]]
+    assert len(english) >= 20
+    for written in by_language.values():
+        assert [(r["id"], r["targets"]) for r in written] == english
+        assert len({r["description"] for r in written}) == len(written)
+    offers, needs = load()
+    originals = {r.id: r for r in (*offers, *needs)}
+    for row in by_language["en"]:
+        original = originals[str(row["id"])]
+        assert (row["title"], row["description"], row["targets"]) == (
+            original.title,
+            original.description,
+            original.targets,
+        )
 
 
 def test_seeding_loads_everything_once(sqlite_db: Database) -> None:
