@@ -74,6 +74,12 @@ class EmbeddingSettings(BaseModel):
         description="A multilingual encoder beside `model`, fused with it (docs/embeddings.md): `use-m3` "
         "(Universal Sentence Encoder multilingual v3, packaged) or `none` (the English model alone).",
     )
+    english_encoder: Literal["transformer", "static"] = Field(
+        default="transformer",
+        description="How `model` runs as the first (English) encoder: `transformer` (the network itself, on "
+        "`backend`) or `static` (a Model2Vec static copy distilled from it into the cache on first use, about "
+        "50 s; faster, lower quality: docs/embeddings.md).",
+    )
     backend: Literal["auto", "torch", "onnx-fp32", "onnx-int8"] = Field(
         default="auto",
         description="`torch`, `onnx-fp32`, `onnx-int8` (exported on first use), or `auto`: int8 if its recorded "

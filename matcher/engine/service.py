@@ -594,9 +594,18 @@ def create_embedder(settings: Settings) -> Embedder:
 
 
 def _english_embedder(settings: Settings) -> Embedder:
-    """The configured MiniLM (or other sentence-transformers model), on the chosen backend."""
+    """The configured MiniLM (or other sentence-transformers model), on the chosen backend, or its static copy."""
     if settings.embedding.model == HASHING_MODEL:
         return FakeEmbedder(dim=384)
+    if settings.embedding.english_encoder == "static":
+        from embeddings.static import StaticEmbedder
+
+        return StaticEmbedder.for_model(
+            settings.embedding.model,
+            settings.cache_dir,
+            batch_size=settings.embedding.batch_size,
+            threads=settings.embedding.threads,
+        )
     from embeddings.onnx import OnnxEmbedder, choose_backend, export_dir
 
     choice = choose_backend(settings.embedding.backend, export_dir(settings.cache_dir, settings.embedding.model))

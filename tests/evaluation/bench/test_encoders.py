@@ -36,7 +36,16 @@ def hashing(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def test_encoder_names() -> None:
-    assert encoder_names("auto", onnx_available=True) == list(ENCODERS)
+    assert encoder_names("auto", onnx_available=True) == [
+        "minilm",
+        "use-m3",
+        "use-m3-onnx",
+        "fused",
+        "fused-onnx",
+    ]
+    # The static ones distil a model first: measured when named, never by `auto`.
+    assert encoder_names("fused-static,static-minilm", onnx_available=False) == ["fused-static", "static-minilm"]
+    assert set(ENCODERS) >= {"static-minilm", "fused-static"}
     assert encoder_names("auto", onnx_available=False) == ["minilm", "use-m3", "fused"]
     assert encoder_names("fused, minilm,fused", onnx_available=False) == ["fused", "minilm"]
     with pytest.raises(ValueError, match="unknown encoder"):
