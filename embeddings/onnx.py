@@ -19,10 +19,12 @@ normalisation. Its model id is the torch one plus the variant (``...+onnx-int8``
 model id, and vectors of different backends must not share cache rows.
 
 Which backend serves is decided by :func:`choose_backend` from the quality gate recorded next to the export
-(``gate.json``, written by ``pollinate embed gate``): ``auto`` takes int8 if its gate passed, else fp32 if its
-gate passed, else torch. Without a recorded gate ``auto`` is torch: nothing is exported or gated implicitly
-(an export takes about 10 s with the model load, the gate over the dev set about a minute, and the choice of a
-model is a quality decision to record, not a side effect of starting a server). On the dev set int8 passes
+(``gate.json``, written by ``pollinate embed gate``) and the CPU: ``auto`` takes int8 if its gate passed, else
+torch in bf16 where the CPU computes bf16 natively (unless a recorded gate failed it), else fp32 ONNX if its gate
+passed, else torch. Nothing is exported or gated implicitly (an export takes about 10 s with the model load, the
+gate over the dev set about a minute, and the choice of a model is a quality decision to record, not a side
+effect of starting a server); bf16 needs no export and stays within a twentieth of int8's distance from fp32,
+which is why it alone is served without a recorded gate. On the dev set int8 passes
 with a mean cosine of 0.997 and a top-10 overlap of 0.952: a thin margin (many offers are near-ties in cosine),
 so a gate run elsewhere (another CPU, another onnxruntime) may fail it, and ``auto`` then serves fp32. Imports
 nothing of ours but :mod:`embeddings`.
