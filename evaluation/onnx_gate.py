@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from embeddings import Embedder
+from embeddings.composite import parts_of
 from embeddings.onnx import (
     GATE_MIN_COSINE,
     GATE_MIN_OVERLAP,
@@ -158,6 +159,12 @@ def _with_backend(settings: Settings, backend: Backend) -> Settings:
     return settings.model_copy(update={"embedding": embedding})
 
 
+def _minilm(settings: Settings, backend: Backend) -> Embedder:
+    """MiniLM alone on ``backend``: with the multilingual encoder configured, ``create_embedder`` returns the
+    fused pair, whose identical USE-m3 half would lift every cosine the gate compares."""
+    return parts_of(create_embedder(_with_backend(settings, backend)))[0]
+
+
 def _ensure_export(settings: Settings, *, force: bool = False) -> tuple[Path, ExportManifest]:
     directory = export_dir(settings.cache_dir, settings.embedding.model)
     try:
@@ -231,11 +238,9 @@ def gate_cmd(
     started = time.perf_counter()
     directory, manifest = _ensure_export(settings)
     progress("loading the torch model in fp32 and bf16, and both ONNX models")
-    reference = create_embedder(_with_backend(settings, "torch"))
-    candidates: dict[GatedBackend, Embedder] = {
-        variant: create_embedder(_with_backend(settings, variant)) for variant in VARIANTS
-    }
-    bf16 = create_embedder(_with_backend(settings, "torch-bf16"))
+    reference = _minilm(settings, "torch")
+    candidates: dict[GatedBackend, Embedder] = {variant: _minilm(settings, variant) for variant in VARIANTS}
+    bf16 = _minilm(settings, "torch-bf16")
     # Without native bf16 the embedder falls back to fp32 (its model id says so): nothing to gate.
     if bf16.model_id != reference.model_id:
         candidates["torch-bf16"] = bf16

@@ -665,3 +665,24 @@ def test_bench_cli_refuses_unknown_backends(settings: Settings, monkeypatch: pyt
     monkeypatch.setattr(evaluation.cli, "create_embedder", lambda _s: pytest.fail("must not load a model"))
     result = CliRunner().invoke(bench_app, ["embed", "--backends", "tensorrt"])
     assert result.exit_code == 2 and "--backends" in result.output
+
+
+def test_the_gate_judges_minilm_alone_when_the_multilingual_encoder_is_configured(
+    gated_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the default fused pair, the gate once compared the concatenations, whose identical USE-m3 half
+    lifted a failing MiniLM (cosine 0.988) above the threshold (0.994)."""
+    from embeddings.composite import CompositeEmbedder
+
+    other = FakeEmbedder(dim=32)
+    built = {backend: NoisyEmbedder(0.0, backend) for backend in ("torch", "torch-bf16", "onnx-fp32")}
+    built["onnx-int8"] = NoisyEmbedder(0.02, "int8")
+    monkeypatch.setattr(
+        evaluation.onnx_gate,
+        "create_embedder",
+        lambda s: CompositeEmbedder([built[s.embedding.backend], other]),
+    )
+    result = CliRunner().invoke(embed_app, ["gate", "--dataset", str(DEMO_DIR), "--json"])
+    assert result.exit_code == 0, result.output
+    int8_gate = json.loads(result.stdout)["results"]["onnx-int8"]
+    assert 0.97 < int8_gate["mean_cosine"] < 0.99 and int8_gate["passed"] is False
