@@ -19,10 +19,12 @@ normalisation. Its model id is the torch one plus the variant (``...+onnx-int8``
 model id, and vectors of different backends must not share cache rows.
 
 Which backend serves is decided by :func:`choose_backend` from the quality gate recorded next to the export
-(``gate.json``, written by ``pollinate embed gate``): ``auto`` takes int8 if its gate passed, else fp32 if its
-gate passed, else torch. Without a recorded gate ``auto`` is torch: nothing is exported or gated implicitly
-(an export takes about 10 s with the model load, the gate over the dev set about a minute, and the choice of a
-model is a quality decision to record, not a side effect of starting a server). On the dev set int8 passes
+(``gate.json``, written by ``pollinate embed gate``) and the CPU: ``auto`` takes int8 if its gate passed, else
+torch in bf16 where the CPU computes bf16 natively (unless a recorded gate failed it), else fp32 ONNX if its gate
+passed, else torch. Nothing is exported or gated implicitly (an export takes about 10 s with the model load, the
+gate over the dev set about a minute, and the choice of a model is a quality decision to record, not a side
+effect of starting a server); bf16 needs no export and stays within a twentieth of int8's distance from fp32,
+which is why it alone is served without a recorded gate. On the dev set int8 passes
 with a mean cosine of 0.997 and a top-10 overlap of 0.952: a thin margin (many offers are near-ties in cosine),
 so a gate run elsewhere (another CPU, another onnxruntime) may fail it, and ``auto`` then serves fp32. Imports
 nothing of ours but :mod:`embeddings`.
@@ -50,12 +52,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.base import l2_normalise
+from embeddings.bucketing import length_batches
 from embeddings.chunking import WindowedEmbedder
 
 # The torch backend's sentence splitter and model id: the ONNX backend must chunk and name models exactly as it.
-from embeddings.transformer import PACKAGED_MODEL, model_version, packaged_model_path
+from embeddings.transformer import PACKAGED_MODEL, bf16_is_fast, model_version, packaged_model_path
 
 __all__ = [
+    "AUTO_ORDER",
     "EXPORT_RECIPE",
     "GATE_MIN_COSINE",
     "GATE_MIN_OVERLAP",
@@ -66,8 +70,10 @@ __all__ = [
     "ExportManifest",
     "GateRecord",
     "GateResult",
+    "GatedBackend",
     "OnnxEmbedder",
     "OnnxVariant",
+    "ServedBackend",
     "choose_backend",
     "export_dir",
     "export_model",
@@ -78,13 +84,17 @@ __all__ = [
     "write_gate",
 ]
 
-Backend = Literal["auto", "torch", "onnx-fp32", "onnx-int8"]
+Backend = Literal["auto", "torch", "torch-bf16", "onnx-fp32", "onnx-int8"]
 OnnxVariant = Literal["onnx-fp32", "onnx-int8"]
+ServedBackend = Literal["torch", "torch-bf16", "onnx-fp32", "onnx-int8"]
+GatedBackend = Literal["torch-bf16", "onnx-fp32", "onnx-int8"]
 VARIANTS: tuple[OnnxVariant, ...] = get_args(OnnxVariant)
 MODEL_FILES: dict[OnnxVariant, str] = {"onnx-fp32": "model.onnx", "onnx-int8": "model-int8.onnx"}
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "export.json"
 GATE_FILE = "gate.json"
+# auto's order, fastest first (one thread, the demo offers, docs/embeddings.md): int8 ... bf16 ... fp32.
+AUTO_ORDER: tuple[GatedBackend, ...] = ("onnx-int8", "torch-bf16", "onnx-fp32")
 # The quality gate of issue 8: mean cosine against the torch model, and top-10 overlap of the offer rankings.
 GATE_MIN_COSINE = 0.99
 GATE_MIN_OVERLAP = 0.95
@@ -253,36 +263,60 @@ def read_gate(directory: Path) -> GateRecord | None:
 class BackendChoice:
     """The backend :func:`choose_backend` picked, and why (for logs and ``pollinate embed gate``)."""
 
-    backend: Literal["torch", "onnx-fp32", "onnx-int8"]
+    backend: ServedBackend
     reason: str
 
 
-def choose_backend(requested: Backend, directory: Path) -> BackendChoice:
-    """Resolve ``auto`` from the gate recorded in ``directory``; any other request is returned as is.
+def choose_backend(
+    requested: Backend, directory: Path, *, bf16_fast: Callable[[], bool] = bf16_is_fast
+) -> BackendChoice:
+    """Resolve ``auto`` from the gate recorded in ``directory`` and the CPU; any other request is kept.
 
-    ``auto`` takes the int8 model if its recorded gate passed, else the fp32 model if its gate passed, else
-    torch. A gate counts only for the exact file it was computed on (the sha256 in ``gate.json`` must match
-    the current ``export.json``), so a re-export falls back to torch until the gate is run again.
+    ``auto`` takes the first of :data:`AUTO_ORDER` (fastest first) that may serve, else torch:
+
+    - an ONNX variant if its recorded gate passed for the exact file it was computed on (the sha256 in
+      ``gate.json`` must match the current ``export.json``: a re-export falls back until the gate is run again);
+    - torch in bf16 if the CPU computes bf16 natively (``bf16_fast``), unless a recorded gate failed it. It is
+      the one backend served without a recorded gate: it needs no export, and its deviation from fp32 is a
+      twentieth of int8's (mean cosine 0.9999 on the dev set; docs/embeddings.md), so it is the default on
+      such CPUs rather than a choice to make after a gate run.
     """
     if requested != "auto":
         return BackendChoice(requested, "configured")
     gate = read_gate(directory)
-    if gate is None:
-        return BackendChoice("torch", "no recorded ONNX gate (run `pollinate embed gate`)")
-    manifest = read_manifest(directory)
-    if manifest is None or manifest.model_id != gate.model_id:
-        return BackendChoice("torch", f"the ONNX export in {directory} is missing or not the one gated")
+    manifest = read_manifest(directory) if gate is not None else None
+    exported = gate is not None and manifest is not None and manifest.model_id == gate.model_id
+    passed = f"recorded gate passed ({gate.recorded_at})" if gate is not None else ""
     failed: list[str] = []
-    for variant in ("onnx-int8", "onnx-fp32"):
-        result = gate.results.get(variant)
-        if result is None or not result.passed:
-            failed.append(variant)
-        elif gate.files.get(variant) != manifest.files[variant]["sha256"]:
-            failed.append(f"{variant} (re-exported since the gate)")
+    for backend in AUTO_ORDER:
+        result = gate.results.get(backend) if gate is not None else None
+        if backend == "torch-bf16":
+            if not bf16_fast():
+                failed.append("torch-bf16 (no native bf16 on this CPU)")
+            elif result is not None and not result.passed:
+                failed.append("torch-bf16 (recorded gate failed)")
+            else:
+                reason = passed if result is not None else "this CPU computes bf16 natively; gate not recorded"
+                return _chosen(backend, reason, failed)
+        elif result is None or not result.passed or not exported:
+            failed.append(backend)
+        elif (
+            manifest is not None
+            and gate is not None
+            and gate.files.get(backend) == manifest.files[backend]["sha256"]
+        ):
+            return _chosen(backend, passed, failed)
         else:
-            suffix = f"; failed: {', '.join(failed)}" if failed else ""
-            return BackendChoice(variant, f"recorded gate passed ({gate.recorded_at}){suffix}")
-    return BackendChoice("torch", f"recorded gate failed: {', '.join(failed)}")
+            failed.append(f"{backend} (re-exported since the gate)")
+    if gate is None:
+        failed.append("no recorded ONNX gate (run `pollinate embed gate`)")
+    elif not exported:
+        failed.append(f"the ONNX export in {directory} is missing or not the one gated")
+    return BackendChoice("torch", f"not served: {'; '.join(failed)}")
+
+
+def _chosen(backend: ServedBackend, reason: str, failed: list[str]) -> BackendChoice:
+    return BackendChoice(backend, reason + (f"; not served: {', '.join(failed)}" if failed else ""))
 
 
 # ------------------------------------------------------------------------------------------------ export
@@ -555,7 +589,9 @@ class OnnxEmbedder(WindowedEmbedder):
     Args:
         directory: a complete export folder (:func:`export_model`).
         variant: ``"onnx-int8"`` or ``"onnx-fp32"``.
-        batch_size: texts (or chunks) per forward pass.
+        batch_size: texts (or chunks) per forward pass at most.
+        batch_tokens: padded word pieces per forward pass at most (None: no bound); see
+            :mod:`embeddings.bucketing`.
         long_text: ``"chunk"`` (split and pool, the default) or ``"truncate"``.
         threads: ONNX Runtime intra-op threads of this session (None: 1, the serving setting: parallelism
             comes from requests and worker processes).
@@ -570,6 +606,7 @@ class OnnxEmbedder(WindowedEmbedder):
         *,
         variant: OnnxVariant = "onnx-int8",
         batch_size: int = 32,
+        batch_tokens: int | None = None,
         long_text: Literal["chunk", "truncate"] = "chunk",
         threads: int | None = None,
     ) -> None:
@@ -585,6 +622,7 @@ class OnnxEmbedder(WindowedEmbedder):
         self.dim = manifest.dim
         self.max_tokens = manifest.max_seq_length
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.long_text = long_text
         self.threads = threads or 1
         # Two tokenizers whose settings are fixed here and never changed, so no lock is needed (the torch
@@ -594,8 +632,10 @@ class OnnxEmbedder(WindowedEmbedder):
         self._counter.no_truncation()
         self._tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         self._tokenizer.enable_truncation(max_length=self.max_tokens)
-        # Pad to the longest text of the batch: the packaged tokenizer.json pads every input to 128 tokens.
-        self._tokenizer.enable_padding(pad_id=manifest.pad_id, pad_token=manifest.pad_token)
+        # No padding by the tokenizer (the packaged tokenizer.json pads every input to 128 tokens): _encode pads
+        # each forward pass to its longest text.
+        self._tokenizer.no_padding()
+        self._pad_id = manifest.pad_id
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
@@ -616,6 +656,7 @@ class OnnxEmbedder(WindowedEmbedder):
         *,
         variant: OnnxVariant = "onnx-int8",
         batch_size: int = 32,
+        batch_tokens: int | None = None,
         long_text: Literal["chunk", "truncate"] = "chunk",
         threads: int | None = None,
         progress: Callable[[str], None] | None = None,
@@ -628,24 +669,34 @@ class OnnxEmbedder(WindowedEmbedder):
         if read_manifest(directory) is None:
             _log.info("exporting %s to ONNX in %s", model, directory)
             export_model(model, directory, progress=progress)
-        return cls(directory, variant=variant, batch_size=batch_size, long_text=long_text, threads=threads)
+        return cls(
+            directory,
+            variant=variant,
+            batch_size=batch_size,
+            batch_tokens=batch_tokens,
+            long_text=long_text,
+            threads=threads,
+        )
 
     def token_count(self, text: str) -> int:
         """Word pieces the model would read for ``text`` (special tokens included)."""
         return len(self._counter.encode(text).ids)
 
     def _encode(self, texts: list[str]) -> NDArray[np.float32]:
-        """Mean-pooled, L2-normalised vectors; batches longest first (as the torch backend) to pad little."""
+        """Mean-pooled, L2-normalised vectors; texts tokenized once, then run in the forward passes of
+        :func:`~embeddings.bucketing.length_batches` (as the torch backend), each padded to its longest text."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in rows])
-            feeds = {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-            }
+        encodings = self._tokenizer.encode_batch(texts)
+        lengths = [len(e.ids) for e in encodings]
+        for rows in length_batches(lengths, max_texts=self.batch_size, max_tokens=self.batch_tokens):
+            width = lengths[rows[0]]  # the longest: batches run longest first
+            feeds = {name: np.zeros((len(rows), width), dtype=np.int64) for name in _INPUTS}
+            feeds["input_ids"][:] = self._pad_id
+            for row, i in enumerate(rows):
+                encoding = encodings[i]
+                feeds["input_ids"][row, : lengths[i]] = encoding.ids
+                feeds["attention_mask"][row, : lengths[i]] = encoding.attention_mask
+                feeds["token_type_ids"][row, : lengths[i]] = encoding.type_ids
             (tokens,) = self._session.run(None, {name: feeds[name] for name in self._inputs})
             mask = feeds["attention_mask"][:, :, None].astype(np.float32)
             out[rows] = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), np.float32(1e-9))

@@ -163,7 +163,7 @@ def _index_table(report: dict[str, Any]) -> Table:
 
 
 # Backends compared by default when the configured embedder is a real model.
-_COMPARED: tuple[Backend, ...] = ("torch", "onnx-fp32", "onnx-int8")
+_COMPARED: tuple[Backend, ...] = ("torch", "torch-bf16", "onnx-fp32", "onnx-int8")
 
 
 @bench_app.command("embed")
@@ -177,8 +177,8 @@ def embed_cmd(
     backends: Annotated[
         str,
         typer.Option(
-            help="Backends compared side by side, comma-separated (torch, onnx-fp32, onnx-int8); `auto`: all "
-            "three when the configured embedder is a real model; `none`: only the configured embedder."
+            help="Backends compared side by side, comma-separated (torch, torch-bf16, onnx-fp32, onnx-int8); "
+            "`auto`: all four when the configured embedder is a real model; `none`: only the configured embedder."
         ),
     ] = "auto",
     compare_texts: Annotated[
@@ -339,7 +339,9 @@ def _backend_of(embedder: Embedder) -> str | None:
 
     if isinstance(embedder, OnnxEmbedder):
         return embedder.variant
-    return "torch" if isinstance(embedder, SentenceTransformerEmbedder) else None
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        return "torch-bf16" if embedder.precision == "bf16" else "torch"
+    return None
 
 
 def _compared_backends(requested: list[Backend] | None, embedder: Embedder) -> list[Backend]:

@@ -51,7 +51,14 @@ class EmbeddingSettings(BaseModel):
         description="`all-MiniLM-L6-v2` (the packaged copy, loaded offline), any sentence-transformers model "
         "name or local path already on disk, or `hashing` (no model: word hashing, for tests and smoke runs).",
     )
-    batch_size: int = Field(default=32, ge=1, le=1024, description="Texts per model call.")
+    batch_size: int = Field(default=32, ge=1, le=1024, description="Texts (or chunks) per forward pass at most.")
+    batch_tokens: int | None = Field(
+        default=1024,
+        ge=1,
+        le=1_000_000,
+        description="Padded word pieces per forward pass at most (texts batched longest first; unset: "
+        "`batch_size` alone). Measured on one thread in docs/embeddings.md.",
+    )
     long_text: Literal["chunk", "truncate"] = Field(
         default="chunk", description="Texts longer than the model window: `chunk` and pool, or `truncate`."
     )
@@ -80,10 +87,12 @@ class EmbeddingSettings(BaseModel):
         "`backend`) or `static` (a Model2Vec static copy distilled from it into the cache on first use, about "
         "50 s; faster, lower quality: docs/embeddings.md).",
     )
-    backend: Literal["auto", "torch", "onnx-fp32", "onnx-int8"] = Field(
+    backend: Literal["auto", "torch", "torch-bf16", "onnx-fp32", "onnx-int8"] = Field(
         default="auto",
-        description="`torch`, `onnx-fp32`, `onnx-int8` (exported on first use), or `auto`: int8 if its recorded "
-        "quality gate passed, else fp32 if its gate passed, else torch (`pollinate embed gate` records it).",
+        description="`torch`, `torch-bf16` (fp32 where the CPU lacks native bf16), `onnx-fp32`, `onnx-int8` "
+        "(exported on first use), or `auto`: int8 if its recorded quality gate passed, else torch-bf16 on a CPU "
+        "with native bf16 unless a recorded gate failed it, else fp32 ONNX if its gate passed, else torch "
+        "(`pollinate embed gate` records the gate).",
     )
 
 

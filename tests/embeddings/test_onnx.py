@@ -44,7 +44,7 @@ from embeddings.onnx import (
     read_manifest,
     write_gate,
 )
-from embeddings.transformer import PACKAGED_MODEL, SentenceTransformerEmbedder
+from embeddings.transformer import PACKAGED_MODEL, SentenceTransformerEmbedder, bf16_is_fast
 from evaluation.bench.embed import run_backend_comparison
 from evaluation.cli import bench_app, embed_app
 from evaluation.dataset import load_gold_set
@@ -251,7 +251,7 @@ def test_an_export_of_another_recipe_is_no_export(onnx_export: Export, tmp_path:
     data = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
     (directory / MANIFEST_FILE).write_text(json.dumps({**data, "recipe": "older"}), encoding="utf-8")
     assert read_manifest(directory) is None
-    assert choose_backend("auto", directory).backend == "torch"
+    assert choose_backend("auto", directory, bf16_fast=no_bf16).backend == "torch"
     del data["recipe"], data["int8_fp32_nodes"]  # a manifest written before the recipe was recorded
     (directory / MANIFEST_FILE).write_text(json.dumps(data), encoding="utf-8")
     assert read_manifest(directory) is None
@@ -266,7 +266,7 @@ def test_a_new_export_voids_the_gate(onnx_export: Export, tmp_path: Path) -> Non
     assert choose_backend("auto", directory).backend == "onnx-int8"
     manifest = export_model(PACKAGED_MODEL, directory, force=True)
     assert read_gate(directory) is None
-    assert choose_backend("auto", directory).backend == "torch"
+    assert choose_backend("auto", directory, bf16_fast=no_bf16).backend == "torch"
     # The export is deterministic: the same bytes as the session's.
     assert manifest.files == onnx_export.manifest.files
 
@@ -367,12 +367,13 @@ def passing(passed: bool) -> GateResult:
     )
 
 
-def gate_record(directory: Path, *, int8: bool, fp32: bool) -> GateRecord:
+def gate_record(directory: Path, *, int8: bool, fp32: bool, bf16: bool | None = None) -> GateRecord:
     manifest = read_manifest(directory)
     assert manifest is not None
+    bf16_result = {} if bf16 is None else {"torch-bf16": passing(bf16)}
     return GateRecord(
         model_id=manifest.model_id,
-        results={"onnx-fp32": passing(fp32), "onnx-int8": passing(int8)},
+        results={"onnx-fp32": passing(fp32), "onnx-int8": passing(int8), **bf16_result},
         files={variant: str(manifest.files[variant]["sha256"]) for variant in VARIANTS},
         dataset="/somewhere/dev",
         recorded_at="2026-01-01T00:00:00+00:00",
@@ -415,36 +416,68 @@ def test_auto_follows_the_recorded_gate(
     fake_export: Path, int8_passed: bool, fp32_passed: bool, expected: str
 ) -> None:
     write_gate(fake_export, gate_record(fake_export, int8=int8_passed, fp32=fp32_passed))
-    choice = choose_backend("auto", fake_export)
+    choice = choose_backend("auto", fake_export, bf16_fast=no_bf16)
     assert choice.backend == expected
     assert read_gate(fake_export) == gate_record(fake_export, int8=int8_passed, fp32=fp32_passed)
 
 
-def test_auto_without_a_gate_is_torch(fake_export: Path, tmp_path: Path) -> None:
-    choice = choose_backend("auto", fake_export)
-    assert choice.backend == "torch" and "pollinate embed gate" in choice.reason
-    assert choose_backend("auto", tmp_path / "never-exported").backend == "torch"
+def no_bf16() -> bool:
+    """A CPU without native bf16 (stands in for ``embeddings.transformer.bf16_is_fast``)."""
+    return False
+
+
+def native_bf16() -> bool:
+    """A CPU with native bf16."""
+    return True
+
+
+@pytest.mark.parametrize(
+    ("int8_passed", "bf16_passed", "fp32_passed", "expected"),
+    [
+        (True, True, True, "onnx-int8"),  # the fastest gated backend first
+        (False, True, True, "torch-bf16"),
+        (False, None, True, "torch-bf16"),  # a gate recorded before bf16 was gated: bf16 is not refused
+        (False, False, True, "onnx-fp32"),  # the gate decides: a failed bf16 is never served
+        (False, False, False, "torch"),
+    ],
+)
+def test_auto_takes_bf16_on_a_cpu_with_native_bf16_unless_its_gate_failed(
+    fake_export: Path, int8_passed: bool, bf16_passed: bool | None, fp32_passed: bool, expected: str
+) -> None:
+    write_gate(fake_export, gate_record(fake_export, int8=int8_passed, fp32=fp32_passed, bf16=bf16_passed))
+    assert choose_backend("auto", fake_export, bf16_fast=native_bf16).backend == expected
+    # Without native bf16 it is never chosen, whatever its gate.
+    without = expected if expected != "torch-bf16" else ("onnx-fp32" if fp32_passed else "torch")
+    assert choose_backend("auto", fake_export, bf16_fast=no_bf16).backend == without
+
+
+def test_auto_without_a_gate_is_bf16_where_the_cpu_has_it_else_torch(fake_export: Path, tmp_path: Path) -> None:
+    choice = choose_backend("auto", fake_export, bf16_fast=no_bf16)
+    assert choice.backend == "torch" and "pollinate embed gate" in choice.reason and "bf16" in choice.reason
+    assert choose_backend("auto", tmp_path / "never-exported", bf16_fast=no_bf16).backend == "torch"
+    native = choose_backend("auto", tmp_path / "never-exported", bf16_fast=native_bf16)
+    assert native.backend == "torch-bf16" and "natively" in native.reason
 
 
 def test_a_gate_counts_only_for_the_files_it_was_computed_on(fake_export: Path) -> None:
     record = gate_record(fake_export, int8=True, fp32=True)
     write_gate(fake_export, replace(record, files={**record.files, "onnx-int8": "sha-of-an-older-export"}))
-    choice = choose_backend("auto", fake_export)
+    choice = choose_backend("auto", fake_export, bf16_fast=no_bf16)
     assert choice.backend == "onnx-fp32" and "re-exported" in choice.reason
     (fake_export / MANIFEST_FILE).unlink()  # an export in progress
-    assert choose_backend("auto", fake_export).backend == "torch"
+    assert choose_backend("auto", fake_export, bf16_fast=no_bf16).backend == "torch"
 
 
 def test_an_unreadable_gate_is_no_gate(fake_export: Path) -> None:
     (fake_export / GATE_FILE).write_text("{not json", encoding="utf-8")
     assert read_gate(fake_export) is None
-    assert choose_backend("auto", fake_export).backend == "torch"
+    assert choose_backend("auto", fake_export, bf16_fast=no_bf16).backend == "torch"
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx-fp32", "onnx-int8"])
+@pytest.mark.parametrize("backend", ["torch", "torch-bf16", "onnx-fp32", "onnx-int8"])
 def test_an_explicit_backend_is_kept(fake_export: Path, backend: Any) -> None:
-    write_gate(fake_export, gate_record(fake_export, int8=False, fp32=False))
-    assert choose_backend(backend, fake_export).backend == backend
+    write_gate(fake_export, gate_record(fake_export, int8=False, fp32=False, bf16=False))
+    assert choose_backend(backend, fake_export, bf16_fast=no_bf16).backend == backend
 
 
 def test_create_embedder_follows_the_gate(
@@ -458,9 +491,15 @@ def test_create_embedder_follows_the_gate(
     write_gate(directory, gate_record(directory, int8=True, fp32=True))
     embedder = create_embedder(Settings())
     assert isinstance(embedder, OnnxEmbedder) and embedder.variant == "onnx-int8"
-    write_gate(directory, gate_record(directory, int8=False, fp32=True))
+    write_gate(directory, gate_record(directory, int8=False, fp32=True, bf16=False))
     embedder = create_embedder(Settings())
     assert isinstance(embedder, OnnxEmbedder) and embedder.variant == "onnx-fp32"
+    write_gate(directory, gate_record(directory, int8=False, fp32=True, bf16=True))
+    embedder = create_embedder(Settings())
+    if bf16_is_fast():
+        assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.precision == "bf16"
+    else:
+        assert isinstance(embedder, OnnxEmbedder) and embedder.variant == "onnx-fp32"
     monkeypatch.setenv("POLLINATE_EMBEDDING__BACKEND", "torch")
     assert isinstance(create_embedder(Settings()), SentenceTransformerEmbedder)
     monkeypatch.setenv("POLLINATE_EMBEDDING__MODEL", "hashing")
@@ -492,6 +531,7 @@ def gated_data(onnx_export: Export, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("POLLINATE_DATA_DIR", str(tmp_path))
     built = {"torch": NoisyEmbedder(0.0, "torch"), "onnx-fp32": NoisyEmbedder(0.0, "fp32")}
     built["onnx-int8"] = NoisyEmbedder(0.2, "int8")
+    built["torch-bf16"] = NoisyEmbedder(0.2, "bf16")  # refused, so that auto's choice is the same on any CPU
     monkeypatch.setattr(evaluation.onnx_gate, "create_embedder", lambda s: built[s.embedding.backend])
     return directory
 
@@ -499,12 +539,38 @@ def gated_data(onnx_export: Export, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_gate_command_prints_figures_and_records_the_gate(gated_data: Path) -> None:
     result = CliRunner().invoke(embed_app, ["gate", "--dataset", str(DEMO_DIR)], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    for words in ("mean cosine", "top-10 overlap", "onnx-fp32", "onnx-int8", "PASS", "FAIL", "onnx-fp32"):
+    for words in ("mean cosine", "top-10 overlap", "onnx-fp32", "onnx-int8", "torch-bf16", "PASS", "FAIL"):
         assert words in result.stdout
     record = read_gate(gated_data)
     assert record is not None and record.dataset == str(DEMO_DIR.resolve()) and record.recipe == EXPORT_RECIPE
     assert record.results["onnx-fp32"].passed and not record.results["onnx-int8"].passed
+    assert not record.results["torch-bf16"].passed
     assert choose_backend("auto", gated_data).backend == "onnx-fp32"
+
+
+def test_the_gate_command_gates_bf16_and_auto_follows_it(
+    gated_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = {backend: NoisyEmbedder(0.0, backend) for backend in ("torch", "torch-bf16", "onnx-fp32")}
+    built["onnx-int8"] = NoisyEmbedder(0.2, "int8")
+    monkeypatch.setattr(evaluation.onnx_gate, "create_embedder", lambda s: built[s.embedding.backend])
+    result = CliRunner().invoke(embed_app, ["gate", "--dataset", str(DEMO_DIR), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"]["torch-bf16"]["passed"] is True
+    assert choose_backend("auto", gated_data, bf16_fast=native_bf16).backend == "torch-bf16"
+    assert choose_backend("auto", gated_data, bf16_fast=no_bf16).backend == "onnx-fp32"
+
+
+def test_the_gate_command_skips_bf16_without_native_bf16(
+    gated_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without native bf16 the bf16 embedder is the fp32 one (same model id): nothing to gate."""
+    built = {backend: NoisyEmbedder(0.0, "torch") for backend in ("torch", "torch-bf16")}
+    built["onnx-fp32"], built["onnx-int8"] = NoisyEmbedder(0.0, "fp32"), NoisyEmbedder(0.0, "int8")
+    monkeypatch.setattr(evaluation.onnx_gate, "create_embedder", lambda s: built[s.embedding.backend])
+    result = CliRunner().invoke(embed_app, ["gate", "--dataset", str(DEMO_DIR), "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["results"]) == {"onnx-fp32", "onnx-int8"}
 
 
 def test_gate_command_json_names_cosine_and_overlap(gated_data: Path) -> None:
@@ -599,3 +665,24 @@ def test_bench_cli_refuses_unknown_backends(settings: Settings, monkeypatch: pyt
     monkeypatch.setattr(evaluation.cli, "create_embedder", lambda _s: pytest.fail("must not load a model"))
     result = CliRunner().invoke(bench_app, ["embed", "--backends", "tensorrt"])
     assert result.exit_code == 2 and "--backends" in result.output
+
+
+def test_the_gate_judges_minilm_alone_when_the_multilingual_encoder_is_configured(
+    gated_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the default fused pair, the gate once compared the concatenations, whose identical USE-m3 half
+    lifted a failing MiniLM (cosine 0.988) above the threshold (0.994)."""
+    from embeddings.composite import CompositeEmbedder
+
+    other = FakeEmbedder(dim=32)
+    built = {backend: NoisyEmbedder(0.0, backend) for backend in ("torch", "torch-bf16", "onnx-fp32")}
+    built["onnx-int8"] = NoisyEmbedder(0.02, "int8")
+    monkeypatch.setattr(
+        evaluation.onnx_gate,
+        "create_embedder",
+        lambda s: CompositeEmbedder([built[s.embedding.backend], other]),
+    )
+    result = CliRunner().invoke(embed_app, ["gate", "--dataset", str(DEMO_DIR), "--json"])
+    assert result.exit_code == 0, result.output
+    int8_gate = json.loads(result.stdout)["results"]["onnx-int8"]
+    assert 0.97 < int8_gate["mean_cosine"] < 0.99 and int8_gate["passed"] is False

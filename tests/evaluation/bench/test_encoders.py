@@ -54,6 +54,17 @@ def test_encoder_names() -> None:
         encoder_names("use-m3-onnx", onnx_available=False)
 
 
+def test_encoders_with_minilm_may_name_its_backend() -> None:
+    """``fused:torch`` beside ``fused`` compares MiniLM's backends in one run."""
+    names = "minilm:torch,fused:torch-bf16,fused,minilm:onnx-int8"
+    assert encoder_names(names, onnx_available=False) == names.split(",")
+    for wrong in ("use-m3:torch", "minilm:tensorflow", "minilm:"):
+        with pytest.raises(ValueError, match="unknown encoder"):
+            encoder_names(wrong, onnx_available=True)
+    with pytest.raises(ValueError, match=r"pollinate\[use-onnx\]"):
+        encoder_names("fused-onnx:torch", onnx_available=False)
+
+
 def test_workers_run_on_one_thread_with_the_bench_settings(hashing: Settings) -> None:
     env = worker_env(hashing)
     assert env["POLLINATE_EMBEDDING__MODEL"] == "hashing"
