@@ -6,10 +6,11 @@ BIN    := $(VENV)/bin
 WEB_TEST_JS := tests/web/node_modules/.installed
 # Extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k bulk -x"`.
 PYTEST_ARGS ?=
-# pytest-xdist workers of `make unit` and `make test-all`: one per core (`auto`); `PYTEST_WORKERS=0` runs in one
-# process. Each worker starts its own PostgreSQL, web server and browser (session fixtures) and loads the models
-# once; --dist loadscope keeps a module's tests on one worker, so a module-scoped fixture is built once.
-PYTEST_WORKERS ?= auto
+# pytest-xdist workers of `make unit` and `make test-all`. 0 (the default) runs in one process: under xdist four
+# CLI tests that read a rich table fail on its width (tests/matcher/cli/test_cli.py settings, bench index/api/onnx).
+# `PYTEST_WORKERS=auto` runs one worker per core; each starts its own PostgreSQL, web server and browser and loads
+# the models once, and --dist loadscope keeps a module's tests on one worker (module fixtures built once).
+PYTEST_WORKERS ?= 0
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadscope
 
 .DEFAULT_GOAL := help
