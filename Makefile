@@ -6,6 +6,12 @@ BIN    := $(VENV)/bin
 WEB_TEST_JS := tests/web/node_modules/.installed
 # Extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k bulk -x"`.
 PYTEST_ARGS ?=
+# pytest-xdist workers of `make unit` and `make test-all`. 0 (the default) runs in one process: under xdist four
+# CLI tests that read a rich table fail on its width (tests/matcher/cli/test_cli.py settings, bench index/api/onnx).
+# `PYTEST_WORKERS=auto` runs one worker per core; each starts its own PostgreSQL, web server and browser and loads
+# the models once, and --dist loadscope keeps a module's tests on one worker (module fixtures built once).
+PYTEST_WORKERS ?= 0
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadscope
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint typecheck imports unit slow test-all format messages clean
@@ -43,7 +49,7 @@ imports: install ## import-linter: the layering of STYLE.md (api -> matcher -> e
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 # --nbmake runs each notebook in notebooks/ as one test item (in a fresh kernel, from the notebook's directory).
 unit: install $(WEB_TEST_JS) ## pytest on SQLite and PostgreSQL (started on loopback by the suite) and the notebooks, not `slow`
-	@$(BIN)/pytest -m "not slow" --nbmake tests notebooks $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -m "not slow" --nbmake $(PYTEST_XDIST) tests notebooks $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 slow: install ## Only the `slow` tests (crash and scale tests; CI runs them after `make test`)
@@ -51,7 +57,7 @@ slow: install ## Only the `slow` tests (crash and scale tests; CI runs them afte
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 test-all: install $(WEB_TEST_JS) ## The whole suite including `slow` tests, and the notebooks
-	@$(BIN)/pytest --nbmake tests notebooks $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest --nbmake $(PYTEST_XDIST) tests notebooks $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 LOCALES_DIR := matcher/language/locales

@@ -89,6 +89,27 @@ def multilingual_embedder(real_embedder):  # type: ignore[no-untyped-def]
 
 # Ranking-quality figures measured by tests, printed at the end of the run.
 QUALITY_REPORT: dict[str, dict[str, float]] = {}
+# The figures already attached to a test report (under pytest-xdist a test updates QUALITY_REPORT in a worker
+# process, and only its reports reach the process that prints the summary).
+_REPORTED: dict[str, dict[str, float]] = {}
+_QUALITY_PROPERTY = "quality_report"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the figures a test added to QUALITY_REPORT to its report (xdist sends reports to the controller)."""
+    outcome = yield
+    new = {name: values for name, values in QUALITY_REPORT.items() if _REPORTED.get(name) != values}
+    if call.when == "call" and new:
+        report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+        report.user_properties = [*report.user_properties, (_QUALITY_PROPERTY, new)]
+        _REPORTED.update(new)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == _QUALITY_PROPERTY:
+            QUALITY_REPORT.update(value)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
