@@ -6,11 +6,11 @@ BIN    := $(VENV)/bin
 WEB_TEST_JS := tests/web/node_modules/.installed
 # Extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k bulk -x"`.
 PYTEST_ARGS ?=
-# pytest-xdist workers of `make unit` and `make test-all`. 0 (the default) runs in one process: under xdist four
-# CLI tests that read a rich table fail on its width (tests/matcher/cli/test_cli.py settings, bench index/api/onnx).
-# `PYTEST_WORKERS=auto` runs one worker per core; each starts its own PostgreSQL, web server and browser and loads
-# the models once, and --dist loadscope keeps a module's tests on one worker (module fixtures built once).
-PYTEST_WORKERS ?= 0
+# pytest-xdist workers of `make unit` and `make test-all`: one per core (`auto`); 0 runs in one process. Each
+# worker starts its own PostgreSQL, web server and browser and loads the models once, and --dist loadscope keeps
+# a module's tests on one worker (module fixtures built once). Measured on 2 cores under load 6-13: 2,460 tests
+# in 37 min with two workers, where one process had done 54 % in 32 min.
+PYTEST_WORKERS ?= auto
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadscope
 
 .DEFAULT_GOAL := help

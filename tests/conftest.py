@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The CLI tests read rich tables, which are cut to the terminal's width; a pytest-xdist worker has no terminal and
+# rich then falls back to 80 columns ("mi…" for "minilm"). Set before the commands' consoles are created.
+os.environ.setdefault("COLUMNS", "200")
 
 from matcher.settings import Settings
 from models import migrate
