@@ -94,22 +94,36 @@ def test_the_tokenizer_is_never_used_by_two_threads_at_once() -> None:
 
     embedder = object.__new__(SentenceTransformerEmbedder)
     embedder.__dict__.update(
-        _model=Model(), _lock=threading.RLock(), dim=4, batch_size=8, long_text="chunk", max_tokens=256
+        _model=Model(),
+        _lock=threading.RLock(),
+        dim=4,
+        batch_size=8,
+        batch_tokens=1024,
+        precision="fp32",
+        long_text="chunk",
+        max_tokens=256,
     )
     text = "Rats eat seabird eggs on two islets. " * 5
+    errors: list[BaseException] = []
+    embedded: list[int] = []
 
     def work(n: int) -> None:
-        for _ in range(10):
-            if n % 2:
-                embedder.token_count(text)
-            else:
-                embedder.embed([text, "short text here"])
+        try:
+            for _ in range(10):
+                if n % 2:
+                    embedder.token_count(text)
+                else:
+                    embedded.append(len(embedder.embed([text, "short text here"])))
+        except BaseException as exc:  # a thread's exception would otherwise only be a warning
+            errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
+    assert embedded == [2] * 20
     assert most == 1
 
 
