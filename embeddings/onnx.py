@@ -32,8 +32,6 @@ nothing of ours but :mod:`embeddings`.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -41,7 +39,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -51,7 +49,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings.base import l2_normalise
+from embeddings.base import file_lock, l2_normalise
 from embeddings.bucketing import length_batches
 from embeddings.chunking import WindowedEmbedder
 
@@ -353,7 +351,7 @@ def export_model(
     """
     say = progress or (lambda _message: None)
     directory.mkdir(parents=True, exist_ok=True)
-    with _locked(directory / ".lock"):
+    with file_lock(directory / ".lock"):
         existing = read_manifest(directory)
         if existing is not None and not force:
             return existing
@@ -567,17 +565,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (created if missing), held for the ``with`` block."""
-    with path.open("a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 # ------------------------------------------------------------------------------------------------ embedder

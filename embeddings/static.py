@@ -24,8 +24,6 @@ too), and :func:`distil_model` is tested on the installed versions.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -34,7 +32,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -42,7 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings.base import l2_normalise
+from embeddings.base import file_lock, l2_normalise
 from embeddings.transformer import PACKAGED_MODEL, model_version, packaged_model_path
 
 __all__ = [
@@ -110,7 +108,7 @@ def distil_model(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     directory.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(directory.parent / f".{directory.name}.lock"):
+    with file_lock(directory.parent / f".{directory.name}.lock"):
         existing = read_manifest(directory)
         if existing is not None and not force:
             return existing
@@ -146,17 +144,6 @@ def distil_model(
         partial.rename(directory)
         _log.info("distilled %s into %s in %.1f s", model, directory, seconds)
         return manifest
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (created if missing), held for the ``with`` block."""
-    with path.open("a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class StaticEmbedder:
